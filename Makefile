@@ -1,0 +1,36 @@
+# AdvDistill — the two set-up commands on a fresh machine are `make demo` and `make test`.
+SHELL := /bin/bash
+SWIFT ?= swift
+BIN := .build/release/advdistill
+DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: deps build test bench clean
+
+## deps: install the Debian packages the build and the demo need (only those missing).
+deps:
+	@missing=""; \
+	for p in $(DEBIAN_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $(SUDO) apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; }; \
+	fi
+
+## build: release build of the advdistill command.
+build: deps
+	$(SWIFT) build -c release --product advdistill
+
+## test: the whole test suite (debug build; compute targets are compiled with -O).
+test: deps
+	$(SWIFT) test
+
+## bench: throughput of the engine (images/s) on this machine.
+bench: build
+	$(BIN) bench
+
+clean:
+	rm -rf .build runs

@@ -1,0 +1,29 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Compute targets are built with -O even in debug: unoptimised numeric Swift is 15–90× slower,
+// which would make `swift test` (gradient checks, tiny training runs) crawl.
+let optimisedEvenInDebug: [SwiftSetting] = [
+    .unsafeFlags(["-O"], .when(configuration: .debug)),
+]
+
+let package = Package(
+    name: "AdvDistill",
+    products: [
+        .executable(name: "advdistill", targets: ["advdistill"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
+        .executableTarget(
+            name: "advdistill",
+            dependencies: [
+                "Engine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
+    ]
+)
