@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The workloads of `advdistill bench`, in PyTorch on the CPU, for a same-machine comparison.
+
+Usage: python3 bench/torch_reference.py [--threads 2] [--seconds 3] [--json out.json] [--only smallcnn]
+Prints one row per workload (images/s) and writes the same rows as JSON. `make bench-compare` runs this
+and `advdistill bench` in one go and prints the ratios.
+
+Workloads (identical definitions on both sides):
+  forward    eval-mode forward without gradients
+  train      train-mode forward, mean cross-entropy, backward, SGD step (momentum 0.9, wd 2e-4)
+  pgd10      10 steps of L∞ PGD (eps 0.1 on [0,1] data, step 0.025): eval-mode forward + input-gradient backward
+  mtard      one MTARD step: PGD-10 on the student (eval BN), both teachers (eval, no grad) on x and x',
+             student (train BN) on x and x', two KL losses, backward, SGD step
+"""
+import argparse
+import json
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from models import ZOO
+
+WORKLOADS = [
+    # (model, batch, channels, size, workloads)
+    ("smallcnn", 128, 1, 28, ["forward", "train", "pgd10", "mtard"]),
+    ("resnet18", 64, 3, 32, ["forward", "train"]),
+]
+
+
+def timed(fn, images, seconds):
+    fn()  # warm-up (allocations, OpenMP threads)
+    n, start = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds and n >= 2:
+            return n * images / elapsed
+
+
+def pgd(model, x, y, eps=0.1, step=0.025, steps=10):
+    model.eval()
+    delta = torch.empty_like(x).uniform_(-eps, eps)
+    xa = (x + delta).clamp(0, 1)
+    for _ in range(steps):
+        xa.requires_grad_(True)
+        loss = F.cross_entropy(model(xa), y)
+        (g,) = torch.autograd.grad(loss, [xa])
+        xa = torch.min(torch.max(xa.detach() + step * g.sign(), x - eps), x + eps).clamp(0, 1)
+    return xa.detach()
+
+
+def kl_mean(p, log_q):
+    # The paper's KL averaged over B·K with 1e-5 inside the log.
+    return (p * (torch.log(p + 1e-5) - log_q)).mean()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--json")
+    ap.add_argument("--only")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    rows = []
+    for arch, batch, ch, size, loads in WORKLOADS:
+        if args.only and arch != args.only:
+            continue
+        model = ZOO[arch](ch, 10)
+        x = torch.rand(batch, ch, size, size)
+        y = torch.randint(0, 10, (batch,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
+        for load in loads:
+            if load == "forward":
+                def fn():
+                    model.eval()
+                    with torch.no_grad():
+                        model(x)
+            elif load == "train":
+                def fn():
+                    model.train()
+                    opt.zero_grad(set_to_none=True)
+                    F.cross_entropy(model(x), y).backward()
+                    opt.step()
+            elif load == "pgd10":
+                def fn():
+                    pgd(model, x, y)
+            elif load == "mtard":
+                student = ZOO[arch](ch, 10)
+                t_nat, t_adv = ZOO[arch](ch, 10).eval(), ZOO[arch](ch, 10).eval()
+                sopt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
+
+                def fn():
+                    xa = pgd(student, x, y)
+                    student.train()
+                    with torch.no_grad():
+                        p_adv = F.softmax(t_adv(xa), 1)
+                        p_nat = F.softmax(t_nat(x), 1)
+                    sopt.zero_grad(set_to_none=True)
+                    l_adv = kl_mean(p_adv, F.log_softmax(student(xa), 1))
+                    l_nat = kl_mean(p_nat, F.log_softmax(student(x), 1))
+                    (0.5 * l_adv + 0.5 * l_nat).backward()
+                    sopt.step()
+            rate = timed(fn, batch, args.seconds)
+            rows.append({"model": arch, "batch": batch, "workload": load, "images_per_second": rate})
+            print(f"{arch:10s} batch {batch:4d}  {load:8s} {rate:10.1f} images/s", flush=True)
+    out = {"framework": f"pytorch {torch.__version__}", "threads": args.threads,
+           "machine": platform.processor() or platform.machine(), "rows": rows}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(out, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
