@@ -11,6 +11,7 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         for i in 0..<n { (y.data + i * outF).update(from: bias.data, count: outF) }
     }
     gemm(x.data, weight.data, y.data, m: n, n: outF, k: inF, beta: bias == nil ? 0 : 1, transB: true)
+    FLOPCounter.add(2 * n * inF * outF)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     record(y, "linear", inputs) { g, needs in
         // g: [N, out]
@@ -18,11 +19,13 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
         if needs[0] {  // dx = g · W : [N, out] × [out, in]
             let dx = Tensor(uninitializedShape: [n, inF])
             gemm(g.data, weight.data, dx.data, m: n, n: inF, k: outF)
+            FLOPCounter.add(2 * n * inF * outF)
             grads[0] = dx
         }
         if needs[1] {  // dW = gᵀ · x : [out, N] × [N, in]
             let dw = Tensor(uninitializedShape: [outF, inF])
             gemm(g.data, x.data, dw.data, m: outF, n: inF, k: n, transA: true)
+            FLOPCounter.add(2 * n * inF * outF)
             grads[1] = dw
         }
         if inputs.count == 3 && needs[2] {  // db = Σ_n g

@@ -1,0 +1,56 @@
+import Foundation
+
+/// Reading and writing `eval.json` (snake_case keys, atomic write).
+public enum EvaluationFile {
+    public static func write(_ r: EvaluationResult, to path: String) throws {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(r)
+        let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+            throw AttackError.invalidOption("cannot write \(path) (no such directory, no permission or disk full)")
+        }
+        guard rename(tmp, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw AttackError.invalidOption("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    public static func read(_ path: String) throws -> EvaluationResult {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw AttackError.invalidOption("\(path): no such file or not readable")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do { return try decoder.decode(EvaluationResult.self, from: data) }
+        catch { throw AttackError.invalidOption("\(path) is not a valid eval.json: \(error)") }
+    }
+}
+
+/// The text table `eval` prints.
+public enum EvaluationTable {
+    public static func render(_ r: EvaluationResult) -> String {
+        var lines: [String] = []
+        lines.append("model: \(r.model.arch), \(r.model.numClasses) classes, \(r.model.inChannels)×\(r.model.inputSize)×\(r.model.inputSize) — \(r.checkpoint)")
+        lines.append(String(format: "data: %@ (%d images); L∞ ε = %.4g", r.data, r.count, r.eps))
+        lines.append("")
+        lines.append("  attack                 accuracy     seconds    images/s")
+        func row(_ name: String, _ acc: Double, _ s: Double?, _ rate: Double?) -> String {
+            String(format: "  %-22@ %7.2f%%  %10@  %10@", name, 100 * acc,
+                   s.map { String(format: "%.1f", $0) } ?? "", rate.map { String(format: "%.0f", $0) } ?? "")
+        }
+        lines.append(row("clean", r.clean.accuracy, nil, nil))
+        for a in r.attacks {
+            lines.append(row(a.name + (a.mode == "cumulative" ? " (cumulative)" : ""), a.accuracy, a.seconds, a.imagesPerSecond))
+        }
+        lines.append(row("worst case", r.worstCase.accuracy, nil, nil))
+        lines.append(row("W-Robust", r.wRobust, nil, nil) + "  " + r.wRobustBasis)
+        if !r.epsSweep.isEmpty {
+            lines.append("")
+            lines.append("  ε sweep (\(r.sweepAttack ?? "PGD-20")): " + r.epsSweep.map { String(format: "%.4g→%.1f%%", $0.eps, 100 * $0.accuracy) }.joined(separator: "  "))
+        }
+        for w in r.warnings { lines.append("warning: " + w) }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,64 @@
+import NN
+
+/// The content of `eval.json`: everything the report shows about one model's robustness.
+public struct EvaluationResult: Codable, Sendable {
+    public struct Accuracy: Codable, Sendable {
+        public var accuracy: Double
+        public var perClass: [Double]
+    }
+
+    public struct AttackOutcome: Codable, Sendable {
+        /// Registry key ("pgd20") and display name ("PGD-20").
+        public var key: String
+        public var name: String
+        /// independent: this attack alone; cumulative: robust after this and every earlier cumulative attack.
+        public var mode: String
+        public var accuracy: Double
+        public var perClass: [Double]
+        public var seconds: Double
+        public var imagesPerSecond: Double
+        /// Gradient steps (or queries) per example.
+        public var steps: Int
+    }
+
+    public struct SweepPoint: Codable, Sendable {
+        public var eps: Double
+        public var accuracy: Double
+    }
+
+    /// A clean image, its adversarial version and both predictions (pixels as CHW bytes).
+    public struct Example: Codable, Sendable {
+        public var index: Int
+        public var label: Int
+        public var cleanPrediction: Int
+        public var adversarialPrediction: Int
+        public var attack: String
+        public var shape: [Int]
+        public var clean: [UInt8]
+        public var adversarial: [UInt8]
+        /// max |x′ − x| over the image.
+        public var linf: Double
+    }
+
+    public var model: ModelSpec
+    public var checkpoint: String
+    public var data: String
+    public var classNames: [String]
+    public var count: Int
+    public var eps: Double
+    public var norm: String
+    public var clean: Accuracy
+    public var attacks: [AttackOutcome]
+    public var worstCase: Accuracy
+    /// (clean + PGD-20)/2 when PGD-20 ran, else (clean + worst case)/2; `wRobustBasis` says which.
+    public var wRobust: Double
+    public var wRobustBasis: String
+    public var sweepAttack: String?
+    public var epsSweep: [SweepPoint]
+    public var examples: [Example]
+    public var warnings: [String]
+    public var seconds: Double
+    public var seed: UInt64
+    public var created: String
+    public var machine: String
+}

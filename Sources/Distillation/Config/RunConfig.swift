@@ -1,0 +1,319 @@
+import Datasets
+import Foundation
+import NN
+
+/// One training run, as written in `Configs/<name>.json`. Every key is documented in README's config table;
+/// unknown keys are errors. Fields that are absent take the defaults below (or the method's own defaults).
+public struct RunConfig: Codable, Sendable, Equatable {
+    public var name: String
+    public var seed: UInt64
+    public var data: DataConfig
+    public var model: ModelConfig
+    public var teachers: TeachersConfig?
+    public var method: MethodConfig
+    /// The training threat model (the attack run inside training steps).
+    public var attack: AttackConfig
+    public var optimizer: OptimizerConfig
+    public var schedule: ScheduleConfig
+    public var epochs: Int
+    public var batchSize: Int
+    public var eval: EvalConfig
+    /// Runs are written to `<output>/<name>/`.
+    public var output: String
+    /// What a NaN or infinite loss does: "stop" (default) or "skip" the batch and count it.
+    public var nanPolicy: String
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, seed, data, model, teachers, method, attack, optimizer, schedule, epochs
+        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decode(String.self, forKey: .name)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        data = try c.decode(DataConfig.self, forKey: .data)
+        model = try c.decode(ModelConfig.self, forKey: .model)
+        teachers = try c.decodeIfPresent(TeachersConfig.self, forKey: .teachers)
+        method = try c.decode(MethodConfig.self, forKey: .method)
+        attack = try c.decodeIfPresent(AttackConfig.self, forKey: .attack) ?? AttackConfig()
+        optimizer = try c.decodeIfPresent(OptimizerConfig.self, forKey: .optimizer) ?? OptimizerConfig()
+        schedule = try c.decodeIfPresent(ScheduleConfig.self, forKey: .schedule) ?? ScheduleConfig()
+        epochs = try c.decode(Int.self, forKey: .epochs)
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 128
+        eval = try c.decodeIfPresent(EvalConfig.self, forKey: .eval) ?? EvalConfig()
+        output = try c.decodeIfPresent(String.self, forKey: .output) ?? "runs"
+        nanPolicy = try c.decodeIfPresent(String.self, forKey: .nanPolicy) ?? "stop"
+    }
+
+    /// Reads and validates a config file. Relative paths inside it stay relative to the working directory.
+    public static func load(path: String) throws -> RunConfig {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw ConfigError.unreadable(file: path, reason: "no such file or not readable")
+        }
+        do {
+            let config = try JSONDecoder().decode(RunConfig.self, from: bytes)
+            try config.validate()
+            return config
+        } catch let e as ConfigError {
+            throw e
+        } catch let e as DecodingError {
+            throw ConfigError.unreadable(file: path, reason: describe(e))
+        } catch {
+            throw ConfigError.unreadable(file: path, reason: "\(error)")
+        }
+    }
+
+    /// Checks every value before any work starts.
+    public func validate() throws {
+        func fail(_ field: String, _ message: String) -> ConfigError { .invalid(field: field, message: message) }
+        guard !name.isEmpty, !name.contains("/") else { throw fail("name", "must be a non-empty name without '/'") }
+        guard epochs >= 1 else { throw fail("epochs", "must be ≥ 1, got \(epochs)") }
+        guard batchSize >= 1 else { throw fail("batch_size", "must be ≥ 1, got \(batchSize)") }
+        guard (0..<1).contains(data.valFraction) else { throw fail("data.val_fraction", "must be in [0, 1), got \(data.valFraction)") }
+        guard ["stop", "skip"].contains(nanPolicy) else { throw fail("nan_policy", "must be \"stop\" or \"skip\", got \"\(nanPolicy)\"") }
+        try attack.validate()
+        try optimizer.validate()
+        try schedule.validate(epochs: epochs)
+        try eval.validate()
+        try method.validate(hasTeachers: teachers)
+    }
+}
+
+/// Human-readable decoding errors: the path of the field and what was wrong.
+func describe(_ e: DecodingError) -> String {
+    func path(_ c: [CodingKey]) -> String { c.map(\.stringValue).filter { !$0.isEmpty }.joined(separator: ".") }
+    switch e {
+    case .keyNotFound(let key, let ctx):
+        let p = path(ctx.codingPath + [key])
+        return "missing required key '\(p)'"
+    case .typeMismatch(let type, let ctx): return "'\(path(ctx.codingPath))' should be \(type)"
+    case .valueNotFound(let type, let ctx): return "'\(path(ctx.codingPath))' is null, expected \(type)"
+    case .dataCorrupted(let ctx):
+        if let underlying = ctx.underlyingError { return "not valid JSON (\(underlying.localizedDescription))" }
+        return "'\(path(ctx.codingPath))': \(ctx.debugDescription)"
+    @unknown default: return "\(e)"
+    }
+}
+
+public struct DataConfig: Codable, Sendable, Equatable {
+    public var train: DataSpec
+    public var test: DataSpec
+    /// Fraction of the training set held out (deterministically, by the seed) for per-epoch validation;
+    /// 0 validates on the test split.
+    public var valFraction: Double
+    /// Training augmentation; nil = none.
+    public var augmentation: Augmentation?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case train, test, valFraction = "val_fraction", augmentation
+    }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        train = try c.decode(DataSpec.self, forKey: .train)
+        test = try c.decode(DataSpec.self, forKey: .test)
+        valFraction = try c.decodeIfPresent(Double.self, forKey: .valFraction) ?? 0
+        augmentation = try c.decodeIfPresent(Augmentation.self, forKey: .augmentation)
+    }
+}
+
+public struct ModelConfig: Codable, Sendable, Equatable {
+    public var arch: String
+    /// Defaults to the data set's class count / channels / image size.
+    public var numClasses: Int?
+    public var inChannels: Int?
+    public var inputSize: Int?
+    public var mean: [Float]?
+    public var std: [Float]?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case arch, numClasses = "num_classes", inChannels = "in_channels", inputSize = "input_size", mean, std
+    }
+
+    public init(arch: String) { self.arch = arch }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        arch = try c.decode(String.self, forKey: .arch)
+        numClasses = try c.decodeIfPresent(Int.self, forKey: .numClasses)
+        inChannels = try c.decodeIfPresent(Int.self, forKey: .inChannels)
+        inputSize = try c.decodeIfPresent(Int.self, forKey: .inputSize)
+        mean = try c.decodeIfPresent([Float].self, forKey: .mean)
+        std = try c.decodeIfPresent([Float].self, forKey: .std)
+    }
+}
+
+public struct TeacherConfig: Codable, Sendable, Equatable {
+    /// Path of a safetensors checkpoint (ours, or PyTorch's state_dict).
+    public var checkpoint: String
+    /// Architecture, needed only when the file lacks our metadata.
+    public var arch: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case checkpoint, arch }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        checkpoint = try c.decode(String.self, forKey: .checkpoint)
+        arch = try c.decodeIfPresent(String.self, forKey: .arch)
+    }
+}
+
+public struct TeachersConfig: Codable, Sendable, Equatable {
+    /// The clean (naturally trained) teacher.
+    public var natural: TeacherConfig?
+    /// The robust (adversarially trained) teacher.
+    public var robust: TeacherConfig?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case natural, robust }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        natural = try c.decodeIfPresent(TeacherConfig.self, forKey: .natural)
+        robust = try c.decodeIfPresent(TeacherConfig.self, forKey: .robust)
+    }
+}
+
+/// The training attack. Absent fields take the method's defaults (see each method's file).
+public struct AttackConfig: Codable, Sendable, Equatable {
+    /// L∞ radius on [0, 1] inputs (8/255 for CIFAR, 0.1 for Fashion-MNIST).
+    public var eps: Float?
+    public var stepSize: Float?
+    public var steps: Int?
+    /// "uniform", "gaussian" (x + 0.001·N) or "none".
+    public var start: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case eps, stepSize = "step_size", steps, start }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        eps = try c.decodeIfPresent(Float.self, forKey: .eps)
+        stepSize = try c.decodeIfPresent(Float.self, forKey: .stepSize)
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps)
+        start = try c.decodeIfPresent(String.self, forKey: .start)
+    }
+
+    func validate() throws {
+        if let eps, !(eps >= 0 && eps.isFinite) { throw ConfigError.invalid(field: "attack.eps", message: "must be ≥ 0, got \(eps)") }
+        if let stepSize, !(stepSize > 0 && stepSize.isFinite) { throw ConfigError.invalid(field: "attack.step_size", message: "must be > 0, got \(stepSize)") }
+        if let steps, steps < 1 { throw ConfigError.invalid(field: "attack.steps", message: "must be ≥ 1, got \(steps)") }
+        if let start, !["uniform", "gaussian", "none"].contains(start) {
+            throw ConfigError.invalid(field: "attack.start", message: "must be \"uniform\", \"gaussian\" or \"none\", got \"\(start)\"")
+        }
+    }
+}
+
+public struct OptimizerConfig: Codable, Sendable, Equatable {
+    /// "sgd" or "adam".
+    public var name: String = "sgd"
+    public var lr: Float = 0.1
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 2e-4
+    public var nesterov: Bool = false
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case name, lr, momentum, weightDecay = "weight_decay", nesterov }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? "sgd"
+        lr = try c.decodeIfPresent(Float.self, forKey: .lr) ?? 0.1
+        momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? 0.9
+        weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? 2e-4
+        nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
+    }
+
+    func validate() throws {
+        guard ["sgd", "adam"].contains(name) else { throw ConfigError.invalid(field: "optimizer.name", message: "must be \"sgd\" or \"adam\", got \"\(name)\"") }
+        guard lr > 0, lr.isFinite else { throw ConfigError.invalid(field: "optimizer.lr", message: "must be > 0, got \(lr)") }
+        guard momentum >= 0, momentum < 1 else { throw ConfigError.invalid(field: "optimizer.momentum", message: "must be in [0, 1), got \(momentum)") }
+        guard weightDecay >= 0 else { throw ConfigError.invalid(field: "optimizer.weight_decay", message: "must be ≥ 0, got \(weightDecay)") }
+    }
+}
+
+public struct ScheduleConfig: Codable, Sendable, Equatable {
+    /// "multistep" (lr × gamma after each milestone epoch), "cosine" (to min_lr over all steps) or "constant".
+    public var name: String = "multistep"
+    public var milestones: [Int] = []
+    public var gamma: Float = 0.1
+    public var warmupEpochs: Int = 0
+    public var minLR: Float = 0
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case name, milestones, gamma, warmupEpochs = "warmup_epochs", minLR = "min_lr"
+    }
+
+    public init() { name = "constant" }
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        name = try c.decodeIfPresent(String.self, forKey: .name) ?? "multistep"
+        milestones = try c.decodeIfPresent([Int].self, forKey: .milestones) ?? []
+        gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? 0.1
+        warmupEpochs = try c.decodeIfPresent(Int.self, forKey: .warmupEpochs) ?? 0
+        minLR = try c.decodeIfPresent(Float.self, forKey: .minLR) ?? 0
+    }
+
+    /// The schedule as NN's `LRSchedule` (warm-up ramps linearly from 10 % of the rate).
+    public var lrSchedule: LRSchedule {
+        let inner: LRSchedule = switch name {
+        case "multistep": .multistep(milestones: milestones, gamma: gamma)
+        case "cosine": .cosine(minLR: minLR)
+        default: .constant
+        }
+        return warmupEpochs > 0 ? .warmup(warmupEpochs: warmupEpochs, startFactor: 0.1, schedule: inner) : inner
+    }
+
+    /// Learning rate for batch `batch` (0-based) of epoch `epoch` (0-based).
+    public func learningRate(base: Float, epoch: Int, batch: Int, batchesPerEpoch: Int, epochs: Int) -> Float {
+        lrSchedule.learningRate(base: base, epoch: epoch, totalEpochs: epochs, step: batch, stepsPerEpoch: batchesPerEpoch)
+    }
+
+    func validate(epochs: Int) throws {
+        guard ["multistep", "cosine", "constant"].contains(name) else {
+            throw ConfigError.invalid(field: "schedule.name", message: "must be \"multistep\", \"cosine\" or \"constant\", got \"\(name)\"")
+        }
+        do { try lrSchedule.validate(totalEpochs: epochs) }
+        catch { throw ConfigError.invalid(field: "schedule", message: error.description) }
+    }
+}
+
+public struct EvalConfig: Codable, Sendable, Equatable {
+    /// Evaluate every N epochs (and always after the last).
+    public var every: Int = 1
+    /// Attacks of the per-epoch evaluation (registry names).
+    public var attacks: String = "pgd20"
+    /// Examples of the validation/test split used per epoch (nil = all).
+    public var limit: Int? = 1000
+    public var batchSize: Int = 500
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case every, attacks, limit, batchSize = "batch_size" }
+
+    public init() {}
+
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        every = try c.decodeIfPresent(Int.self, forKey: .every) ?? 1
+        attacks = try c.decodeIfPresent(String.self, forKey: .attacks) ?? "pgd20"
+        limit = try c.decodeIfPresent(Int.self, forKey: .limit) ?? 1000
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 500
+    }
+
+    func validate() throws {
+        guard every >= 1 else { throw ConfigError.invalid(field: "eval.every", message: "must be ≥ 1, got \(every)") }
+        if let limit, limit < 1 { throw ConfigError.invalid(field: "eval.limit", message: "must be ≥ 1, got \(limit)") }
+        guard batchSize >= 1 else { throw ConfigError.invalid(field: "eval.batch_size", message: "must be ≥ 1") }
+    }
+}

@@ -1,0 +1,40 @@
+import Engine
+import NN
+
+/// Adaptive Adversarial Distillation (Huang et al. 2023): the inner maximisation searches for the point
+/// where teacher and student disagree most, x′ = argmax KL(T(x′) ‖ S(x′)) (both models see x′; the
+/// gradient flows through both, the teacher's parameters stay frozen); loss KL(T(x′) ‖ S(x′)).
+/// Default reduction "batchmean" (per-example sum over classes, mean over the batch).
+final class AdaADTraining: Method {
+    let name = "adaad"
+    let attack: TrainingAttack
+    let reduction: KLReduction
+
+    init(attack: TrainingAttack, reduction: KLReduction) { self.attack = attack; self.reduction = reduction }
+
+    func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
+        let teacher = context.teachers.robust!
+        var xa: Tensor
+        switch attack.start {
+        case .none: xa = x.detachedCopy()
+        case .uniform:
+            xa = Tensor.uniform(x.shape, -attack.eps, attack.eps, using: &context.rng).adding(x)
+        case .gaussian(let sigma):
+            xa = Tensor.normal(x.shape, std: sigma, using: &context.rng).adding(x)
+        }
+        xa = projectLinf(xa, center: x, eps: attack.eps)
+        for _ in 0..<attack.steps {
+            let probe = xa.detachedCopy()
+            probe.requiresGrad = true
+            let t = teacher.forward(probe, training: false)
+            let s = student.forward(probe, training: attack.trainModeBN)
+            let g = klDivergenceRows(target: softmax(t), logQ: logSoftmax(s)).sum().gradients(wrt: [probe])[0]
+            let stepped = xa.detachedCopy()
+            for i in 0..<stepped.count { stepped.data[i] += attack.stepSize * (g.data[i] > 0 ? 1 : (g.data[i] < 0 ? -1 : 0)) }
+            xa = projectLinf(stepped, center: x, eps: attack.eps)
+        }
+        let p = teacherProbabilities(teacher, xa)
+        let loss = klc(p, logSoftmax(student.forward(xa, training: true)), reduction)
+        return StepOutput(loss: loss, logs: ["loss_kl": Double(loss.item)])
+    }
+}

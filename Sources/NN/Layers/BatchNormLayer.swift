@@ -1,0 +1,36 @@
+import Engine
+
+/// `nn.BatchNorm2d` (momentum 0.1, eps 1e-5): keys `weight`, `bias` (γ, β: parameters),
+/// `running_mean`, `running_var`, `num_batches_tracked` (buffers).
+final class BatchNormLayer: StateProviding {
+    let weight: Tensor
+    let bias: Tensor
+    let runningMean: Tensor
+    let runningVar: Tensor
+    let numBatchesTracked: Tensor
+    let momentum: Float
+    let eps: Float
+
+    init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
+        weight = Tensor(repeating: 1, shape: [channels]); weight.requiresGrad = true
+        bias = Tensor(zeros: [channels], requiresGrad: true)
+        runningMean = Tensor(zeros: [channels])
+        runningVar = Tensor(repeating: 1, shape: [channels])
+        numBatchesTracked = Tensor(zeros: [])
+        self.momentum = momentum; self.eps = eps
+    }
+
+    /// x: [N, C, H, W] → same shape.
+    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
+        batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                    numBatchesTracked: numBatchesTracked, training: training, momentum: momentum, eps: eps)
+    }
+
+    func collect(_ prefix: String, into c: inout StateCollector) {
+        c.add(prefix + "weight", weight)
+        c.add(prefix + "bias", bias)
+        c.add(prefix + "running_mean", runningMean, parameter: false)
+        c.add(prefix + "running_var", runningVar, parameter: false)
+        c.add(prefix + "num_batches_tracked", numBatchesTracked, parameter: false)
+    }
+}

@@ -1,0 +1,120 @@
+import Engine
+
+/// Architectures by name. Adding one is one file in Models/ plus one case here.
+public enum ModelZoo {
+    /// Names accepted by `make`, for help texts and error messages.
+    public static let architectures = [
+        "smallcnn", "tinycnn", "resnet18", "preactresnet18", "mobilenetv2", "resnet56",
+        "wrn-34-10 (TRADES layout)", "trades-wrn-D-W", "dm-wrn-D-W (also wrn-D-W other than 34-10)",
+    ]
+
+    /// Builds a freshly initialised model (PyTorch's default initialisation, drawn from `rng`).
+    public static func make(_ spec: ModelSpec, rng: inout SeededGenerator) throws -> Model {
+        guard spec.numClasses >= 2 else { throw ModelZooError.invalid(spec.arch, "num_classes must be ≥ 2, got \(spec.numClasses)") }
+        guard spec.inChannels >= 1 else { throw ModelZooError.invalid(spec.arch, "in_channels must be ≥ 1, got \(spec.inChannels)") }
+        if let mean = spec.mean, mean.count != spec.inChannels {
+            throw ModelZooError.invalid(spec.arch, "mean has \(mean.count) values for \(spec.inChannels) channels")
+        }
+        if let std = spec.std, std.count != spec.inChannels || std.contains(where: { $0 <= 0 }) {
+            throw ModelZooError.invalid(spec.arch, "std needs \(spec.inChannels) positive values, got \(std)")
+        }
+        switch try canonicalName(spec.arch) {
+        case "smallcnn", "tinycnn":
+            guard spec.inputSize >= 4, spec.inputSize % 4 == 0 else {
+                throw ModelZooError.invalid(spec.arch, "input size must be a multiple of 4, got \(spec.inputSize)")
+            }
+            return spec.arch == "smallcnn"
+                ? SmallCNN(spec: spec, widths: (32, 64, 128), hidden: 256, rng: &rng)
+                : SmallCNN(spec: spec, widths: (16, 32, 64), hidden: 128, rng: &rng)
+        case "resnet18": return ResNet(spec: spec, widths: [64, 128, 256, 512], blocksPerStage: 2, rng: &rng)
+        case "resnet56": return ResNet(spec: spec, widths: [16, 32, 64], blocksPerStage: 9, rng: &rng)
+        case "preactresnet18": return PreActResNet18(spec: spec, rng: &rng)
+        case "mobilenetv2": return MobileNetV2(spec: spec, rng: &rng)
+        case let name:
+            let (layout, depth, width) = try parseWRN(name)
+            return layout == "trades"
+                ? TradesWideResNet(spec: spec, depth: depth, widen: width, rng: &rng)
+                : DMWideResNet(spec: spec, depth: depth, width: width, rng: &rng)
+        }
+    }
+
+    /// The usual input geometry of an architecture: 28×28 grey for the small CNNs, 32×32 RGB otherwise.
+    public static func defaultSpec(arch: String, numClasses: Int = 10, inChannels: Int? = nil,
+                                   inputSize: Int? = nil) -> ModelSpec {
+        let small = arch == "smallcnn" || arch == "tinycnn"
+        return ModelSpec(arch: arch, numClasses: numClasses, inChannels: inChannels ?? (small ? 1 : 3),
+                         inputSize: inputSize ?? (small ? 28 : 32))
+    }
+
+    /// Maps aliases to canonical names; throws for unknown names with the list of known ones.
+    static func canonicalName(_ arch: String) throws -> String {
+        switch arch {
+        case "smallcnn", "tinycnn", "resnet18", "resnet56", "preactresnet18", "mobilenetv2": return arch
+        case "wrn-34-10": return "trades-wrn-34-10"
+        default:
+            if arch.hasPrefix("trades-wrn-") || arch.hasPrefix("dm-wrn-") {
+                _ = try parseWRN(arch); return arch
+            }
+            if arch.hasPrefix("wrn-") { let name = "dm-" + arch; _ = try parseWRN(name); return name }
+            throw ModelZooError.unknownArchitecture(arch)
+        }
+    }
+
+    /// "trades-wrn-34-10" → ("trades", 34, 10). Depth must be 6n + 4.
+    static func parseWRN(_ name: String) throws -> (String, Int, Int) {
+        let parts = name.split(separator: "-")
+        guard parts.count == 4, parts[1] == "wrn", parts[0] == "trades" || parts[0] == "dm",
+              let depth = Int(parts[2]), let width = Int(parts[3]), width >= 1, depth >= 10, (depth - 4) % 6 == 0
+        else { throw ModelZooError.unknownArchitecture(name) }
+        return (String(parts[0]), depth, width)
+    }
+
+    /// Guesses the architecture of a PyTorch state_dict from its keys and shapes (for files without our
+    /// metadata). Returns nil when nothing fits.
+    public static func detect(shapes: [String: [Int]]) -> ModelSpec? {
+        func has(_ k: String) -> Bool { shapes[k] != nil }
+        func classes(_ head: String) -> Int? { shapes[head + ".weight"]?.first }
+        if let w = shapes["init_conv.weight"], let k = classes("logits") {
+            let blocks = (0...).prefix { has("layer.0.block.\($0).conv_0.weight") }.count
+            let width = (shapes["layer.0.block.0.conv_0.weight"]?.first ?? 16) / 16
+            return ModelSpec(arch: "dm-wrn-\(6 * blocks + 4)-\(width)", numClasses: k, inChannels: w[1], inputSize: 32)
+        }
+        if let w = shapes["conv1.weight"], has("block1.layer.0.conv1.weight"), let k = classes("fc") {
+            let blocks = (0...).prefix { has("block1.layer.\($0).conv1.weight") }.count
+            let width = (shapes["block1.layer.0.conv1.weight"]?.first ?? 16) / 16
+            let arch = (blocks == 5 && width == 10) ? "wrn-34-10" : "trades-wrn-\(6 * blocks + 4)-\(width)"
+            return ModelSpec(arch: arch, numClasses: k, inChannels: w[1], inputSize: 32)
+        }
+        guard let stem = shapes["conv1.weight"] else { return nil }
+        if has("layers.0.conv1.weight"), let k = classes("linear") {
+            return ModelSpec(arch: "mobilenetv2", numClasses: k, inChannels: stem[1], inputSize: 32)
+        }
+        if has("layer4.1.conv2.weight"), let k = classes("linear") {
+            let arch = has("bn1.weight") ? "resnet18" : "preactresnet18"
+            return ModelSpec(arch: arch, numClasses: k, inChannels: stem[1], inputSize: 32)
+        }
+        if has("layer3.8.conv2.weight"), !has("layer4.0.conv1.weight"), let k = classes("linear") {
+            return ModelSpec(arch: "resnet56", numClasses: k, inChannels: stem[1], inputSize: 32)
+        }
+        if has("conv3.weight"), let fc1 = shapes["fc1.weight"], let k = classes("fc2") {
+            let arch = stem[0] == 16 ? "tinycnn" : "smallcnn"
+            let c3 = shapes["conv3.weight"]?.first ?? 1
+            let side = Int((Double(fc1[1] / max(c3, 1))).squareRoot().rounded())
+            return ModelSpec(arch: arch, numClasses: k, inChannels: stem[1], inputSize: side * 4)
+        }
+        return nil
+    }
+}
+
+public enum ModelZooError: Error, CustomStringConvertible, Equatable {
+    case unknownArchitecture(String)
+    case invalid(String, String)
+
+    public var description: String {
+        switch self {
+        case .unknownArchitecture(let name):
+            "unknown architecture '\(name)'; known: \(ModelZoo.architectures.joined(separator: ", ")) (WRN depth must be 6n+4)"
+        case .invalid(let arch, let why): "invalid model '\(arch)': \(why)"
+        }
+    }
+}

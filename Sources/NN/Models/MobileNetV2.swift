@@ -1,0 +1,80 @@
+import Engine
+
+/// Inverted residual: conv1 1×1 expand, bn1, ReLU; conv2 3×3 depthwise (stride), bn2, ReLU;
+/// conv3 1×1 project, bn3; residual only at stride 1 (`shortcut.0/1` 1×1 conv + BN when widths differ).
+final class InvertedResidual: StateProviding {
+    let conv1, conv2, conv3: Conv2DLayer
+    let bn1, bn2, bn3: BatchNormLayer
+    let shortcut: (Conv2DLayer, BatchNormLayer)?
+    let stride: Int
+
+    init(_ cin: Int, _ cout: Int, expansion: Int, stride: Int, rng: inout SeededGenerator) {
+        let planes = expansion * cin
+        conv1 = Conv2DLayer(cin, planes, kernel: 1, padding: 0, rng: &rng); bn1 = BatchNormLayer(planes)
+        conv2 = Conv2DLayer(planes, planes, kernel: 3, stride: stride, padding: 1, groups: planes, rng: &rng)
+        bn2 = BatchNormLayer(planes)
+        conv3 = Conv2DLayer(planes, cout, kernel: 1, padding: 0, rng: &rng); bn3 = BatchNormLayer(cout)
+        shortcut = (stride == 1 && cin != cout)
+            ? (Conv2DLayer(cin, cout, kernel: 1, padding: 0, rng: &rng), BatchNormLayer(cout)) : nil
+        self.stride = stride
+    }
+
+    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
+        var out = bn1(conv1(x), training: training).relu()
+        out = bn2(conv2(out), training: training).relu()
+        out = bn3(conv3(out), training: training)
+        guard stride == 1 else { return out }
+        return out + (shortcut.map { $0.1($0.0(x), training: training) } ?? x)
+    }
+
+    func collect(_ prefix: String, into c: inout StateCollector) {
+        c.add(prefix + "conv1", conv1); c.add(prefix + "bn1", bn1)
+        c.add(prefix + "conv2", conv2); c.add(prefix + "bn2", bn2)
+        c.add(prefix + "conv3", conv3); c.add(prefix + "bn3", bn3)
+        if let (conv, bn) = shortcut { c.add(prefix + "shortcut.0", conv); c.add(prefix + "shortcut.1", bn) }
+    }
+}
+
+/// `mobilenetv2`, CIFAR layout (stride-1 stem; (expansion, width, blocks, stride) stages below),
+/// conv2 1×1 320→1280, bn2, 4×4 average pool, `linear`. Keys: conv1, bn1, layers.<i>.*, conv2, bn2, linear.
+final class MobileNetV2: Model {
+    static let stages = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                         (6, 160, 3, 2), (6, 320, 1, 1)]
+    let spec: ModelSpec
+    let conv1, conv2: Conv2DLayer
+    let bn1, bn2: BatchNormLayer
+    let blocks: [InvertedResidual]
+    let head: LinearLayer
+
+    init(spec: ModelSpec, rng: inout SeededGenerator) {
+        self.spec = spec
+        conv1 = Conv2DLayer(spec.inChannels, 32, kernel: 3, padding: 1, rng: &rng); bn1 = BatchNormLayer(32)
+        var cin = 32
+        var blocks: [InvertedResidual] = []
+        for (expansion, cout, n, stride) in Self.stages {
+            for i in 0..<n {
+                blocks.append(InvertedResidual(cin, cout, expansion: expansion, stride: i == 0 ? stride : 1, rng: &rng))
+                cin = cout
+            }
+        }
+        self.blocks = blocks
+        conv2 = Conv2DLayer(320, 1280, kernel: 1, padding: 0, rng: &rng); bn2 = BatchNormLayer(1280)
+        head = LinearLayer(1280, spec.numClasses, rng: &rng)
+    }
+
+    func forward(_ x: Tensor, training: Bool) -> Tensor {
+        checkInput(x)
+        var h = bn1(conv1(x), training: training).relu()
+        for b in blocks { h = b(h, training: training) }
+        h = bn2(conv2(h), training: training).relu()
+        return head(globalAvgPool2d(h))
+    }
+
+    var state: [StateEntry] {
+        var c = StateCollector()
+        c.add("conv1", conv1); c.add("bn1", bn1)
+        for (i, b) in blocks.enumerated() { c.add("layers.\(i)", b) }
+        c.add("conv2", conv2); c.add("bn2", bn2); c.add("linear", head)
+        return c.entries
+    }
+}

@@ -1,0 +1,76 @@
+import Engine
+
+/// Pre-activation block: bn1, ReLU, conv1 (stride), bn2, ReLU, conv2; the shortcut (`shortcut.0`,
+/// a 1×1 conv, when the shape changes) takes the pre-activated input.
+final class PreActBlock: StateProviding {
+    let bn1, bn2: BatchNormLayer
+    let conv1, conv2: Conv2DLayer
+    let shortcut: Conv2DLayer?
+
+    init(_ cin: Int, _ cout: Int, stride: Int, rng: inout SeededGenerator) {
+        bn1 = BatchNormLayer(cin)
+        conv1 = Conv2DLayer(cin, cout, kernel: 3, stride: stride, padding: 1, rng: &rng)
+        bn2 = BatchNormLayer(cout)
+        conv2 = Conv2DLayer(cout, cout, kernel: 3, padding: 1, rng: &rng)
+        shortcut = (stride != 1 || cin != cout)
+            ? Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng) : nil
+    }
+
+    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
+        let pre = bn1(x, training: training).relu()
+        let sc = shortcut.map { $0(pre) } ?? x
+        let out = conv2(bn2(conv1(pre), training: training).relu())
+        return out + sc
+    }
+
+    func collect(_ prefix: String, into c: inout StateCollector) {
+        c.add(prefix + "bn1", bn1); c.add(prefix + "conv1", conv1)
+        c.add(prefix + "bn2", bn2); c.add(prefix + "conv2", conv2)
+        if let shortcut { c.add(prefix + "shortcut.0", shortcut) }
+    }
+}
+
+/// `preactresnet18` as in the adversarial-training literature: conv1, layer1–4 of PreActBlocks,
+/// final `bn` + ReLU, 4×4 average pool, `linear`.
+final class PreActResNet18: Model {
+    let spec: ModelSpec
+    let conv1: Conv2DLayer
+    let stages: [[PreActBlock]]
+    let bn: BatchNormLayer
+    let head: LinearLayer
+
+    init(spec: ModelSpec, rng: inout SeededGenerator) {
+        self.spec = spec
+        conv1 = Conv2DLayer(spec.inChannels, 64, kernel: 3, padding: 1, rng: &rng)
+        var cin = 64
+        var stages: [[PreActBlock]] = []
+        for (s, cout) in [64, 128, 256, 512].enumerated() {
+            var blocks: [PreActBlock] = []
+            for b in 0..<2 {
+                blocks.append(PreActBlock(cin, cout, stride: (s > 0 && b == 0) ? 2 : 1, rng: &rng))
+                cin = cout
+            }
+            stages.append(blocks)
+        }
+        self.stages = stages
+        bn = BatchNormLayer(512)
+        head = LinearLayer(512, spec.numClasses, rng: &rng)
+    }
+
+    func forward(_ x: Tensor, training: Bool) -> Tensor {
+        checkInput(x)
+        var h = conv1(x)
+        for stage in stages { for block in stage { h = block(h, training: training) } }
+        return head(globalAvgPool2d(bn(h, training: training).relu()))
+    }
+
+    var state: [StateEntry] {
+        var c = StateCollector()
+        c.add("conv1", conv1)
+        for (s, stage) in stages.enumerated() {
+            for (b, block) in stage.enumerated() { c.add("layer\(s + 1).\(b)", block) }
+        }
+        c.add("bn", bn); c.add("linear", head)
+        return c.entries
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Attacks
+import Datasets
+import Engine
+import Foundation
+import NN
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Attack-evaluate a checkpoint: clean accuracy, each attack, the worst case, W-Robust; writes eval.json.",
+        discussion: """
+        Attacks: \(AttackRegistry.names.joined(separator: ", ")).
+        Step sizes are given for ε = 8/255 and scale linearly with ε (PGD-20's 2/255 becomes 0.025 at ε = 0.1).
+        Clean accuracy uses every image of the data; attacks use the first --limit images.
+        """)
+
+    @Option(help: "Checkpoint (.safetensors): ours, or a PyTorch state_dict with --model.")
+    var checkpoint: String
+    @Option(help: "Architecture, for files without our metadata (e.g. resnet18, wrn-34-10).")
+    var model: String?
+    @Option(help: "Data: a path (IDX/CIFAR folder, image folder) or a JSON spec {\"path\":…,\"split\":\"test\"}.")
+    var data: String
+    @Option(help: "Split when --data is a path: train or test.")
+    var split: String = "test"
+    @Option(help: "Comma-separated attacks and suites.")
+    var attacks: String = "paper"
+    @Option(help: "L∞ radius on [0,1] inputs, e.g. 0.1 or 8/255.")
+    var eps: String = "8/255"
+    @Option(help: "Comma-separated ε values for the robust-accuracy curve (PGD-20 at each).")
+    var epsSweep: String?
+    @Option(help: "Attack only the first N images (clean accuracy still uses all).")
+    var limit: Int?
+    @Option(help: "Images per attack batch.")
+    var batchSize: Int = 200
+    @Option(help: "Seed of the attacks' random starts.")
+    var seed: UInt64 = 0
+    @Option(help: "Where to write eval.json (default: beside the checkpoint).")
+    var json: String?
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard let e = parseNumber(eps), e >= 0, e.isFinite else { throw ValidationError("--eps must be a number ≥ 0 such as 0.1 or 8/255, got '\(eps)'") }
+        if let limit, limit <= 0 { throw ValidationError("--limit must be > 0, got \(limit)") }
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
+        guard ["train", "test"].contains(split) else { throw ValidationError("--split must be train or test, got '\(split)'") }
+        if let s = epsSweep {
+            for v in s.split(separator: ",") {
+                guard let x = parseNumber(String(v)), x >= 0 else { throw ValidationError("--eps-sweep: '\(v)' is not a number ≥ 0") }
+            }
+        }
+    }
+
+    func run() throws {
+        try common.apply()
+        let epsValue = parseNumber(eps)!
+        _ = try AttackRegistry.parse(attacks, eps: epsValue)  // unknown names fail before loading anything
+        let (net, _) = try Checkpoint.loadModel(path: checkpoint, arch: model)
+        let spec = try dataSpec(data, split: split)
+        let dataset = try Dataset.load(spec)
+        var options = EvaluationOptions(eps: epsValue)
+        options.attacks = attacks
+        options.attackLimit = limit
+        options.batchSize = batchSize
+        options.seed = seed
+        options.epsSweep = (epsSweep ?? "").split(separator: ",").compactMap { parseNumber(String($0)) }
+        let progress = TerminalProgress()
+        let result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        let out = json ?? ((checkpoint as NSString).deletingLastPathComponent as NSString).appendingPathComponent("eval.json")
+        try EvaluationFile.write(result, to: out)
+        print(EvaluationTable.render(result))
+        print("wrote \(out)")
+    }
+}
+
+/// A data argument: a JSON spec, or a path with a split.
+func dataSpec(_ arg: String, split: String) throws -> DataSpec {
+    if arg.trimmingCharacters(in: .whitespaces).hasPrefix("{") {
+        return try JSONDecoder().decode(DataSpec.self, from: Data(arg.utf8))
+    }
+    return DataSpec(path: arg, split: split == "train" ? .train : .test)
+}

@@ -1,0 +1,45 @@
+import ArgumentParser
+import Distillation
+import Foundation
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model (teacher or student) from a JSON config.",
+        discussion: "Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust). Ctrl-C saves a checkpoint; --resume continues it.")
+
+    @Option(help: "The run's JSON config (see Configs/ and README's config table).")
+    var config: String
+    @Option(help: "Override the number of epochs.")
+    var epochs: Int?
+    @Option(help: "Use only the first N training images.")
+    var limit: Int?
+    @Option(help: "Override the output directory (runs/<name> goes under it).")
+    var output: String?
+    @Option(help: "Override the seed.")
+    var seed: UInt64?
+    @Flag(help: "Continue from runs/<name>/checkpoint.safetensors.")
+    var resume = false
+    @Flag(help: "Write even if the run directory looks locked by another run.")
+    var force = false
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        try common.apply()
+        var cfg = try RunConfig.load(path: config)
+        if let epochs { cfg.epochs = epochs }
+        if let limit { cfg.data.train.limit = limit }
+        if let output { cfg.output = output }
+        if let seed { cfg.seed = seed }
+        try cfg.validate()
+        let progress = TerminalProgress()
+        let trainer = try Trainer(config: cfg, progress: progress)
+        Interruption.install()
+        switch try trainer.run(resume: resume, force: force) {
+        case .finished:
+            progress.note("done: \(trainer.runDirectory)")
+        case .interrupted(let sig):
+            progress.note("stopped by signal \(sig); resume with: advdistill train --config \(config) --resume")
+            throw ExitCode(128 + sig)
+        }
+    }
+}
