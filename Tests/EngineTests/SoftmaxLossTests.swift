@@ -172,3 +172,27 @@ func softmaxAndLossGradientMatchesFiniteDifferences(_ op: SoftmaxLossOp) {
     let stderr = String(decoding: result?.standardErrorContent ?? [], as: UTF8.self)
     #expect(stderr.contains("label 3 at index 1 is out of range for K = 3"), "stderr: \(stderr)")
 }
+
+@Test func largeBatchKernelsMatchANaiveDoubleReference() {
+    // 2,000 rows of 10: enough rows for the row kernels to split across workers.
+    let (n, k) = (2000, 10)
+    var rng = SeededGenerator(seed: 47)
+    let z = Tensor.normal([n, k], std: 4, using: &rng)
+    let labels = (0..<n).map { _ in Int(rng.next() % UInt64(k)) }
+    var probs = [Double](), logProbs = [Double](), ce = [Double]()
+    for i in 0..<n {
+        let row = (0..<k).map { Double(z.data[i * k + $0]) }
+        let m = row.max()!
+        let lse = m + Foundation.log(row.map { Foundation.exp($0 - m) }.reduce(0, +))
+        logProbs += row.map { $0 - lse }
+        probs += row.map { Foundation.exp($0 - lse) }
+        ce.append(lse - row[labels[i]])
+    }
+    expectClose(softmax(z).scalars, probs.map(Float.init), tolerance: 1e-6)
+    expectClose(logSoftmax(z).scalars, logProbs.map(Float.init), tolerance: 1e-5)
+    expectClose(crossEntropyRows(z, labels: labels).scalars, ce.map(Float.init), tolerance: 1e-5)
+    expectClose(crossEntropy(z, labels: labels).scalars, [Float(ce.reduce(0, +) / Double(n))], tolerance: 1e-5)
+    // KL(p ‖ p) = 0 for every row, within Float rounding of the log-probabilities.
+    let kl = klDivergenceRows(target: softmax(z), logQ: logSoftmax(z))
+    expectClose(kl.scalars, [Float](repeating: 0, count: n), tolerance: 1e-5)
+}

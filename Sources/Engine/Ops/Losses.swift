@@ -6,15 +6,15 @@ import Foundation
 /// distribution, log q a log-distribution (usually `logSoftmax` of a student).
 /// Sums over K accumulate in Double; every kernel is stable at logits of ±1000.
 
-/// Traps with a message naming the offending example and K. `fatalError`, not `precondition`:
-/// the Engine is built with -O, where precondition messages are dropped and only "Illegal
-/// instruction" would reach the user.
-func checkLabels(_ labels: [Int], rows n: Int, classes k: Int, _ op: String) {
-    guard labels.count == n else {
-        fatalError("\(op): \(labels.count) labels for \(n) rows")
-    }
-    for (i, label) in labels.enumerated() where label < 0 || label >= k {
-        fatalError("\(op): label \(label) at index \(i) is out of range for K = \(k) classes")
+extension RowKernels {
+    /// Traps with a message naming the offending example and K (`fatalError`: see `matrixShape`).
+    static func checkLabels(_ labels: [Int], rows n: Int, classes k: Int, _ op: String) {
+        guard labels.count == n else {
+            fatalError("\(op): \(labels.count) labels for \(n) rows")
+        }
+        for (i, label) in labels.enumerated() where label < 0 || label >= k {
+            fatalError("\(op): label \(label) at index \(i) is out of range for K = \(k) classes")
+        }
     }
 }
 
@@ -24,9 +24,9 @@ func checkLabels(_ labels: [Int], rows n: Int, classes k: Int, _ op: String) {
 private func rowsLogSumExp(_ logits: Tensor, n: Int, k: Int) -> [Float] {
     var lse = [Float](repeating: 0, count: n)
     lse.withUnsafeMutableBufferPointer { buffer in
-        nonisolated(unsafe) let (pz, pl) = (logits.data, buffer.baseAddress!)
-        parallelFor(n, grain: rowGrain(k)) { rows in
-            for i in rows { pl[i] = rowLogSumExp(pz + i * k, k, scale: 1) }
+        nonisolated(unsafe) let (pz, pl) = (logits.data, buffer)
+        parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
+            for i in rows { pl[i] = RowKernels.logSumExp(pz + i * k, k, scale: 1) }
         }
     }
     return lse
@@ -35,14 +35,14 @@ private func rowsLogSumExp(_ logits: Tensor, n: Int, k: Int) -> [Float] {
 /// ∂/∂z of Σ_n w_n·CE_n = w_n · (softmax(z_n) − onehot(y_n)), with softmax recomputed from the
 /// saved log Σ exp (no probability tensor is kept in the graph).
 private func crossEntropyBackward(_ logits: Tensor, labels: [Int], lse: [Float],
-                                  rowWeight: @escaping (Int) -> Float) -> Tensor {
+                                  rowWeight: (Int) -> Float) -> Tensor {
     let (n, k) = (logits.shape[0], logits.shape[1])
     let dz = Tensor(uninitializedShape: [n, k])
     nonisolated(unsafe) let (pz, pd) = (logits.data, dz.data)
     labels.withUnsafeBufferPointer { lb in
         lse.withUnsafeBufferPointer { lp in
-            nonisolated(unsafe) let (pl, pe) = (lb.baseAddress!, lp.baseAddress!)
-            parallelFor(n, grain: rowGrain(k)) { rows in
+            nonisolated(unsafe) let (pl, pe) = (lb, lp)
+            parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
                 for i in rows {
                     let w = rowWeight(i), z = pz + i * k, d = pd + i * k, m = pe[i]
                     for j in 0..<k { d[j] = w * expf(z[j] - m) }
@@ -59,8 +59,8 @@ private func crossEntropyBackward(_ logits: Tensor, labels: [Int], lse: [Float],
 /// Shapes: `logits: [N, K]`, `labels: N` → `[N]`.
 /// Backward: ∂L/∂z_n = g_n · (softmax(z_n) − onehot(y_n)).
 public func crossEntropyRows(_ logits: Tensor, labels: [Int]) -> Tensor {
-    let (n, k) = checkMatrix(logits, "crossEntropyRows")
-    checkLabels(labels, rows: n, classes: k, "crossEntropyRows")
+    let (n, k) = RowKernels.matrixShape(logits, "crossEntropyRows")
+    RowKernels.checkLabels(labels, rows: n, classes: k, "crossEntropyRows")
     let lse = rowsLogSumExp(logits, n: n, k: k)
     let out = Tensor(uninitializedShape: [n])
     for i in 0..<n { out.data[i] = lse[i] - logits.data[i * k + labels[i]] }
@@ -77,8 +77,8 @@ public func crossEntropyRows(_ logits: Tensor, labels: [Int]) -> Tensor {
 /// Shapes: `logits: [N, K]`, `labels: N` → `[1]`.
 /// Backward: ∂L/∂z_n = (g/N) · (softmax(z_n) − onehot(y_n)).
 public func crossEntropy(_ logits: Tensor, labels: [Int]) -> Tensor {
-    let (n, k) = checkMatrix(logits, "crossEntropy")
-    checkLabels(labels, rows: n, classes: k, "crossEntropy")
+    let (n, k) = RowKernels.matrixShape(logits, "crossEntropy")
+    RowKernels.checkLabels(labels, rows: n, classes: k, "crossEntropy")
     let lse = rowsLogSumExp(logits, n: n, k: k)
     var total: Double = 0
     for i in 0..<n { total += Double(lse[i]) - Double(logits.data[i * k + labels[i]]) }
@@ -106,7 +106,7 @@ public func crossEntropy(_ logits: Tensor, labels: [Int]) -> Tensor {
 /// softmax upstream multiplies this entry by ∂p/∂z = 0, so the gradient reaching logits is exact
 /// and finite (an infinite value would turn it into nan).
 public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0) -> Tensor {
-    let (n, k) = checkMatrix(p, "klDivergenceRows")
+    let (n, k) = RowKernels.matrixShape(p, "klDivergenceRows")
     guard logQ.shape == p.shape else {
         fatalError("klDivergenceRows: target p \(p.shape) and logQ \(logQ.shape) differ")
     }
@@ -114,7 +114,7 @@ public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0
     let eps = epsInLog
     let out = Tensor(uninitializedShape: [n])
     nonisolated(unsafe) let (pp, pq, po) = (p.data, logQ.data, out.data)
-    parallelFor(n, grain: rowGrain(k)) { rows in
+    parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
         for i in rows {
             var total: Double = 0
             for j in 0..<k {
@@ -132,7 +132,7 @@ public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0
         if needs[0] {
             let t = Tensor(uninitializedShape: [n, k])
             nonisolated(unsafe) let pd = t.data
-            parallelFor(n, grain: rowGrain(k)) { rows in
+            parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
                 for i in rows {
                     for j in 0..<k {
                         let idx = i * k + j, pj = pp[idx]
@@ -146,7 +146,7 @@ public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0
         if needs[1] {
             let t = Tensor(uninitializedShape: [n, k])
             nonisolated(unsafe) let pd = t.data
-            parallelFor(n, grain: rowGrain(k)) { rows in
+            parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
                 for i in rows { for j in 0..<k { pd[i * k + j] = -pg[i] * pp[i * k + j] } }
             }
             dq = t
@@ -163,7 +163,7 @@ public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0
 ///
 /// Shapes: `p: [N, K]` → `[N]`.
 public func entropyRows(_ p: Tensor) -> Tensor {
-    let (n, k) = checkMatrix(p, "entropyRows")
+    let (n, k) = RowKernels.matrixShape(p, "entropyRows")
     let out = Tensor(uninitializedShape: [n])
     for i in 0..<n {
         var h: Double = 0
@@ -184,9 +184,9 @@ public func entropyRows(_ p: Tensor) -> Tensor {
 /// Backward: where the margin is not clamped (z_y − z_{j*} ≥ −κ, j* the first runner-up),
 /// ∂L/∂z_y = g_n and ∂L/∂z_{j*} = −g_n; everything else 0.
 public func marginRows(_ logits: Tensor, labels: [Int], kappa: Float) -> Tensor {
-    let (n, k) = checkMatrix(logits, "marginRows")
+    let (n, k) = RowKernels.matrixShape(logits, "marginRows")
     guard k >= 2 else { fatalError("marginRows needs at least 2 classes, got K = \(k)") }
-    checkLabels(labels, rows: n, classes: k, "marginRows")
+    RowKernels.checkLabels(labels, rows: n, classes: k, "marginRows")
     let out = Tensor(uninitializedShape: [n])
     var runnerUp = [Int](repeating: 0, count: n)
     var active = [Bool](repeating: false, count: n)

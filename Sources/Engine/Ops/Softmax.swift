@@ -6,32 +6,37 @@ import Foundation
 /// Every row is max-subtracted before `exp`, so logits of ±1000 give exact 0s and 1s instead of
 /// inf/nan, and the backward kernels use only the (finite) outputs.
 
-/// Rows worth giving one worker: row work is K `expf`s, so split only when there are enough rows.
-@inline(__always)
-func rowGrain(_ k: Int) -> Int { max(1, elementwiseGrain / max(8 * k, 1)) }
+/// Helpers shared by the row-wise kernels of this file, Losses.swift and Indexing.swift.
+enum RowKernels {
+    /// Rows worth giving one worker: a row costs about K `expf`s, so split only when there are
+    /// enough rows to pay for waking a thread.
+    @inline(__always)
+    static func grain(classes k: Int) -> Int { max(1, elementwiseGrain / max(8 * k, 1)) }
 
-/// log Σ_k exp(s·z_k) for one row of length k, computed as m + log Σ_k exp(s·z_k − m) with
-/// m = max_k s·z_k: the largest term is exp(0) = 1, so the sum lies in [1, K] and never overflows.
-@inline(__always)
-func rowLogSumExp(_ z: UnsafePointer<Float>, _ k: Int, scale s: Float) -> Float {
-    var m = -Float.infinity
-    for j in 0..<k { m = max(m, s * z[j]) }
-    var total: Float = 0
-    for j in 0..<k { total += expf(s * z[j] - m) }
-    return m + logf(total)
-}
-
-@inline(__always)
-func checkTemperature(_ temperature: Float, _ op: String) {
-    guard temperature > 0, temperature.isFinite else {
-        fatalError("\(op): temperature must be positive and finite, got \(temperature)")
+    /// log Σ_k exp(s·z_k) for one row of length k, computed as m + log Σ_k exp(s·z_k − m) with
+    /// m = max_k s·z_k: the largest term is exp(0) = 1, so the sum lies in [1, K] and never overflows.
+    @inline(__always)
+    static func logSumExp(_ z: UnsafePointer<Float>, _ k: Int, scale s: Float) -> Float {
+        var m = -Float.infinity
+        for j in 0..<k { m = max(m, s * z[j]) }
+        var total: Float = 0
+        for j in 0..<k { total += expf(s * z[j] - m) }
+        return m + logf(total)
     }
-}
 
-@inline(__always)
-func checkMatrix(_ t: Tensor, _ op: String) -> (n: Int, k: Int) {
-    guard t.rank == 2 else { fatalError("\(op) needs logits [N, K], got shape \(t.shape)") }
-    return (t.shape[0], t.shape[1])
+    /// (N, K) of a matrix; traps naming the op otherwise. Checks use `fatalError`, not
+    /// `precondition`: the Engine is built with -O, where precondition messages are dropped and the
+    /// user would see only "Illegal instruction".
+    static func matrixShape(_ t: Tensor, _ op: String) -> (n: Int, k: Int) {
+        guard t.rank == 2 else { fatalError("\(op) needs a matrix [N, K], got shape \(t.shape)") }
+        return (t.shape[0], t.shape[1])
+    }
+
+    static func checkTemperature(_ temperature: Float, _ op: String) {
+        guard temperature > 0, temperature.isFinite else {
+            fatalError("\(op): temperature must be positive and finite, got \(temperature)")
+        }
+    }
 }
 
 /// softmax(z / τ) row by row.
@@ -39,15 +44,15 @@ func checkMatrix(_ t: Tensor, _ op: String) -> (n: Int, k: Int) {
 /// Shapes: `logits: [N, K]` → `[N, K]`.
 /// Backward: with y the output, ∂L/∂z = s · y ⊙ (g − Σ_k g_k y_k) (the 1/τ of the chain rule).
 public func softmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
-    checkTemperature(temperature, "softmax")
-    let (n, k) = checkMatrix(logits, "softmax")
+    RowKernels.checkTemperature(temperature, "softmax")
+    let (n, k) = RowKernels.matrixShape(logits, "softmax")
     let s = 1 / temperature
     let y = Tensor(uninitializedShape: [n, k])
     nonisolated(unsafe) let (pz, py) = (logits.data, y.data)
-    parallelFor(n, grain: rowGrain(k)) { rows in
+    parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
         for i in rows {
             let z = pz + i * k, out = py + i * k
-            let lse = rowLogSumExp(z, k, scale: s)
+            let lse = RowKernels.logSumExp(z, k, scale: s)
             for j in 0..<k { out[j] = expf(s * z[j] - lse) }
         }
     }
@@ -55,7 +60,7 @@ public func softmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
         // g: [N, K] → dz: [N, K]
         let dz = Tensor(uninitializedShape: [n, k])
         nonisolated(unsafe) let (pg, py, pd) = (g.data, y.data, dz.data)
-        parallelFor(n, grain: rowGrain(k)) { rows in
+        parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
             for i in rows {
                 let gi = pg + i * k, yi = py + i * k, di = pd + i * k
                 var dot: Float = 0
@@ -74,15 +79,15 @@ public func softmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
 /// Backward: ∂L/∂z = s · (g − softmax ⊙ Σ_k g_k), with softmax = exp(output) (never materialised
 /// as a graph tensor).
 public func logSoftmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
-    checkTemperature(temperature, "logSoftmax")
-    let (n, k) = checkMatrix(logits, "logSoftmax")
+    RowKernels.checkTemperature(temperature, "logSoftmax")
+    let (n, k) = RowKernels.matrixShape(logits, "logSoftmax")
     let s = 1 / temperature
     let y = Tensor(uninitializedShape: [n, k])
     nonisolated(unsafe) let (pz, py) = (logits.data, y.data)
-    parallelFor(n, grain: rowGrain(k)) { rows in
+    parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
         for i in rows {
             let z = pz + i * k, out = py + i * k
-            let lse = rowLogSumExp(z, k, scale: s)
+            let lse = RowKernels.logSumExp(z, k, scale: s)
             for j in 0..<k { out[j] = s * z[j] - lse }
         }
     }
@@ -90,7 +95,7 @@ public func logSoftmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
         // g: [N, K] → dz: [N, K]
         let dz = Tensor(uninitializedShape: [n, k])
         nonisolated(unsafe) let (pg, py, pd) = (g.data, y.data, dz.data)
-        parallelFor(n, grain: rowGrain(k)) { rows in
+        parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
             for i in rows {
                 let gi = pg + i * k, yi = py + i * k, di = pd + i * k
                 var total: Float = 0
