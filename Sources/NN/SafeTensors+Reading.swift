@@ -29,11 +29,11 @@ extension SafeTensorsFile {
             throw .fileTooShort(file: file, size: bytes.count)
         }
         let headerLength = UInt64(littleEndian: UnsafeRawPointer(base).loadUnaligned(as: UInt64.self))
-        guard headerLength <= UInt64(bytes.count - 8) else {
-            throw .headerLengthBeyondFile(file: file, headerLength: headerLength, fileSize: bytes.count)
-        }
         guard headerLength <= UInt64(maximumHeaderLength) else {
             throw .headerLengthAboveCap(file: file, headerLength: headerLength, cap: maximumHeaderLength)
+        }
+        guard headerLength <= UInt64(bytes.count - 8) else {
+            throw .headerLengthBeyondFile(file: file, headerLength: headerLength, fileSize: bytes.count)
         }
         let dataStart = 8 + Int(headerLength)
         let header: JSONValue
