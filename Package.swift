@@ -18,6 +18,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
+        .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .executableTarget(
             name: "advdistill",
             dependencies: [
@@ -25,5 +26,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], exclude: ["Fixtures"],
+                    swiftSettings: optimisedEvenInDebug),
     ]
 )

@@ -1,0 +1,220 @@
+/// 2-D convolution (PyTorch `nn.Conv2d` semantics: cross-correlation, zero padding, groups).
+///
+/// Legend: N batch, Cin/Cout channels, H×W input, kH×kW kernel, OH×OW output, cg = Cin/groups,
+/// og = Cout/groups, s stride.
+/// Shapes: `x: [N, Cin, H, W]`, `weight: [Cout, cg, kH, kW]`, `bias: [Cout]` → `y: [N, Cout, OH, OW]`,
+/// `OH = (H + top + bottom − kH) / s + 1`, `OW = (W + left + right − kW) / s + 1`.
+///
+/// Three kernels:
+/// - general: per image and group, `y_g = W_g · im2col(x_g)` with one single-threaded sgemm; images
+///   are split over `Compute.workers`, each worker owning one column buffer;
+/// - pointwise (1×1, stride 1, unpadded): the same without im2col, the image is the column matrix;
+/// - depthwise (cg == 1): a direct kernel (DepthwiseConv2D.swift), since its GEMMs would have an
+///   inner dimension of only kH·kW.
+
+/// Zero padding added to each side of the input's spatial dimensions.
+public struct Padding: Equatable, Sendable {
+    public var top: Int, bottom: Int, left: Int, right: Int
+
+    public init(top: Int, bottom: Int, left: Int, right: Int) {
+        self.top = top; self.bottom = bottom; self.left = left; self.right = right
+    }
+
+    /// The same padding `p` on all four sides (PyTorch's `padding=p`).
+    public static func symmetric(_ p: Int) -> Padding { Padding(top: p, bottom: p, left: p, right: p) }
+}
+
+/// Convolution of `x` with `weight` (+ `bias`), see the file header for shapes.
+/// Backward computes dX, dW and dBias only for the inputs whose gradient is needed.
+/// Complexity: 2·N·Cout·OH·OW·cg·kH·kW flops forward; dX and dW cost as much again each.
+public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
+                   padding: Padding = .symmetric(0), groups: Int = 1) -> Tensor {
+    let g = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape,
+                         stride: stride, padding: padding, groups: groups)
+    let y = Tensor(uninitializedShape: [g.n, g.cout, g.oh, g.ow])
+    if g.isDepthwise {
+        depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
+    } else {
+        gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
+    }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    record(y, "conv2d", inputs) { dy, needs in
+        // dy: [N, Cout, OH, OW]
+        var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
+        if g.isDepthwise {
+            if needs[0] { grads[0] = depthwiseInputGradient(dy, weight, g) }
+            if needs[1] { grads[1] = depthwiseWeightGradient(dy, x, g) }
+        } else if needs[0] || needs[1] {
+            (grads[0], grads[1]) = gemmConvBackward(dy, x, weight, g, wantX: needs[0], wantW: needs[1])
+        }
+        if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(dy, g) }
+        return grads
+    }
+    return y
+}
+
+/// Checks the shapes of a conv2d call and derives its geometry.
+private func convGeometry(x: [Int], weight w: [Int], bias: [Int]?, stride: Int, padding p: Padding,
+                          groups: Int) -> ConvGeometry {
+    shapePrecondition(x.count == 4, "conv2d: x must be [N, Cin, H, W], got \(x) (weight \(w))")
+    shapePrecondition(w.count == 4, "conv2d: weight must be [Cout, Cin/groups, kH, kW], got \(w) (x \(x))")
+    shapePrecondition(stride >= 1 && groups >= 1, "conv2d: stride \(stride) and groups \(groups) must be ≥ 1")
+    shapePrecondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0,
+                 "conv2d: negative padding \(p)")
+    let (n, cin, h, wd) = (x[0], x[1], x[2], x[3])
+    let (cout, cg, kh, kw) = (w[0], w[1], w[2], w[3])
+    shapePrecondition(cin % groups == 0 && cout % groups == 0,
+                 "conv2d: groups \(groups) must divide the channels of x \(x) and of weight \(w)")
+    shapePrecondition(cg * groups == cin,
+                 "conv2d: x \(x) has \(cin) channels, weight \(w) with groups \(groups) expects \(cg * groups)")
+    if let bias {
+        shapePrecondition(bias == [cout], "conv2d: bias \(bias) does not match weight \(w): expected [\(cout)]")
+    }
+    let ph = h + p.top + p.bottom, pw = wd + p.left + p.right
+    shapePrecondition(kh >= 1 && kw >= 1 && kh <= ph && kw <= pw,
+                 "conv2d: kernel of weight \(w) does not fit x \(x) padded by \(p)")
+    return ConvGeometry(n: n, cin: cin, h: h, w: wd, cout: cout, kh: kh, kw: kw,
+                        stride: stride, padding: p, groups: groups,
+                        oh: (ph - kh) / stride + 1, ow: (pw - kw) / stride + 1)
+}
+
+/// Stops with `message` unless `condition` holds. Unlike `precondition`, whose message is dropped
+/// in -O builds (which the Engine always is), `fatalError` prints it: a shape error must say which shapes.
+@inline(__always)
+func shapePrecondition(_ condition: Bool, _ message: @autoclosure () -> String,
+                       file: StaticString = #file, line: UInt = #line) {
+    if !condition { fatalError(message(), file: file, line: line) }
+}
+
+/// Splits `0..<n` into `slots` contiguous ranges run in parallel, and tells each body which slot it
+/// is: slot `k` owns the `k`-th per-worker scratch buffer.
+@inline(__always)
+func parallelSlices(_ n: Int, slots: Int, _ body: (_ slot: Int, _ range: Range<Int>) -> Void) {
+    let size = (n + slots - 1) / slots
+    parallelFor(slots, grain: 1) { r in
+        for slot in r where slot * size < n { body(slot, slot * size..<min(n, (slot + 1) * size)) }
+    }
+}
+
+/// C = op(A)·op(B) (+ beta·C), contiguous row-major. With `split` the GEMM itself is divided over the
+/// workers (a batch of one image leaves nothing else to parallelise); otherwise single-threaded,
+/// since the caller already runs one per worker.
+@inline(__always)
+private func matmul(_ split: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+                    _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, beta: Float = 0,
+                    transA: Bool = false, transB: Bool = false) {
+    if split {
+        gemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB)
+    } else {
+        sgemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB)
+    }
+}
+
+/// x: [N, Cin, H, W], w: [Cout, cg, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
+private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+                             _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let slots = min(Compute.workers, g.n)
+    let split = slots == 1 && Compute.workers > 1
+    let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
+    let scratch = Tensor(uninitializedShape: [slots * colCount])  // pooled: cheap every step
+    nonisolated(unsafe) let (px, pw, pb, py, pcol) = (x, w, bias, y, scratch.data)
+    parallelSlices(g.n, slots: slots) { slot, images in
+        let col = pcol + slot * colCount
+        for img in images {
+            for grp in 0..<g.groups {
+                let xg = px + (img * g.cin + grp * g.cinPerGroup) * g.inPlane
+                let yg = py + (img * g.cout + grp * g.coutPerGroup) * g.outPlane
+                let wg = pw + grp * g.coutPerGroup * g.colRows
+                var beta: Float = 0
+                if let pb {  // y starts as the bias, the GEMM adds onto it
+                    for co in 0..<g.coutPerGroup {
+                        (yg + co * g.outPlane).update(repeating: pb[grp * g.coutPerGroup + co], count: g.outPlane)
+                    }
+                    beta = 1
+                }
+                if !g.isPointwise { im2col(xg, col, g) }
+                // y_g[og, OH·OW] = W_g[og, cg·kH·kW] · col[cg·kH·kW, OH·OW]
+                matmul(split, wg, g.isPointwise ? xg : UnsafePointer(col), yg,
+                       m: g.coutPerGroup, n: g.outPlane, k: g.colRows, beta: beta)
+            }
+        }
+    }
+    withExtendedLifetime(scratch) {}
+}
+
+/// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, cg, kH, kW] → (dx: x's shape, dW: weight's shape),
+/// each only when wanted. The columns of x are recomputed rather than kept from the forward pass
+/// (they would take kH·kW times the input's memory per layer).
+private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
+                              wantX: Bool, wantW: Bool) -> (Tensor?, Tensor?) {
+    let slots = min(Compute.workers, g.n)
+    let split = slots == 1 && Compute.workers > 1
+    let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
+    // Per worker: `cols` holds im2col(x_g) for dW, `dcols` holds W_gᵀ·dy_g before col2im for dX.
+    let cols = Tensor(uninitializedShape: [wantW ? slots * colCount : 0])
+    let dcols = Tensor(uninitializedShape: [wantX ? slots * colCount : 0])
+    let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
+    // dW is summed per worker, then reduced: no two workers ever write the same floats.
+    let dwParts = wantW ? Tensor(zeros: [slots, weight.count]) : nil
+    let wCount = weight.count
+    nonisolated(unsafe) let (px, pw, pdy, pcol, pdcol) = (x.data, weight.data, dy.data, cols.data, dcols.data)
+    nonisolated(unsafe) let (pdx, pdw) = (dx?.data, dwParts?.data)
+    parallelSlices(g.n, slots: slots) { slot, images in
+        let col = pcol + slot * colCount, dcol = pdcol + slot * colCount
+        for img in images {
+            for grp in 0..<g.groups {
+                let xOffset = (img * g.cin + grp * g.cinPerGroup) * g.inPlane
+                let dyg = pdy + (img * g.cout + grp * g.coutPerGroup) * g.outPlane
+                let wOffset = grp * g.coutPerGroup * g.colRows
+                if let pdw {
+                    let xg = UnsafePointer(px + xOffset)
+                    if !g.isPointwise { im2col(xg, col, g) }
+                    // dW_g[og, cg·kH·kW] += dy_g[og, OH·OW] · colᵀ[OH·OW, cg·kH·kW]
+                    matmul(split, dyg, g.isPointwise ? xg : UnsafePointer(col), pdw + slot * wCount + wOffset,
+                           m: g.coutPerGroup, n: g.colRows, k: g.outPlane, beta: 1, transB: true)
+                }
+                if let pdx {
+                    let dxg = pdx + xOffset
+                    if g.isPointwise {
+                        // dx_g[cg, H·W] = W_gᵀ[cg, og] · dy_g[og, H·W]
+                        matmul(split, pw + wOffset, dyg, dxg, m: g.cinPerGroup, n: g.outPlane,
+                               k: g.coutPerGroup, transA: true)
+                    } else {
+                        // dcol[cg·kH·kW, OH·OW] = W_gᵀ · dy_g, then scattered back onto the image.
+                        matmul(split, pw + wOffset, dyg, dcol, m: g.colRows, n: g.outPlane,
+                               k: g.coutPerGroup, transA: true)
+                        dxg.update(repeating: 0, count: g.cinPerGroup * g.inPlane)
+                        col2im(dcol, dxg, g)
+                    }
+                }
+            }
+        }
+    }
+    withExtendedLifetime((cols, dcols)) {}
+    guard let dwParts else { return (dx, nil) }
+    if slots == 1 { return (dx, Tensor(shape: weight.shape, storage: dwParts.storage)) }
+    let dw = Tensor(uninitializedShape: weight.shape)
+    nonisolated(unsafe) let (parts, out) = (dwParts.data, dw.data)
+    parallelFor(wCount, grain: elementwiseGrain) { r in
+        for i in r {
+            var s = parts[i]
+            for k in 1..<slots { s += parts[k * wCount + i] }
+            out[i] = s
+        }
+    }
+    return (dx, dw)
+}
+
+/// dy: [N, Cout, OH, OW] → dBias: [Cout], dBias[c] = Σ_{n, oh, ow} dy[n, c, oh, ow].
+func convBiasGradient(_ dy: Tensor, _ g: ConvGeometry) -> Tensor {
+    let db = Tensor(uninitializedShape: [g.cout])
+    nonisolated(unsafe) let (pdy, pdb) = (dy.data, db.data)
+    parallelFor(g.cout, grain: max(1, elementwiseGrain / max(1, g.n * g.outPlane))) { r in
+        for co in r {
+            var s: Double = 0  // N·OH·OW terms: accumulate the per-plane sums in Double
+            for img in 0..<g.n { s += Double(sumOfFloats(pdy + (img * g.cout + co) * g.outPlane, g.outPlane)) }
+            pdb[co] = Float(s)
+        }
+    }
+    return db
+}

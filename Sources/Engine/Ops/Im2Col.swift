@@ -1,0 +1,108 @@
+/// Lowering of a convolution to a matrix product (im2col) and its adjoint (col2im), plus the
+/// geometry every convolution kernel shares.
+///
+/// Column layout, for the `cg = Cin/groups` channels of one group of one image:
+/// `col[(c·kH + i)·kW + j, oh·OW + ow] = x[c, oh·s − top + i, ow·s − left + j]` (0 outside the image).
+/// Row `(c, i, j)` matches the flattened weight `[Cout/groups, cg·kH·kW]`, so one group's output is
+/// `y_g[Cout/groups, OH·OW] = W_g · col`.
+
+/// Every dimension of one conv2d call, derived once and passed by value to the kernels.
+struct ConvGeometry {
+    let n: Int, cin: Int, h: Int, w: Int
+    let cout: Int, kh: Int, kw: Int
+    let stride: Int, padding: Padding, groups: Int
+    let oh: Int, ow: Int
+
+    /// Input channels one group reads (1 for depthwise).
+    var cinPerGroup: Int { cin / groups }
+    /// Output channels one group writes.
+    var coutPerGroup: Int { cout / groups }
+    /// Rows of one group's column matrix = the GEMM's inner dimension.
+    var colRows: Int { cinPerGroup * kh * kw }
+    var inPlane: Int { h * w }
+    var outPlane: Int { oh * ow }
+    /// A 1×1, stride-1, unpadded convolution: the input image already is the column matrix.
+    var isPointwise: Bool { kh == 1 && kw == 1 && stride == 1 && padding == .symmetric(0) }
+    /// Each output channel reads a single input channel (depthwise, possibly with a multiplier):
+    /// a direct kernel beats GEMMs with an inner dimension of kH·kW.
+    var isDepthwise: Bool { cinPerGroup == 1 }
+
+    /// Output rows `oh` for which the kernel row `i` lands inside the image.
+    @inline(__always) func rows(tap i: Int) -> Range<Int> {
+        validOutputs(tap: i, pad: padding.top, inSize: h, outSize: oh, stride: stride)
+    }
+    /// Output columns `ow` for which the kernel column `j` lands inside the image.
+    @inline(__always) func cols(tap j: Int) -> Range<Int> {
+        validOutputs(tap: j, pad: padding.left, inSize: w, outSize: ow, stride: stride)
+    }
+}
+
+/// The outputs `o` in `0..<outSize` whose input index `o·stride − pad + tap` lies in `0..<inSize`.
+/// Computing the range once per kernel tap keeps bounds checks out of the inner loops.
+@inline(__always)
+func validOutputs(tap: Int, pad: Int, inSize: Int, outSize: Int, stride: Int) -> Range<Int> {
+    let offset = tap - pad                        // input index = o·stride + offset
+    // o ≥ ⌈−offset / stride⌉ and o ≤ ⌊(inSize − 1 − offset) / stride⌋.
+    let lo = min(outSize, max(0, ceilDiv(-offset, stride)))
+    let last = inSize - 1 - offset
+    let hi = last < 0 ? 0 : min(outSize, last / stride + 1)
+    return lo..<max(lo, hi)
+}
+
+/// ⌈a / b⌉ for b > 0 and any sign of a (Swift's `/` truncates toward zero).
+@inline(__always)
+func ceilDiv(_ a: Int, _ b: Int) -> Int { a > 0 ? (a + b - 1) / b : -((-a) / b) }
+
+/// x: [cg, H, W] (one group of one image) → col: [cg·kH·kW, OH·OW]. Every element of `col` is written.
+func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let (ow, s) = (g.ow, g.stride)
+    for c in 0..<g.cinPerGroup {
+        let xc = x + c * g.inPlane
+        for i in 0..<g.kh {
+            let rows = g.rows(tap: i)
+            for j in 0..<g.kw {
+                let cols = g.cols(tap: j)
+                let dst = col + ((c * g.kh + i) * g.kw + j) * g.outPlane
+                dst.update(repeating: 0, count: rows.lowerBound * ow)
+                for oh in rows {
+                    let d = dst + oh * ow
+                    let base = (oh * s - g.padding.top + i) * g.w - g.padding.left + j  // x index at ow = 0
+                    d.update(repeating: 0, count: cols.lowerBound)
+                    if s == 1 {
+                        (d + cols.lowerBound).update(from: xc + base + cols.lowerBound, count: cols.count)
+                    } else {
+                        for o in cols { d[o] = xc[base + o * s] }
+                    }
+                    (d + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound)
+                }
+                (dst + rows.upperBound * ow).update(repeating: 0, count: (g.oh - rows.upperBound) * ow)
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: col: [cg·kH·kW, OH·OW] → dx: [cg, H, W], *accumulated* into dx
+/// (overlapping windows add up; the caller zeroes dx first).
+func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
+    let (ow, s) = (g.ow, g.stride)
+    for c in 0..<g.cinPerGroup {
+        let dxc = dx + c * g.inPlane
+        for i in 0..<g.kh {
+            let rows = g.rows(tap: i)
+            for j in 0..<g.kw {
+                let cols = g.cols(tap: j)
+                let src = col + ((c * g.kh + i) * g.kw + j) * g.outPlane
+                for oh in rows {
+                    let d = src + oh * ow
+                    let base = (oh * s - g.padding.top + i) * g.w - g.padding.left + j
+                    if s == 1 {
+                        let (dst, from) = (dxc + base + cols.lowerBound, d + cols.lowerBound)
+                        for o in 0..<cols.count { dst[o] += from[o] }
+                    } else {
+                        for o in cols { dxc[base + o * s] += d[o] }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,240 @@
+import Engine
+import Testing
+
+/// conv2d against an independent reference: the definition as seven nested loops in Double, with
+/// its hand-written backward, plus finite differences and a hand-computed example.
+
+// MARK: - Naive reference
+
+/// One convolution's hyper-parameters; `reference` computes it straight from the definition
+/// y[n, co, oh, ow] = b[co] + Σ_{ci ∈ group(co), i, j} w[co, ci − g·cg, i, j] · x[n, ci, oh·s − top + i, ow·s − left + j],
+/// with bounds tested per element. It shares no code with the engine (no im2col, no ranges, no GEMM).
+struct ConvCase: CustomTestStringConvertible, Sendable {
+    let name: String
+    var n = 2, cin = 3, h = 6, w = 5, cout = 4, kh = 3, kw = 3, stride = 1, groups = 1
+    var padding = Padding.symmetric(0)
+    var bias = true
+
+    var testDescription: String { name }
+    var xShape: [Int] { [n, cin, h, w] }
+    var wShape: [Int] { [cout, cin / groups, kh, kw] }
+    var oh: Int { (h + padding.top + padding.bottom - kh) / stride + 1 }
+    var ow: Int { (w + padding.left + padding.right - kw) / stride + 1 }
+    var yShape: [Int] { [n, cout, oh, ow] }
+
+    /// Calls `body(xIndex, wIndex, yIndex)` for every product term of the convolution.
+    func forEachTerm(_ body: (Int, Int, Int) -> Void) {
+        let cg = cin / groups, og = cout / groups
+        for b in 0..<n {
+            for co in 0..<cout {
+                for y in 0..<oh {
+                    for x in 0..<ow {
+                        for c in 0..<cg {
+                            for i in 0..<kh {
+                                for j in 0..<kw {
+                                    let ci = (co / og) * cg + c
+                                    let ih = y * stride - padding.top + i, iw = x * stride - padding.left + j
+                                    guard ih >= 0 && ih < h && iw >= 0 && iw < w else { continue }
+                                    body(((b * cin + ci) * h + ih) * w + iw,
+                                         ((co * cg + c) * kh + i) * kw + j,
+                                         ((b * cout + co) * oh + y) * ow + x)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func reference(x: [Float], w: [Float], b: [Float]?) -> [Double] {
+        var y = [Double](repeating: 0, count: yShape.reduce(1, *))
+        if let b { for k in y.indices { y[k] = Double(b[(k / (oh * ow)) % cout]) } }
+        forEachTerm { xi, wi, yi in y[yi] += Double(x[xi]) * Double(w[wi]) }
+        return y
+    }
+
+    /// The adjoint of each term y[yi] += x[xi]·w[wi]: dx[xi] += dy[yi]·w[wi], dw[wi] += dy[yi]·x[xi].
+    func referenceBackward(x: [Float], w: [Float], dy: [Float]) -> (dx: [Double], dw: [Double], db: [Double]) {
+        var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+        var db = [Double](repeating: 0, count: cout)
+        forEachTerm { xi, wi, yi in
+            dx[xi] += Double(dy[yi]) * Double(w[wi])
+            dw[wi] += Double(dy[yi]) * Double(x[xi])
+        }
+        for k in dy.indices { db[(k / (oh * ow)) % cout] += Double(dy[k]) }
+        return (dx, dw, db)
+    }
+
+    static let all: [ConvCase] = [
+        ConvCase(name: "stride 2, asymmetric padding (0, 1, 0, 1)", h: 7, w: 6, stride: 2,
+                 padding: Padding(top: 0, bottom: 1, left: 0, right: 1)),
+        ConvCase(name: "groups 2, padding 1", cin: 4, h: 6, w: 5, cout: 6, groups: 2, padding: .symmetric(1)),
+        ConvCase(name: "depthwise, padding 1", cin: 5, h: 7, w: 6, cout: 5, groups: 5, padding: .symmetric(1)),
+        ConvCase(name: "depthwise, stride 2, asymmetric padding, no bias", n: 3, cin: 4, h: 8, w: 7, cout: 4,
+                 stride: 2, groups: 4, padding: Padding(top: 0, bottom: 1, left: 0, right: 1), bias: false),
+        ConvCase(name: "depthwise, many planes (parallel)", n: 4, cin: 32, h: 16, w: 16, cout: 32, groups: 32,
+                 padding: .symmetric(1)),
+        ConvCase(name: "depthwise with channel multiplier 2", cin: 3, h: 6, w: 6, cout: 6, groups: 3,
+                 padding: Padding(top: 2, bottom: 0, left: 1, right: 1)),
+        ConvCase(name: "single input channel (first layer)", cin: 1, h: 8, w: 8, cout: 4, padding: .symmetric(1)),
+        ConvCase(name: "1×1 pointwise, batch 3", n: 3, cin: 6, h: 5, w: 4, cout: 5, kh: 1, kw: 1),
+        ConvCase(name: "1×1 pointwise, groups 2, no bias", cin: 6, h: 3, w: 5, cout: 4, kh: 1, kw: 1, groups: 2,
+                 bias: false),
+        ConvCase(name: "1×1 stride 2 (shortcut)", cin: 4, h: 7, w: 6, cout: 6, kh: 1, kw: 1, stride: 2, bias: false),
+        ConvCase(name: "5×5, padding 2, batch 3, no bias", n: 3, h: 9, w: 8, kh: 5, kw: 5,
+                 padding: .symmetric(2), bias: false),
+        ConvCase(name: "non-square input and 3×2 kernel, batch 3", n: 3, cin: 2, h: 5, w: 9, cout: 3, kh: 3, kw: 2,
+                 padding: Padding(top: 1, bottom: 0, left: 2, right: 1)),
+        ConvCase(name: "single image (each GEMM split over workers)", n: 1, cin: 32, h: 16, w: 16, cout: 32,
+                 padding: .symmetric(1)),
+    ]
+}
+
+/// |a − r| ≤ rtol·(|r| + mean|r|): relative, floored by the typical magnitude so near-zero
+/// outputs are not held to an impossible standard.
+func expectClose(_ actual: [Float], _ reference: [Double], rtol: Double = 1e-4, _ what: String,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(actual.count == reference.count, "\(what): \(actual.count) values, expected \(reference.count)",
+            sourceLocation: sourceLocation)
+    guard actual.count == reference.count, !reference.isEmpty else { return }
+    let typical = reference.map(abs).reduce(0, +) / Double(reference.count)
+    var worst = (excess: 0.0, index: -1)
+    for (k, r) in reference.enumerated() {
+        let excess = abs(Double(actual[k]) - r) - rtol * (abs(r) + typical)
+        if excess > worst.excess { worst = (excess, k) }
+    }
+    #expect(worst.index < 0,
+            "\(what): element \(worst.index) is \(worst.index < 0 ? 0 : actual[worst.index]), expected \(worst.index < 0 ? 0 : reference[worst.index])",
+            sourceLocation: sourceLocation)
+}
+
+// MARK: - Against the naive reference
+
+@Test(arguments: ConvCase.all)
+func convolutionMatchesNaiveDefinitionForwardAndBackward(_ c: ConvCase) {
+    let x = smoothInput(c.xShape, seed: 11)
+    let w = smoothInput(c.wShape, seed: 12, scale: 0.5)
+    let b = c.bias ? smoothInput([c.cout], seed: 13) : nil
+    for t in [x, w] + (b.map { [$0] } ?? []) { t.requiresGrad = true }
+
+    let y = conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups)
+    #expect(y.shape == c.yShape)
+    expectClose(y.scalars, c.reference(x: x.scalars, w: w.scalars, b: b?.scalars), "forward")
+
+    let dy = smoothInput(c.yShape, seed: 14)
+    y.backward(seed: dy)
+    let ref = c.referenceBackward(x: x.scalars, w: w.scalars, dy: dy.scalars)
+    expectClose(x.grad?.scalars ?? [], ref.dx, "dx")
+    expectClose(w.grad?.scalars ?? [], ref.dw, "dw")
+    if let b { expectClose(b.grad?.scalars ?? [], ref.db, "dbias") }
+}
+
+// MARK: - Finite differences
+
+enum ConvGradientCase: String, CaseIterable, CustomTestStringConvertible {
+    case stride2AsymmetricPadding, groups2, depthwise, depthwiseStride2, pointwise, kernel5x5NoBias
+
+    var testDescription: String { rawValue }
+
+    var spec: ConvCase {
+        switch self {
+        case .stride2AsymmetricPadding:
+            ConvCase(name: rawValue, h: 6, w: 5, cout: 3, stride: 2, padding: Padding(top: 0, bottom: 1, left: 0, right: 1))
+        case .groups2: ConvCase(name: rawValue, cin: 4, h: 5, w: 4, cout: 4, groups: 2, padding: .symmetric(1))
+        case .depthwise: ConvCase(name: rawValue, cin: 3, h: 5, w: 5, cout: 3, groups: 3, padding: .symmetric(1))
+        case .depthwiseStride2:
+            ConvCase(name: rawValue, cin: 2, h: 6, w: 5, cout: 4, stride: 2, groups: 2, padding: .symmetric(1))
+        case .pointwise: ConvCase(name: rawValue, cin: 4, h: 3, w: 4, cout: 3, kh: 1, kw: 1)
+        case .kernel5x5NoBias: ConvCase(name: rawValue, n: 1, cin: 2, h: 6, w: 7, cout: 2, kh: 5, kw: 5,
+                                        padding: .symmetric(2), bias: false)
+        }
+    }
+}
+
+@Test(arguments: ConvGradientCase.allCases)
+func convolutionGradientMatchesFiniteDifferences(_ op: ConvGradientCase) {
+    let c = op.spec
+    var inputs = [smoothInput(c.xShape, seed: 21), smoothInput(c.wShape, seed: 22)]
+    if c.bias { inputs.append(smoothInput([c.cout], seed: 23)) }
+    GradientCheck().check(op.rawValue, inputs: inputs) { t in
+        conv2d(t[0], weight: t[1], bias: t.count > 2 ? t[2] : nil,
+               stride: c.stride, padding: c.padding, groups: c.groups)
+    }
+}
+
+// MARK: - Hand-computed
+
+// x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, 2], [3, 4]].
+private let handX: [Float] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+private let handW: [Float] = [1, 2, 3, 4]
+
+@Test func twoByTwoKernelOnThreeByThreeImageGivesHandComputedValuesAndGradients() {
+    let x = Tensor(shape: [1, 1, 3, 3], scalars: handX, requiresGrad: true)
+    let w = Tensor(shape: [1, 1, 2, 2], scalars: handW, requiresGrad: true)
+    let b = Tensor(shape: [1], scalars: [0.5], requiresGrad: true)
+    let y = conv2d(x, weight: w, bias: b)
+    // y00 = 1·1 + 2·2 + 4·3 + 5·4 = 37, y01 = 2 + 6 + 15 + 24 = 47, y10 = 4 + 10 + 21 + 32 = 67,
+    // y11 = 5 + 12 + 24 + 36 = 77; plus the bias 0.5.
+    #expect(y.shape == [1, 1, 2, 2])
+    #expect(y.scalars == [37.5, 47.5, 67.5, 77.5])
+    y.sum().backward()
+    // dx[p] = Σ of the kernel weights that touch p: the centre is touched by all four (1+2+3+4).
+    #expect(x.grad?.scalars == [1, 3, 2, 4, 10, 6, 3, 7, 4])
+    // dw[i, j] = Σ of the 2×2 block of x starting at (i, j).
+    #expect(w.grad?.scalars == [12, 16, 24, 28])
+    // dbias = number of outputs.
+    #expect(b.grad?.scalars == [4])
+}
+
+@Test func paddedStridedTwoByTwoKernelGivesHandComputedValues() {
+    let x = Tensor(shape: [1, 1, 3, 3], scalars: handX)
+    let w = Tensor(shape: [1, 1, 2, 2], scalars: handW)
+    // Padding 1, stride 2: windows start at (−1, −1), (−1, 1), (1, −1), (1, 1).
+    // (−1, −1) sees only x00 under w11: 1·4 = 4. (−1, 1) sees x01, x02 under w10, w11: 2·3 + 3·4 = 18.
+    // (1, −1) sees x10, x20 under w01, w11: 4·2 + 7·4 = 36. (1, 1) is the full block: 77.
+    let y = conv2d(x, weight: w, bias: nil, stride: 2, padding: .symmetric(1))
+    #expect(y.shape == [1, 1, 2, 2])
+    #expect(y.scalars == [4, 18, 36, 77])
+}
+
+@Test func asymmetricPaddingPadsOnlyTheNamedSides() {
+    // Padding only at the bottom and right with a 2×2 kernel of ones: each output is the sum of
+    // its 2×2 block, the last row/column see zeros beyond the image.
+    let x = Tensor(shape: [1, 1, 3, 3], scalars: handX)
+    let w = Tensor(repeating: 1, shape: [1, 1, 2, 2])
+    let y = conv2d(x, weight: w, bias: nil, padding: Padding(top: 0, bottom: 1, left: 0, right: 1))
+    #expect(y.shape == [1, 1, 3, 3])
+    #expect(y.scalars == [12, 16, 9, 24, 28, 15, 15, 17, 9])
+}
+
+// MARK: - Backward respects `needs`
+
+@Test func inputOnlyBackwardGivesTheFullBackwardsInputGradientAndLeavesWeightGradNil() {
+    for c in [ConvCase.all[1], ConvCase.all[2], ConvCase.all[7]] {  // groups, depthwise, pointwise
+        let x = smoothInput(c.xShape, seed: 31)
+        let w = smoothInput(c.wShape, seed: 32)
+        let b = smoothInput([c.cout], seed: 33)
+        let r = smoothInput(c.yShape, seed: 34)
+        func loss() -> Tensor {
+            (conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups) * r).sum()
+        }
+        x.requiresGrad = true; w.requiresGrad = true; b.requiresGrad = true
+        let inputOnly = loss().gradients(wrt: [x])[0]
+        #expect(w.grad == nil && b.grad == nil && x.grad == nil, "\(c.name)")
+        loss().backward()
+        #expect(inputOnly.scalars == x.grad?.scalars, "\(c.name)")
+        #expect(w.grad != nil && b.grad != nil, "\(c.name)")
+    }
+}
+
+// MARK: - Shape errors
+
+@Test func channelMismatchStopsWithBothShapesInTheMessage() async {
+    await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+        _ = conv2d(Tensor(zeros: [1, 3, 8, 8]), weight: Tensor(zeros: [4, 2, 3, 3]), bias: nil)
+    }.map { result in
+        let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+        #expect(message.contains("[1, 3, 8, 8]") && message.contains("[4, 2, 3, 3]"), "\(message)")
+    }
+}

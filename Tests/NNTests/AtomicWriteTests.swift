@@ -1,0 +1,79 @@
+@testable import NN
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+
+/// `write(to:)` never leaves a broken checkpoint: the old file survives every failure, and no
+/// temporary file is left behind.
+@Suite struct AtomicWriteTests {
+    static let old = SafeTensorsFile(metadata: ["epoch": "1"], entries: [
+        SafeTensorsEntry(name: "w", dtype: .f32, shape: [3], values: [1, 2, 3])])
+    static let new = SafeTensorsFile(metadata: ["epoch": "2"], entries: [
+        SafeTensorsEntry(name: "w", dtype: .f32, shape: [3], values: [4, 5, 6]),
+        SafeTensorsEntry(name: "v", dtype: .f32, shape: [1000], values: Array(repeating: 7, count: 1000))])
+
+    @Test func writingOverAnExistingFileReplacesItAndLeavesNoTemporaryFile() throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/checkpoint.safetensors"
+        try Self.old.write(to: path)
+        try Self.new.write(to: path)
+        #expect(try SafeTensorsFile.read(path: path) == Self.new)
+        #expect(fileBytes(path) == (try Self.new.serialized()))
+        #expect(dir.listing() == ["checkpoint.safetensors"])
+    }
+
+    @Test(arguments: SafeTensorsFile.WriteStep.allCases)
+    func aFailureAtAnyStepLeavesTheOldFileIntactAndNoTemporaryFile(_ step: SafeTensorsFile.WriteStep) throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let path = dir.path + "/checkpoint.safetensors"
+        try Self.old.write(to: path)
+        let before = try #require(fileBytes(path))
+
+        do {
+            try Self.new.write(to: path, failingAt: step)
+            Issue.record("the injected failure did not surface")
+        } catch let error {
+            guard case let .writeFailed(file, _, reason) = error else { Issue.record("\(error)"); return }
+            #expect(file == path)
+            #expect(reason.contains("errno"))
+            #expect(error.description.contains("unchanged"))
+        }
+        #expect(fileBytes(path) == before)
+        #expect(dir.listing() == ["checkpoint.safetensors"])
+    }
+
+    /// A real failure, not an injected one: the rename cannot replace a non-empty directory.
+    @Test func aRenameOntoADirectoryFailsAndCleansUp() throws {
+        let dir = TemporaryDirectory()
+        let target = dir.path + "/checkpoint.safetensors"
+        mkdir(target, 0o755)
+        writeBytes([1, 2, 3], to: target + "/keep")
+        defer { unlink(target + "/keep"); dir.remove() }
+
+        do {
+            try Self.new.write(to: target)
+            Issue.record("replaced a directory")
+        } catch let error as SafeTensorsError {
+            #expect(error.description.contains("renaming"))
+        } catch { Issue.record("\(error)") }
+        #expect(dir.listing() == ["checkpoint.safetensors"])
+        #expect(fileBytes(target + "/keep") == [1, 2, 3])
+    }
+
+    @Test func aMissingDirectoryIsReportedWithoutCreatingAnything() {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        do {
+            try Self.new.write(to: dir.path + "/missing/checkpoint.safetensors")
+            Issue.record("wrote into a missing directory")
+        } catch let error as SafeTensorsError {
+            #expect(error.description.contains("creating the temporary file"))
+            #expect(error.description.contains("No such file or directory"))
+        } catch { Issue.record("\(error)") }
+        #expect(dir.listing() == [])
+    }
+}
+
