@@ -18,6 +18,10 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+        .target(name: "Datasets", dependencies: ["CImageCodecs"], swiftSettings: optimisedEvenInDebug),
         .executableTarget(
             name: "advdistill",
             dependencies: [
@@ -25,5 +29,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
     ]
 )

@@ -1,0 +1,13 @@
+/// One mini-batch, ready for the model.
+public struct Batch: Sendable {
+    /// [N, C, H, W] row-major, each in [0, 1].
+    public var images: [Float]
+    /// N class indices.
+    public var labels: [Int]
+    /// [N, C, H, W].
+    public var shape: [Int]
+    /// N positions in the dataset the examples came from (for per-example bookkeeping and galleries).
+    public var indices: [Int]
+
+    public var count: Int { labels.count }
+}
