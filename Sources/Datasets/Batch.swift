@@ -10,4 +10,13 @@ public struct Batch: Sendable {
     public var indices: [Int]
 
     public var count: Int { labels.count }
+
+    public init(images: [Float], labels: [Int], shape: [Int], indices: [Int]) {
+        precondition(shape.count == 4 && shape[0] == labels.count && indices.count == labels.count
+                     && images.count == shape.reduce(1, *), "batch shape \(shape) disagrees with its contents")
+        self.images = images
+        self.labels = labels
+        self.shape = shape
+        self.indices = indices
+    }
 }

@@ -35,6 +35,7 @@ enum ImageFolder {
         // The first decodable file fixes channels and size (unless the spec fixes them).
         var skipped: [String] = []
         var first: DecodedImage?
+        var firstFailure: CodecFailure?
         for (file, _) in chosen {
             do {
                 first = try decodeImage(try FileAccess.read(file), channels: spec.channels ?? 0)
@@ -42,12 +43,13 @@ enum ImageFolder {
             } catch let failure as CodecFailure {
                 guard skipCorrupt else { throw DatasetError.corruptImage(file: file, reason: failure.message) }
                 skipped.append(file)
+                firstFailure = firstFailure ?? failure
             }
         }
         guard let first else {
-            // Every chosen file was corrupt and skipped.
-            return LoadedImages(images: [], labels: [], channels: spec.channels ?? 1, height: spec.resize?.height ?? 1,
-                                width: spec.resize?.width ?? 1, classNames: classNames, skipped: skipped)
+            // Skipping every file would leave an empty dataset: that is a broken folder, not a few bad files.
+            throw DatasetError.corruptImage(file: chosen[0].file,
+                                            reason: "\(firstFailure?.message ?? "unreadable"); no image in \(root) decodes")
         }
         let channels = first.channels
         let height = spec.resize?.height ?? first.height, width = spec.resize?.width ?? first.width

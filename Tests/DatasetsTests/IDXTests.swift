@@ -128,6 +128,38 @@ import Testing
         #expect(named == file)
     }
 
+    @Test func explicitChannelsAndResizeApplyToIDXToo() throws {
+        let dir = TempDir()
+        let (pixels, _) = writeIDX(in: dir, rows: 3, cols: 4)
+        let ds = try Dataset.load(DataSpec(path: dir.path, channels: 3, resize: ResizeRule(filter: .nearest, height: 6, width: 8)))
+        #expect(ds.imageShape == [3, 6, 8])
+        // Nearest 2× upscale: output (y, x) is input (y/2, x/2), in each of the three repeated channels.
+        for i in [0, 5] {
+            for c in 0..<3 {
+                for y in 0..<6 {
+                    for x in 0..<8 {
+                        #expect(ds.images[((i * 3 + c) * 6 + y) * 8 + x] == pixels[i * 12 + (y / 2) * 4 + x / 2])
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func rawFileWinsOverItsGzipCopyAndTwoDifferentCandidatesAreAmbiguous() throws {
+        let dir = TempDir()
+        let (pixels, _) = writeIDX(in: dir)
+        // A .gz "copy" holding other pixels: the raw file must be the one read.
+        dir.write("train-images-idx3-ubyte.gz", handMadeGzip(idxImages(count: 6, rows: 3, cols: 4, pixels: pattern(72, offset: 9))))
+        #expect(try Dataset.load(DataSpec(path: dir.path)).images == pixels)
+
+        dir.write("emnist-train-images-idx3-ubyte", idxImages(count: 6, rows: 3, cols: 4, pixels: pattern(72)))
+        #expect(throws: DatasetError.ambiguousFiles(directory: dir.path,
+                                                    expected: "train images file (e.g. train-images-idx3-ubyte[.gz])",
+                                                    found: ["emnist-train-images-idx3-ubyte", "train-images-idx3-ubyte"])) {
+            try Dataset.load(DataSpec(path: dir.path))
+        }
+    }
+
     @Test func missingLabelsFileIsNamed() throws {
         let dir = TempDir()
         _ = writeIDX(in: dir)

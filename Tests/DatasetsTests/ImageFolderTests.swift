@@ -58,6 +58,15 @@ private func greyPNG(_ value: UInt8, w: Int = 4, h: Int = 3) -> [UInt8] {
         #expect(ds.summary().splits[0].skipped == 2)
     }
 
+    @Test func folderWhereNothingDecodesIsAnErrorEvenWhenSkipping() throws {
+        let dir = TempDir()
+        let first = dir.write("a/1.png", [0x89, 0x50, 0x4E, 0x47, 0, 0])
+        dir.write("b/1.jpg", [0xFF, 0xD8, 0xFF])
+        let error = #expect(throws: DatasetError.self) { try Dataset.load(DataSpec(path: dir.path, skipCorrupt: true)) }
+        guard case .corruptImage(let file, let reason) = error else { Issue.record("got \(String(describing: error))"); return }
+        #expect(file == first && reason.contains("no image in"))
+    }
+
     @Test func corruptJPEGIsNamed() throws {
         let dir = TempDir()
         dir.write("a/1.png", greyPNG(1))
