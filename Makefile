@@ -5,7 +5,7 @@ BIN := .build/release/advdistill
 DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps build test bench clean
+.PHONY: deps data build test bench clean
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
 deps:
@@ -19,6 +19,10 @@ deps:
 	  $(SUDO) apt-get install -y -qq $$missing >/dev/null 2>&1 || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $$missing; }; \
 	fi
+
+## data: Fashion-MNIST (the default dataset) from Debian's dataset-fashion-mnist, linked as Data/fashion-mnist.
+data: deps
+	ln -sfn /usr/share/datasets/fashion-mnist Data/fashion-mnist
 
 ## build: release build of the advdistill command.
 build: deps

@@ -19,6 +19,10 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
+        .target(
+            name: "CImageCodecs",
+            linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
+        .target(name: "Datasets", dependencies: ["CImageCodecs"], swiftSettings: optimisedEvenInDebug),
         .executableTarget(
             name: "advdistill",
             dependencies: [
@@ -28,5 +32,6 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], exclude: ["Fixtures"],
                     swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
     ]
 )

@@ -1,0 +1,17 @@
+#pragma once
+#include <stddef.h>
+#include <string.h>
+
+/* Copies `msg` into the caller's error buffer, truncating and always NUL-terminating. */
+static inline void cimg_set_error(char *err, size_t errlen, const char *msg) {
+    if (err == NULL || errlen == 0) return;
+    size_t n = strlen(msg);
+    if (n >= errlen) n = errlen - 1;
+    memcpy(err, msg, n);
+    err[n] = '\0';
+}
+
+/* Largest image accepted by the decoders, in samples (width * height * channels): 2^28 = 256 MiB.
+ * A corrupt header can claim 10^6 x 10^6 pixels; refusing it before malloc keeps a bad file a
+ * clean error instead of an out-of-memory kill. */
+#define CIMG_MAX_SAMPLES ((size_t)1 << 28)
