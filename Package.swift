@@ -23,14 +23,21 @@ let package = Package(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         .target(name: "Datasets", dependencies: ["CImageCodecs"], swiftSettings: optimisedEvenInDebug),
+        .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
+        .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks"],
+                swiftSettings: optimisedEvenInDebug),
         .executableTarget(
             name: "advdistill",
             dependencies: [
-                "Engine",
+                "Engine", "NN", "Datasets", "Attacks", "Distillation",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], exclude: ["Fixtures"],
+                    swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "AttacksTests", dependencies: ["Attacks", "NN", "Engine", "Datasets"],
+                    swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Attacks", "NN", "Engine", "Datasets"],
                     swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
     ]

@@ -10,16 +10,16 @@ public enum Interruption {
 
     /// Installs the handlers (the CLI does this before training).
     public static func install() {
-        signal(SIGINT) { sig in
+        _ = Glibc.signal(SIGINT) { sig in
             if Interruption.requested.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
         }
-        signal(SIGTERM) { sig in
+        _ = Glibc.signal(SIGTERM) { sig in
             if Interruption.requested.exchange(sig, ordering: .relaxed) != 0 { _exit(128 + sig) }
         }
     }
 
     /// The signal received, or nil.
-    public static var signal: Int32? {
+    public static var received: Int32? {
         let s = requested.load(ordering: .relaxed)
         return s == 0 ? nil : s
     }

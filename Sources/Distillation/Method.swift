@@ -17,6 +17,11 @@ public struct StepContext {
     public var teachers: Teachers
     /// Randomness of the training attack (checkpointed with the run).
     public var rng: SeededGenerator
+
+    public init(epoch: Int, batchIndex: Int, numClasses: Int, teachers: Teachers, rng: SeededGenerator) {
+        self.epoch = epoch; self.batchIndex = batchIndex; self.numClasses = numClasses
+        self.teachers = teachers; self.rng = rng
+    }
 }
 
 /// A method's loss on one batch: `loss` is recorded (backward runs on it), `logs` are plain numbers

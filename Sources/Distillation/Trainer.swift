@@ -153,7 +153,7 @@ public final class Trainer {
             let t0 = Date()
             var images = 0
             for (b, batch) in loader.batches(epoch: epoch).enumerated() where b >= state.batch {
-                if let sig = Interruption.signal {
+                if let sig = Interruption.received {
                     state.epoch = epoch; state.batch = b; state.rng = rng.state
                     state.trainSeconds += Date().timeIntervalSince(t0)
                     try saveCheckpoint(state, to: checkpointPath)

@@ -26,6 +26,10 @@ public struct StateEntry {
     public let tensor: Tensor
     /// Trained by the optimizer (false for running statistics and `num_batches_tracked`).
     public let isParameter: Bool
+
+    public init(key: String, tensor: Tensor, isParameter: Bool) {
+        self.key = key; self.tensor = tensor; self.isParameter = isParameter
+    }
 }
 
 /// An image classifier of the zoo.

@@ -92,7 +92,7 @@ struct Bench: ParsableCommand {
         let elapsed = Date().timeIntervalSince(start)
         let gflops = Double(FLOPCounter.count - f0) / elapsed / 1e9
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         return Row(model: arch, batch: batch, workload: load, imagesPerSecond: Double(n * batch) / elapsed,
                    gflops: gflops, fractionOfPeak: gflops / peak, peakRSSMB: Double(usage.ru_maxrss) / 1024)
     }

@@ -12,11 +12,14 @@ import Testing
 /// Tolerances: logits and losses 1e-4 relative (1e-5 absolute floor); gradients 2e-3 relative
 /// (longer Float32 accumulation chains), with an absolute floor of 1e-5·(1 + Σ|g|/n) for samples near 0.
 struct ParityFixture: Decodable {
-    struct Summary: Decodable { let sum: Double; let abs_sum: Double; let samples: [Double] }
+    struct Summary: Decodable { let sum: Double; let abs_sum: Double; let count: Int; let samples: [Double] }
     let arch: String, in_channels: Int, size: Int, batch: Int, num_classes: Int, parameter_count: Int
     let state_keys: [String]
     let logits_eval: [Double], logits_train: [Double]
     let loss_train: Double
+    /// "train": gradients of the train-mode loss; "eval": of the eval-mode loss (after the train-mode forward),
+    /// where train-mode BatchNorm makes the problem ill-conditioned at these weights even for PyTorch.
+    let grad_mode: String
     let grad_input: Summary
     let grad_params: [String: Summary]
     let running_stats_sums: [String: Double]
@@ -41,18 +44,24 @@ func fillWithFormula(_ model: Model) {
             if key.hasSuffix("num_batches_tracked") { v = 0 }
             else if key.hasSuffix("running_mean") { v = 0.1 * sin(0.83 * di + dj) }
             else if key.hasSuffix("running_var") { v = 1 + 0.5 * abs(sin(0.61 * di + dj)) }
-            else if t.rank == 1 && key.hasSuffix(".weight") { v = 1 + 0.2 * sin(1.3 * di + dj) }
+            else if t.rank == 1 && key.hasSuffix(".weight") { v = 0.5 + 0.2 * sin(1.3 * di + dj) }
             else if t.rank == 1 && key.hasSuffix(".bias") { v = 0.1 * sin(0.97 * di + dj) }
-            else { v = sin(0.7 * di + 0.3 * dj + 1) * (3 / Double(fanIn)).squareRoot() }
+            else { v = (2 * hash(12.9898 * di + 78.233 * dj + 1) - 1) * (3 / Double(fanIn)).squareRoot() }
             t.data[i] = Float(v)
         }
     }
 }
 
+/// frac(|sin(a)|·43758.5453): the fixtures' irregular but reproducible values in [0, 1).
+func hash(_ a: Double) -> Double {
+    let v = abs(sin(a)) * 43758.5453
+    return v - v.rounded(.down)
+}
+
 func formulaInput(_ f: ParityFixture) -> (Tensor, [Int]) {
     let shape = [f.batch, f.in_channels, f.size, f.size]
     let x = Tensor(uninitializedShape: shape)
-    for i in 0..<x.count { x.data[i] = Float(0.5 + 0.45 * sin(0.37 * Double(i) + 0.1)) }
+    for i in 0..<x.count { x.data[i] = Float(hash(12.9898 * Double(i) + 1)) }
     return (x, (0..<f.batch).map { (3 * $0 + 1) % f.num_classes })
 }
 
@@ -79,24 +88,35 @@ func modelMatchesPyTorchOnTheSameWeights(_ arch: String) throws {
         #expect(close(Double(a), b, rel: 1e-4, abs: 1e-5), "eval logit \(a) vs PyTorch \(b)")
     }
 
-    let probe = x.detachedCopy()
+    var probe = x.detachedCopy()
     probe.requiresGrad = true
     let logits = model.forward(probe, training: true)
     for (a, b) in zip(logits.scalars, f.logits_train) {
         #expect(close(Double(a), b, rel: 1e-4, abs: 1e-5), "train logit \(a) vs PyTorch \(b)")
     }
-    let loss = crossEntropy(logits, labels: y)
+    var loss = crossEntropy(logits, labels: y)
     #expect(close(Double(loss.item), f.loss_train, rel: 1e-4, abs: 1e-6))
+    let trainMode = f.grad_mode == "train"
+    if !trainMode {
+        probe = x.detachedCopy()
+        probe.requiresGrad = true
+        loss = crossEntropy(model.forward(probe, training: false), labels: y)
+    }
     loss.backward()
 
+    // Gradients that are exactly zero in exact arithmetic (a BatchNorm β whose shift the next train-mode
+    // BatchNorm removes) are rounding noise in float32: the floor is 1e-4 of the model's mean |g| (the
+    // fixture script uses the same floor for its conditioning check).
+    let meanAbs = f.grad_params.values.reduce(0.0) { $0 + $1.abs_sum } / Double(f.parameter_count)
     func compare(_ g: Tensor, _ s: ParityFixture.Summary, _ what: String) {
-        let n = Double(g.count)
         let absSum = g.scalars.reduce(0.0) { $0 + Swift.abs(Double($1)) }
-        #expect(close(absSum, s.abs_sum, rel: 2e-3, abs: 1e-7), "\(what): Σ|g| \(absSum) vs \(s.abs_sum)")
-        #expect(close(g.sumDouble(), s.sum, rel: 2e-3, abs: 2e-3 * s.abs_sum + 1e-7), "\(what): Σg \(g.sumDouble()) vs \(s.sum)")
+        let floor = 1e-4 * meanAbs
+        #expect(close(absSum, s.abs_sum, rel: 2e-3, abs: floor * Double(s.count)), "\(what): Σ|g| \(absSum) vs \(s.abs_sum)")
+        #expect(close(g.sumDouble(), s.sum, rel: 2e-3, abs: 2e-3 * s.abs_sum + floor * Double(s.count)),
+                "\(what): Σg \(g.sumDouble()) vs \(s.sum)")
         for (k, expected) in s.samples.enumerated() {
             let v = Double(g.data[(k * g.count) / 8])
-            #expect(close(v, expected, rel: 2e-3, abs: 1e-5 * (1 + s.abs_sum / n)), "\(what)[\(k)]: \(v) vs \(expected)")
+            #expect(close(v, expected, rel: 2e-3, abs: 2e-3 * s.abs_sum / Double(s.count) + floor), "\(what)[\(k)]: \(v) vs \(expected)")
         }
     }
     compare(probe.grad!, f.grad_input, "∂L/∂x")
@@ -113,7 +133,7 @@ func modelMatchesPyTorchOnTheSameWeights(_ arch: String) throws {
     let sgd = SGD(parameters: fresh.parameters, learningRate: 0.05, momentum: 0.9, weightDecay: 5e-4)
     for expected in f.sgd_losses {
         sgd.zeroGrad()
-        let l = crossEntropy(fresh.forward(x, training: true), labels: y)
+        let l = crossEntropy(fresh.forward(x, training: trainMode), labels: y)
         #expect(close(Double(l.item), expected, rel: 2e-4, abs: 1e-5), "SGD loss \(l.item) vs \(expected)")
         l.backward()
         sgd.step()
