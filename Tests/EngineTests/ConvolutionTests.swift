@@ -216,6 +216,18 @@ private let handW: [Float] = [1, 2, 3, 4]
     #expect(y.scalars == [12, 16, 9, 24, 28, 15, 15, 17, 9])
 }
 
+@Test func emptyBatchGivesEmptyOutputAndZeroParameterGradients() {
+    for (weightShape, groups) in [([4, 3, 3, 3], 1), ([3, 1, 3, 3], 3)] {  // GEMM path, depthwise path
+        let x = Tensor(zeros: [0, 3, 5, 5])
+        let w = Tensor(repeating: 1, shape: weightShape), b = Tensor(repeating: 1, shape: [weightShape[0]])
+        w.requiresGrad = true; b.requiresGrad = true
+        let y = conv2d(x, weight: w, bias: b, groups: groups)
+        #expect(y.shape == [0, weightShape[0], 3, 3])
+        y.sum().backward()
+        #expect(w.grad?.scalars.allSatisfy { $0 == 0 } == true && b.grad?.scalars.allSatisfy { $0 == 0 } == true)
+    }
+}
+
 // MARK: - Backward respects `needs`
 
 @Test func inputOnlyBackwardGivesTheFullBackwardsInputGradientAndLeavesWeightGradNil() {

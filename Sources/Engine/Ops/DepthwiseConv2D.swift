@@ -1,6 +1,7 @@
 /// Direct kernels for convolutions in which every output channel reads a single input channel
-/// (Cin/groups == 1): depthwise (groups = Cin = Cout, MobileNetV2) and depthwise with a channel
-/// multiplier m (Cout = m·Cin; output channel co reads input channel co / m).
+/// (Cin/groups == 1): depthwise (groups = Cin = Cout, MobileNetV2), depthwise with a channel
+/// multiplier m (Cout = m·Cin; output channel co reads input channel co / m), and a first layer on
+/// a single-channel image (Cin = 1, groups = 1: m = Cout).
 ///
 /// As GEMMs these would have an inner dimension of kH·kW (9), far too small for sgemm to pay off.
 /// Each plane is first copied into a zero-padded scratch plane (one per worker), so the kernels
@@ -13,7 +14,7 @@
 
 /// Workers worth using for `planes` independent planes of `work` flops each.
 private func planeSlots(_ planes: Int, work: Int) -> Int {
-    min(Compute.workers, planes, max(1, planes * work / elementwiseGrain))
+    max(1, min(Compute.workers, planes, planes * work / elementwiseGrain))
 }
 
 /// x: [N, Cin, H, W], w: [Cout, 1, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
