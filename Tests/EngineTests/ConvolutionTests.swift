@@ -66,11 +66,19 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         return (dx, dw, db)
     }
 
+    static let groups2 = ConvCase(name: "groups 2, padding 1", cin: 4, h: 6, w: 5, cout: 6, groups: 2,
+                                  padding: .symmetric(1))
+    static let depthwise = ConvCase(name: "depthwise, padding 1, width 8 + 3", cin: 5, h: 7, w: 11, cout: 5,
+                                    groups: 5, padding: .symmetric(1))
+    static let pointwise = ConvCase(name: "1×1 pointwise, batch 3", n: 3, cin: 6, h: 5, w: 4, cout: 5, kh: 1, kw: 1)
+
     static let all: [ConvCase] = [
         ConvCase(name: "stride 2, asymmetric padding (0, 1, 0, 1)", h: 7, w: 6, stride: 2,
                  padding: Padding(top: 0, bottom: 1, left: 0, right: 1)),
-        ConvCase(name: "groups 2, padding 1", cin: 4, h: 6, w: 5, cout: 6, groups: 2, padding: .symmetric(1)),
-        ConvCase(name: "depthwise, padding 1", cin: 5, h: 7, w: 6, cout: 5, groups: 5, padding: .symmetric(1)),
+        groups2,
+        depthwise,
+        ConvCase(name: "depthwise, padding wider than the kernel", cin: 2, h: 5, w: 10, cout: 2, groups: 2,
+                 padding: Padding(top: 4, bottom: 0, left: 0, right: 4)),
         ConvCase(name: "depthwise, stride 2, asymmetric padding, no bias", n: 3, cin: 4, h: 8, w: 7, cout: 4,
                  stride: 2, groups: 4, padding: Padding(top: 0, bottom: 1, left: 0, right: 1), bias: false),
         ConvCase(name: "depthwise, many planes (parallel)", n: 4, cin: 32, h: 16, w: 16, cout: 32, groups: 32,
@@ -78,7 +86,7 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(name: "depthwise with channel multiplier 2", cin: 3, h: 6, w: 6, cout: 6, groups: 3,
                  padding: Padding(top: 2, bottom: 0, left: 1, right: 1)),
         ConvCase(name: "single input channel (first layer)", cin: 1, h: 8, w: 8, cout: 4, padding: .symmetric(1)),
-        ConvCase(name: "1×1 pointwise, batch 3", n: 3, cin: 6, h: 5, w: 4, cout: 5, kh: 1, kw: 1),
+        pointwise,
         ConvCase(name: "1×1 pointwise, groups 2, no bias", cin: 6, h: 3, w: 5, cout: 4, kh: 1, kw: 1, groups: 2,
                  bias: false),
         ConvCase(name: "1×1 stride 2 (shortcut)", cin: 4, h: 7, w: 6, cout: 6, kh: 1, kw: 1, stride: 2, bias: false),
@@ -208,10 +216,22 @@ private let handW: [Float] = [1, 2, 3, 4]
     #expect(y.scalars == [12, 16, 9, 24, 28, 15, 15, 17, 9])
 }
 
+@Test func emptyBatchGivesEmptyOutputAndZeroParameterGradients() {
+    for (weightShape, groups) in [([4, 3, 3, 3], 1), ([3, 1, 3, 3], 3)] {  // GEMM path, depthwise path
+        let x = Tensor(zeros: [0, 3, 5, 5])
+        let w = Tensor(repeating: 1, shape: weightShape), b = Tensor(repeating: 1, shape: [weightShape[0]])
+        w.requiresGrad = true; b.requiresGrad = true
+        let y = conv2d(x, weight: w, bias: b, groups: groups)
+        #expect(y.shape == [0, weightShape[0], 3, 3])
+        y.sum().backward()
+        #expect(w.grad?.scalars.allSatisfy { $0 == 0 } == true && b.grad?.scalars.allSatisfy { $0 == 0 } == true)
+    }
+}
+
 // MARK: - Backward respects `needs`
 
 @Test func inputOnlyBackwardGivesTheFullBackwardsInputGradientAndLeavesWeightGradNil() {
-    for c in [ConvCase.all[1], ConvCase.all[2], ConvCase.all[7]] {  // groups, depthwise, pointwise
+    for c in [ConvCase.groups2, ConvCase.depthwise, ConvCase.pointwise] {
         let x = smoothInput(c.xShape, seed: 31)
         let w = smoothInput(c.wShape, seed: 32)
         let b = smoothInput([c.cout], seed: 33)

@@ -37,6 +37,20 @@ import Testing
     #expect(x.grad?.scalars == [4, 2, 2, 1])
 }
 
+@Test func maxPoolPropagatesNaNAndKeepsTheFirstPositionOfAnAllMinusInfinityWindow() {
+    // PyTorch: `if val > max || isnan(val)`, starting from −∞ at the window's first position.
+    // Windows (2×2, stride 2): {1, NaN, 5, 0} → NaN at (0, 1); {3, 2, −∞, −∞} → 3 at (0, 2);
+    // {−∞ ×4} → −∞ at its first position (0, 4).
+    let inf = Float.infinity
+    let x = Tensor(shape: [1, 1, 2, 6], scalars: [1, .nan, 3, 2, -inf, -inf,
+                                                  5, 0, -inf, -inf, -inf, -inf], requiresGrad: true)
+    let y = maxPool2d(x, kernel: 2)
+    #expect(y.data[0].isNaN && y.data[1] == 3 && y.data[2] == -inf)
+    y.backward(seed: Tensor(shape: [1, 1, 1, 3], scalars: [1, 2, 3]))
+    #expect(x.grad?.scalars == [0, 1, 2, 0, 3, 0,
+                                0, 0, 0, 0, 0, 0])
+}
+
 @Test func avgPoolCountsPaddingInTheDivisor() {
     // kernel 2, stride 1, padding 1 on [[1, 2], [3, 4]]: every window divides by 4, padding counts.
     let x = Tensor(shape: [1, 1, 2, 2], scalars: [1, 2, 3, 4], requiresGrad: true)

@@ -9,8 +9,9 @@
 /// - general: per image and group, `y_g = W_g · im2col(x_g)` with one single-threaded sgemm; images
 ///   are split over `Compute.workers`, each worker owning one column buffer;
 /// - pointwise (1×1, stride 1, unpadded): the same without im2col, the image is the column matrix;
-/// - depthwise (cg == 1): a direct kernel (DepthwiseConv2D.swift), since its GEMMs would have an
-///   inner dimension of only kH·kW.
+/// - one input channel per group (cg == 1: depthwise, depthwise with a multiplier, a single-channel
+///   image): a direct kernel (DepthwiseConv2D.swift), since its GEMMs would have an inner dimension
+///   of only kH·kW.
 
 /// Zero padding added to each side of the input's spatial dimensions.
 public struct Padding: Equatable, Sendable {
@@ -113,7 +114,7 @@ private func matmul(_ split: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer
 /// x: [N, Cin, H, W], w: [Cout, cg, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
 private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                              _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let slots = min(Compute.workers, g.n)
+    let slots = max(1, min(Compute.workers, g.n))
     let split = slots == 1 && Compute.workers > 1
     let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
     let scratch = Tensor(uninitializedShape: [slots * colCount])  // pooled: cheap every step
@@ -147,7 +148,7 @@ private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
 /// (they would take kH·kW times the input's memory per layer).
 private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
                               wantX: Bool, wantW: Bool) -> (Tensor?, Tensor?) {
-    let slots = min(Compute.workers, g.n)
+    let slots = max(1, min(Compute.workers, g.n))
     let split = slots == 1 && Compute.workers > 1
     let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
     // Per worker: `cols` holds im2col(x_g) for dW, `dcols` holds W_gᵀ·dy_g before col2im for dX.

@@ -1,122 +1,193 @@
 /// Direct kernels for convolutions in which every output channel reads a single input channel
-/// (Cin/groups == 1): depthwise (groups = Cin = Cout, MobileNetV2) and depthwise with a channel
-/// multiplier m (Cout = m·Cin; output channel co reads input channel co / m).
+/// (Cin/groups == 1): depthwise (groups = Cin = Cout, MobileNetV2), depthwise with a channel
+/// multiplier m (Cout = m·Cin; output channel co reads input channel co / m), and a first layer on
+/// a single-channel image (Cin = 1, groups = 1: m = Cout).
 ///
 /// As GEMMs these would have an inner dimension of kH·kW (9), far too small for sgemm to pay off.
-/// Instead each kernel tap (i, j) is one pass of `out[o] += w · in[o·s + offset]` over a row, with
-/// the valid range of `o` computed once per tap so the inner loop has no bounds checks (and
-/// vectorises for stride 1). Work is split over independent planes, so no two workers write the
-/// same floats.
+/// Each plane is first copied into a zero-padded scratch plane (one per worker), so the kernels
+/// need no bounds checks; then every output is accumulated over all kH·kW taps in registers
+/// (8 outputs per SIMD vector at stride 1) and stored once. Work is split over independent planes
+/// or channels, so no two workers write the same floats.
+///
+/// Shapes: `x: [N, Cin, H, W]`, `weight: [Cout, 1, kH, kW]`, `bias: [Cout]` → `y: [N, Cout, OH, OW]`;
+/// padded plane `[Hp, Wp] = [H + top + bottom, W + left + right]`.
 
-/// Planes per parallel chunk for a kernel doing `work` flops per plane.
-@inline(__always)
-func planeGrain(_ work: Int) -> Int { max(1, elementwiseGrain / max(1, work)) }
+/// Workers worth using for `planes` independent planes of `work` flops each.
+private func planeSlots(_ planes: Int, work: Int) -> Int {
+    max(1, min(Compute.workers, planes, planes * work / elementwiseGrain))
+}
 
 /// x: [N, Cin, H, W], w: [Cout, 1, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
 func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                       _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    nonisolated(unsafe) let (px, pw, pb, py) = (x, w, bias, y)
-    let (s, taps) = (g.stride, g.kh * g.kw)
-    parallelFor(g.n * g.cout, grain: planeGrain(g.outPlane * taps)) { planes in
-        for plane in planes {
+    let (hp, wp) = (g.h + g.padding.top + g.padding.bottom, g.w + g.padding.left + g.padding.right)
+    let (planes, taps) = (g.n * g.cout, g.kh * g.kw)
+    let slots = planeSlots(planes, work: g.outPlane * taps)
+    let scratch = Tensor(uninitializedShape: [slots, hp * wp])
+    nonisolated(unsafe) let (px, pw, pb, py, ps) = (x, w, bias, y, scratch.data)
+    parallelSlices(planes, slots: slots) { slot, range in
+        let padded = ps + slot * hp * wp
+        var paddedInput = -1  // with a multiplier, consecutive output channels read the same plane
+        for plane in range {
             let (img, co) = plane.quotientAndRemainder(dividingBy: g.cout)
-            let xp = px + (img * g.cin + co / g.coutPerGroup) * g.inPlane
+            let input = img * g.cin + co / g.coutPerGroup
+            if input != paddedInput {
+                padPlane(px + input * g.inPlane, h: g.h, w: g.w, into: padded, hp: hp, wp: wp,
+                         top: g.padding.top, left: g.padding.left)
+                paddedInput = input
+            }
             let yp = py + plane * g.outPlane
             yp.update(repeating: pb?[co] ?? 0, count: g.outPlane)
-            for i in 0..<g.kh {
-                let rows = g.rows(tap: i)
-                for j in 0..<g.kw {
-                    let cols = g.cols(tap: j)
-                    let wv = pw[co * taps + i * g.kw + j]
-                    for oh in rows {
-                        // x index of output (oh, cols.lowerBound) under tap (i, j)
-                        let start = (oh * s - g.padding.top + i) * g.w - g.padding.left + j + cols.lowerBound * s
-                        let (src, dst) = (xp + start, yp + oh * g.ow + cols.lowerBound)
-                        if s == 1 {
-                            for o in 0..<cols.count { dst[o] += wv * src[o] }
-                        } else {
-                            for o in 0..<cols.count { dst[o] += wv * src[o * s] }
-                        }
-                    }
-                }
-            }
+            correlatePlane(padded, width: wp, pw + co * taps, kh: g.kh, kw: g.kw, stride: g.stride,
+                           adding: yp, oh: g.oh, ow: g.ow)
         }
     }
+    withExtendedLifetime(scratch) {}
 }
 
 /// dy: [N, Cout, OH, OW], weight: [Cout, 1, kH, kW] → dx: [N, Cin, H, W].
-/// One task per input plane: it gathers from the m output channels that read it.
+/// One task per input plane; it gathers from the m output channels that read it.
+/// Stride 1: dx is the correlation of dy, padded by (kH − 1 − top, kW − 1 − left), with the
+/// kernel flipped — the forward kernel again. Other strides: each dy element is scattered onto a
+/// padded dx plane, which is then cropped.
 func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ g: ConvGeometry) -> Tensor {
     let dx = Tensor(uninitializedShape: [g.n, g.cin, g.h, g.w])
-    nonisolated(unsafe) let (pdy, pw, pdx) = (dy.data, weight.data, dx.data)
-    let (s, taps, m) = (g.stride, g.kh * g.kw, g.coutPerGroup)
-    parallelFor(g.n * g.cin, grain: planeGrain(g.outPlane * taps * m)) { planes in
-        for plane in planes {
+    let (planes, taps, m, s) = (g.n * g.cin, g.kh * g.kw, g.coutPerGroup, g.stride)
+    let (hp, wp) = s == 1 ? (g.h + g.kh - 1, g.w + g.kw - 1)
+                          : (g.h + g.padding.top + g.padding.bottom, g.w + g.padding.left + g.padding.right)
+    let slots = planeSlots(planes, work: m * g.outPlane * taps)
+    let scratch = Tensor(uninitializedShape: [slots, hp * wp + taps])
+    nonisolated(unsafe) let (pdy, pw, pdx, ps) = (dy.data, weight.data, dx.data, scratch.data)
+    parallelSlices(planes, slots: slots) { slot, range in
+        let padded = ps + slot * (hp * wp + taps), flipped = padded + hp * wp
+        for plane in range {
             let (img, ci) = plane.quotientAndRemainder(dividingBy: g.cin)
             let dxp = pdx + plane * g.inPlane
-            dxp.update(repeating: 0, count: g.inPlane)
+            if s == 1 { dxp.update(repeating: 0, count: g.inPlane) } else { padded.update(repeating: 0, count: hp * wp) }
             for co in ci * m..<(ci + 1) * m {
-                let dyp = pdy + (img * g.cout + co) * g.outPlane
-                for i in 0..<g.kh {
-                    let rows = g.rows(tap: i)
-                    for j in 0..<g.kw {
-                        let cols = g.cols(tap: j)
-                        let wv = pw[co * taps + i * g.kw + j]
-                        for oh in rows {
-                            let start = (oh * s - g.padding.top + i) * g.w - g.padding.left + j + cols.lowerBound * s
-                            let (dst, src) = (dxp + start, dyp + oh * g.ow + cols.lowerBound)
-                            if s == 1 {
-                                for o in 0..<cols.count { dst[o] += wv * src[o] }
-                            } else {
-                                for o in 0..<cols.count { dst[o * s] += wv * src[o] }
-                            }
+                let (dyp, k) = (pdy + (img * g.cout + co) * g.outPlane, pw + co * taps)
+                if s == 1 {
+                    padPlane(dyp, h: g.oh, w: g.ow, into: padded, hp: hp, wp: wp,
+                             top: g.kh - 1 - g.padding.top, left: g.kw - 1 - g.padding.left)
+                    for t in 0..<taps { flipped[t] = k[taps - 1 - t] }
+                    correlatePlane(padded, width: wp, flipped, kh: g.kh, kw: g.kw, stride: 1,
+                                   adding: dxp, oh: g.h, ow: g.w)
+                } else {
+                    // x_padded[oh·s + i, ow·s + j] fed y[oh, ow] with weight k[i, j]
+                    for r in 0..<g.oh {
+                        for c in 0..<g.ow {
+                            let gv = dyp[r * g.ow + c], window = padded + r * s * wp + c * s
+                            for i in 0..<g.kh { for j in 0..<g.kw { window[i * wp + j] += k[i * g.kw + j] * gv } }
                         }
                     }
                 }
             }
+            if s != 1 {
+                for ih in 0..<g.h {
+                    (dxp + ih * g.w).update(from: padded + (ih + g.padding.top) * wp + g.padding.left, count: g.w)
+                }
+            }
         }
     }
+    withExtendedLifetime(scratch) {}
     return dx
 }
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W] → dW: [Cout, 1, kH, kW],
-/// dW[co, i, j] = Σ_{n, oh, ow} dy[n, co, oh, ow] · x[n, ci, oh·s − top + i, ow·s − left + j].
-/// One task per output channel. Floating-point sums do not vectorise, so each tap accumulates
-/// elementwise into a row `acc[tap, ow]` (which does) and the row is summed once at the end.
+/// dW[co, i, j] = Σ_{n, oh, ow} dy[n, co, oh, ow] · x_padded[n, ci, oh·s + i, ow·s + j].
+/// One task per output channel, looping over the batch.
 func depthwiseWeightGradient(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
     let dw = Tensor(uninitializedShape: [g.cout, 1, g.kh, g.kw])
-    let (s, taps) = (g.stride, g.kh * g.kw)
-    let slots = min(Compute.workers, g.cout)
-    let accumulators = Tensor(uninitializedShape: [slots, taps * g.ow])
-    nonisolated(unsafe) let (pdy, px, pdw, pacc) = (dy.data, x.data, dw.data, accumulators.data)
+    let (hp, wp) = (g.h + g.padding.top + g.padding.bottom, g.w + g.padding.left + g.padding.right)
+    let taps = g.kh * g.kw
+    let slots = planeSlots(g.cout, work: g.n * g.outPlane * taps)
+    let scratch = Tensor(uninitializedShape: [slots, hp * wp])
+    nonisolated(unsafe) let (pdy, px, pdw, ps) = (dy.data, x.data, dw.data, scratch.data)
     parallelSlices(g.cout, slots: slots) { slot, channels in
-        let acc = pacc + slot * taps * g.ow
+        let padded = ps + slot * hp * wp
         for co in channels {
-            let ci = co / g.coutPerGroup
-            acc.update(repeating: 0, count: taps * g.ow)
+            let dk = pdw + co * taps
+            dk.update(repeating: 0, count: taps)
             for img in 0..<g.n {
-                let xp = px + (img * g.cin + ci) * g.inPlane
-                let dyp = pdy + (img * g.cout + co) * g.outPlane
-                for i in 0..<g.kh {
-                    let rows = g.rows(tap: i)
-                    for j in 0..<g.kw {
-                        let cols = g.cols(tap: j)
-                        let a = acc + (i * g.kw + j) * g.ow + cols.lowerBound
-                        for oh in rows {
-                            let start = (oh * s - g.padding.top + i) * g.w - g.padding.left + j + cols.lowerBound * s
-                            let (src, d) = (xp + start, dyp + oh * g.ow + cols.lowerBound)
-                            if s == 1 {
-                                for o in 0..<cols.count { a[o] += d[o] * src[o] }
-                            } else {
-                                for o in 0..<cols.count { a[o] += d[o] * src[o * s] }
-                            }
-                        }
-                    }
-                }
+                padPlane(px + (img * g.cin + co / g.coutPerGroup) * g.inPlane, h: g.h, w: g.w,
+                         into: padded, hp: hp, wp: wp, top: g.padding.top, left: g.padding.left)
+                accumulateKernelGradient(padded, width: wp, pdy + (img * g.cout + co) * g.outPlane,
+                                         oh: g.oh, ow: g.ow, stride: g.stride, kh: g.kh, kw: g.kw, into: dk)
             }
-            for t in 0..<taps { pdw[co * taps + t] = sumOfFloats(acc + t * g.ow, g.ow) }
         }
     }
-    withExtendedLifetime(accumulators) {}
+    withExtendedLifetime(scratch) {}
     return dw
+}
+
+// MARK: - Plane kernels
+
+/// dst[hp, wp] = src[h, w] moved down `top` rows and right `left` columns, zeros elsewhere.
+/// Negative offsets crop (rows or columns that would land outside dst are dropped).
+@inline(__always)
+private func padPlane(_ src: UnsafePointer<Float>, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>,
+                      hp: Int, wp: Int, top: Int, left: Int) {
+    dst.update(repeating: 0, count: hp * wp)
+    let (r0, r1) = (max(0, -top), min(h, hp - top))
+    let (c0, c1) = (max(0, -left), min(w, wp - left))
+    guard r0 < r1 && c0 < c1 else { return }
+    for r in r0..<r1 { (dst + (r + top) * wp + left + c0).update(from: src + r * w + c0, count: c1 - c0) }
+}
+
+/// out[r, c] += Σ_{i, j} k[i, j] · src[r·s + i, c·s + j] for r < oh, c < ow; `src` has rows of
+/// `width` floats and is large enough (padded). At stride 1, 8 outputs at a time in one SIMD register.
+@inline(__always)
+private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: UnsafePointer<Float>,
+                            kh: Int, kw: Int, stride s: Int, adding out: UnsafeMutablePointer<Float>,
+                            oh: Int, ow: Int) {
+    let vectorEnd = s == 1 ? ow - ow % 8 : 0
+    for r in 0..<oh {
+        let (o, base) = (out + r * ow, src + r * s * sw)
+        var c = 0
+        while c < vectorEnd {
+            var acc = load8(o + c)
+            for i in 0..<kh {
+                let row = base + i * sw + c
+                for j in 0..<kw { acc += SIMD8(repeating: k[i * kw + j]) * load8(row + j) }
+            }
+            store8(acc, o + c)
+            c += 8
+        }
+        while c < ow {
+            var acc = o[c]
+            let window = base + c * s
+            for i in 0..<kh { for j in 0..<kw { acc += k[i * kw + j] * window[i * sw + j] } }
+            o[c] = acc
+            c += 1
+        }
+    }
+}
+
+/// dk[i, j] += Σ_{r, c} g[r, c] · src[r·s + i, c·s + j]. At stride 1 each tap's sum runs in a
+/// SIMD register over the whole (L1-resident) plane, since scalar float sums do not vectorise.
+@inline(__always)
+private func accumulateKernelGradient(_ src: UnsafePointer<Float>, width sw: Int, _ g: UnsafePointer<Float>,
+                                      oh: Int, ow: Int, stride s: Int, kh: Int, kw: Int,
+                                      into dk: UnsafeMutablePointer<Float>) {
+    let vectorEnd = s == 1 ? ow - ow % 8 : 0
+    for i in 0..<kh {
+        for j in 0..<kw {
+            var acc = SIMD8<Float>(), tail: Float = 0
+            for r in 0..<oh {
+                let (gr, window) = (g + r * ow, src + (r * s + i) * sw + j)
+                var c = 0
+                while c < vectorEnd { acc += load8(gr + c) * load8(window + c); c += 8 }
+                while c < ow { tail += gr[c] * window[c * s]; c += 1 }
+            }
+            dk[i * kw + j] += acc.sum() + tail
+        }
+    }
+}
+
+@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
+@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

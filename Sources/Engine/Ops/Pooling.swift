@@ -4,7 +4,16 @@
 /// and `[N, C, H, W] → [N, C]` for the global average. Each of the N·C planes is independent, so
 /// the kernels split planes over the workers; no two workers write the same floats.
 
+/// Planes per parallel chunk for a kernel doing `work` operations per plane.
+@inline(__always)
+private func planeGrain(_ work: Int) -> Int { max(1, elementwiseGrain / max(1, work)) }
+
 /// Window geometry shared by max and average pooling.
+///
+/// The kernels loop tap-outer: for an output row, each window row `ih` and column offset `j` is
+/// one pass `out[c] ⊕= x[ih, c·s − p + j]` over the outputs `c` for which that column is inside
+/// the image. The pass has no bounds checks and no data-dependent branches, so it vectorises;
+/// visiting the taps in row-major order keeps PyTorch's first-maximum tie rule.
 private struct PoolGeometry {
     let planes: Int, h: Int, w: Int
     let kernel: Int, stride: Int, padding: Int
@@ -12,14 +21,14 @@ private struct PoolGeometry {
     var inPlane: Int { h * w }
     var outPlane: Int { oh * ow }
 
-    /// Input rows of the window of output row `oh`, clipped to the image (padding holds no data).
-    @inline(__always) func rows(_ oh: Int) -> Range<Int> {
-        let lo = oh * stride - padding
+    /// Input rows of the window of output row `r`, clipped to the image (padding holds no data).
+    @inline(__always) func rows(_ r: Int) -> Range<Int> {
+        let lo = r * stride - padding
         return max(0, lo)..<min(h, lo + kernel)
     }
-    @inline(__always) func cols(_ ow: Int) -> Range<Int> {
-        let lo = ow * stride - padding
-        return max(0, lo)..<min(w, lo + kernel)
+    /// Outputs `c` whose window column `j` lies inside the image.
+    @inline(__always) func cols(tap j: Int) -> Range<Int> {
+        validOutputs(tap: j, pad: padding, inSize: w, outSize: ow, stride: stride)
     }
     /// Planes per parallel chunk: enough window reads to be worth a worker.
     var grain: Int { planeGrain(outPlane * kernel * kernel) }
@@ -29,12 +38,12 @@ private func poolGeometry(_ op: String, _ x: [Int], kernel: Int, stride: Int?, p
     let stride = stride ?? kernel
     shapePrecondition(x.count == 4, "\(op): x must be [N, C, H, W], got \(x)")
     shapePrecondition(kernel >= 1 && stride >= 1, "\(op): kernel \(kernel) and stride \(stride) must be ≥ 1 (x \(x))")
-    // PyTorch's bound: with more padding a window could lie entirely in the padding.
+    // PyTorch's bound; it also guarantees that every window holds at least one input.
     shapePrecondition(padding >= 0 && padding <= kernel / 2,
-                 "\(op): padding \(padding) must be in 0...kernel/2 = \(kernel / 2) (x \(x))")
+                      "\(op): padding \(padding) must be in 0...kernel/2 = \(kernel / 2) (x \(x))")
     let (h, w) = (x[2], x[3])
     shapePrecondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel,
-                 "\(op): kernel \(kernel)×\(kernel) does not fit x \(x) padded by \(padding)")
+                      "\(op): kernel \(kernel)×\(kernel) does not fit x \(x) padded by \(padding)")
     return PoolGeometry(planes: x[0] * x[1], h: h, w: w, kernel: kernel, stride: stride, padding: padding,
                         oh: (h + 2 * padding - kernel) / stride + 1, ow: (w + 2 * padding - kernel) / stride + 1)
 }
@@ -51,23 +60,25 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     let argmax = [Int32](unsafeUninitializedCapacity: keepArgmax ? y.count : 0) { buffer, initialized in
         // An empty buffer may still have a base address (the shared empty storage): never write there.
         nonisolated(unsafe) let (px, py, pa) = (x.data, y.data, keepArgmax ? buffer.baseAddress : nil)
+        let s = g.stride
         parallelFor(g.planes, grain: g.grain) { planes in
             for plane in planes {
                 let xp = px + plane * g.inPlane
-                for oh in 0..<g.oh {
-                    let rows = g.rows(oh)
-                    for ow in 0..<g.ow {
-                        let cols = g.cols(ow)
-                        var best = -Float.infinity, at = rows.lowerBound * g.w + cols.lowerBound
-                        for ih in rows {
-                            for iw in cols {
-                                let v = xp[ih * g.w + iw]
-                                if v > best || v.isNaN { best = v; at = ih * g.w + iw }
-                            }
+                for r in 0..<g.oh {
+                    let o = plane * g.outPlane + r * g.ow
+                    let (best, rows) = (py + o, g.rows(r))
+                    best.update(repeating: -.infinity, count: g.ow)
+                    let at = pa.map { $0 + o }
+                    if let at {
+                        // Where every input of a window is −∞, PyTorch keeps the window's first position.
+                        for c in 0..<g.ow { at[c] = Int32(truncatingIfNeeded: rows.lowerBound * g.w + max(0, c * s - g.padding)) }
+                    }
+                    for ih in rows {
+                        for j in 0..<g.kernel {
+                            let cols = g.cols(tap: j)
+                            maxStep(xp, from: ih * g.w - g.padding + j + cols.lowerBound * s, stride: s,
+                                    count: cols.count, best: best + cols.lowerBound, at: at.map { $0 + cols.lowerBound })
                         }
-                        let o = plane * g.outPlane + oh * g.ow + ow
-                        py[o] = best
-                        pa?[o] = Int32(truncatingIfNeeded: at)
                     }
                 }
             }
@@ -94,25 +105,68 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     return y
 }
 
+/// One tap of max pooling over `count` outputs: with v = x[from + c·s],
+/// `if v > best[c] || v.isNaN { best[c] = v; at[c] = from + c·s }`.
+/// Four outputs at a time with SIMD selects, the last group partial: on real data the winner is
+/// unpredictable, and the branchy scalar form (which the compiler keeps for the NaN test)
+/// mispredicts on every other window.
+@inline(__always)
+private func maxStep(_ x: UnsafePointer<Float>, from i0: Int, stride s: Int, count: Int,
+                     best: UnsafeMutablePointer<Float>, at: UnsafeMutablePointer<Int32>?) {
+    // SIMD4: the width of the baseline x86-64 target (SSE), where wider masks cost shuffles.
+    let lanes = SIMD4<Int32>(0, 1, 2, 3) &* Int32(truncatingIfNeeded: s)
+    var c = 0
+    while c < count {
+        let n = min(4, count - c), i = i0 + c * s, p = x + i
+        var v = SIMD4<Float>(repeating: -.infinity), b = SIMD4<Float>(), a = SIMD4<Int32>()
+        if n == 4 {
+            v = s == 1 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) : SIMD4(p[0], p[s], p[2 * s], p[3 * s])
+            b = UnsafeRawPointer(best + c).loadUnaligned(as: SIMD4<Float>.self)
+            if let at { a = UnsafeRawPointer(at + c).loadUnaligned(as: SIMD4<Int32>.self) }
+        } else {  // the spare lanes hold −∞ against 0: they never win
+            for l in 0..<n { v[l] = p[l * s]; b[l] = best[c + l] }
+            if let at { for l in 0..<n { a[l] = at[c + l] } }
+        }
+        let wins = (v .> b) .^ (v .!= v)  // v > b or v is NaN (never both)
+        b.replace(with: v, where: wins)
+        if n == 4 {
+            UnsafeMutableRawPointer(best + c).storeBytes(of: b, as: SIMD4<Float>.self)
+        } else {
+            for l in 0..<n { best[c + l] = b[l] }
+        }
+        if let at {
+            a.replace(with: lanes &+ Int32(truncatingIfNeeded: i), where: wins)
+            if n == 4 {
+                UnsafeMutableRawPointer(at + c).storeBytes(of: a, as: SIMD4<Int32>.self)
+            } else {
+                for l in 0..<n { at[c + l] = a[l] }
+            }
+        }
+        c += 4
+    }
+}
+
 /// Mean over each k×k window. Padding counts as zeros and the divisor is always k·k
 /// (`count_include_pad=True`, PyTorch's default; in floor mode no window reaches past the padding).
 /// x: [N, C, H, W] → y: [N, C, OH, OW]
 public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     let g = poolGeometry("avgPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
     let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], g.oh, g.ow])
-    let scale = 1 / Float(kernel * kernel)
+    let (scale, s) = (1 / Float(kernel * kernel), g.stride)
     nonisolated(unsafe) let (px, py) = (x.data, y.data)
     parallelFor(g.planes, grain: g.grain) { planes in
         for plane in planes {
             let xp = px + plane * g.inPlane
-            for oh in 0..<g.oh {
-                let rows = g.rows(oh)
-                for ow in 0..<g.ow {
-                    let cols = g.cols(ow)
-                    var s: Float = 0
-                    for ih in rows { for iw in cols { s += xp[ih * g.w + iw] } }
-                    py[plane * g.outPlane + oh * g.ow + ow] = s * scale
+            for r in 0..<g.oh {
+                let sum = py + plane * g.outPlane + r * g.ow
+                sum.update(repeating: 0, count: g.ow)
+                for ih in g.rows(r) {
+                    for j in 0..<g.kernel {
+                        let (cols, base) = (g.cols(tap: j), ih * g.w - g.padding + j)
+                        for c in cols { sum[c] += xp[base &+ c &* s] }
+                    }
                 }
+                for c in 0..<g.ow { sum[c] *= scale }
             }
         }
     }
@@ -124,12 +178,13 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
             for plane in planes {
                 let dxp = pdx + plane * g.inPlane
                 dxp.update(repeating: 0, count: g.inPlane)
-                for oh in 0..<g.oh {
-                    let rows = g.rows(oh)
-                    for ow in 0..<g.ow {
-                        let cols = g.cols(ow)
-                        let v = pdy[plane * g.outPlane + oh * g.ow + ow] * scale
-                        for ih in rows { for iw in cols { dxp[ih * g.w + iw] += v } }
+                for r in 0..<g.oh {
+                    let dyr = pdy + plane * g.outPlane + r * g.ow
+                    for ih in g.rows(r) {
+                        for j in 0..<g.kernel {
+                            let (cols, base) = (g.cols(tap: j), ih * g.w - g.padding + j)
+                            for c in cols { dxp[base &+ c &* s] += dyr[c] * scale }
+                        }
                     }
                 }
             }
