@@ -106,7 +106,7 @@ extension Tensor {
             guard let node = t.node else { continue }
             let mask = node.inputs.map { needs[ObjectIdentifier($0)] ?? false }
             guard mask.contains(true) else { continue }
-            let inputGrads = node.backward(g, mask)
+            let inputGrads = OpProfile.measure("∂ " + node.name) { node.backward(g, mask) }
             for (i, input) in node.inputs.enumerated() where mask[i] {
                 guard let ig = inputGrads[i] else { continue }
                 precondition(ig.shape == input.shape,
@@ -114,7 +114,7 @@ extension Tensor {
                 let iid = ObjectIdentifier(input)
                 if let acc = grads[iid] {
                     // Never mutate a gradient an op may have returned by reference (e.g. `add`).
-                    grads[iid] = acc.adding(ig)
+                    grads[iid] = OpProfile.measure("∂ accumulate") { acc.adding(ig) }
                 } else {
                     grads[iid] = ig
                 }

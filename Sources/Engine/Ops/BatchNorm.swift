@@ -115,6 +115,8 @@ private func batchStatistics(_ x: Tensor, _ layout: ChannelLayout) -> (mean: [Do
 ///   both:     dγ = Σ g·x̂, dβ = Σ g over N, H, W.
 public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
                         numBatchesTracked: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
+    let profiled = OpProfile.begin("batchNorm2d (\(training ? "train" : "eval"))")
+    defer { OpProfile.end(profiled) }
     // x: [N, C, H, W] or [N, C] → y: same shape
     guard x.rank == 4 || x.rank == 2 else {
         fatalError("batchNorm2d needs x [N, C, H, W] or [N, C], got \(x.shape)")

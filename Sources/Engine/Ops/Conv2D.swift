@@ -33,16 +33,18 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
     let g = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape,
                          stride: stride, padding: padding, groups: groups)
     let y = Tensor(uninitializedShape: [g.n, g.cout, g.oh, g.ow])
-    if g.isDepthwise {
-        depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
-    } else if g.usesWinograd {
-        winogradConvForward(x.data, weight.data, bias?.data, y.data, g)
-    } else {
-        gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
+    OpProfile.measure(g.profileName) {
+        if g.isDepthwise {
+            depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
+        } else if g.usesWinograd {
+            winogradConvForward(x.data, weight.data, bias?.data, y.data, g)
+        } else {
+            gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
+        }
     }
     FLOPCounter.add(g.directFLOPs)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    record(y, "conv2d", inputs) { dy, needs in
+    record(y, OpProfile.isRecording ? g.profileName : "conv2d", inputs) { dy, needs in
         // dy: [N, Cout, OH, OW]
         var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
         if g.isDepthwise {

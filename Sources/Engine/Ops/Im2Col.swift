@@ -26,6 +26,11 @@ struct ConvGeometry {
     /// Each output channel reads a single input channel (depthwise, possibly with a multiplier):
     /// a direct kernel beats GEMMs with an inner dimension of kH·kW.
     var isDepthwise: Bool { cinPerGroup == 1 }
+    /// "conv winograd 64→64 3×3/1 32×32" (the kernel, channels, kernel/stride, input size), for `OpProfile`.
+    var profileName: String {
+        let kind = isDepthwise ? "depthwise" : usesWinograd ? "winograd" : isPointwise ? "pointwise" : "im2col"
+        return "conv \(kind) \(cin)→\(cout) \(kh)×\(kw)/\(stride) \(h)×\(w)"
+    }
     /// FLOPs of the direct convolution, 2 per multiply-add: 2·N·Cout·OH·OW·cg·kH·kW. The bench's
     /// convention whatever the kernel (taps in the padding count too, as in every published count).
     var directFLOPs: Int { 2 * n * cout * outPlane * colRows }
