@@ -5,13 +5,16 @@
 /// Shapes: `x: [N, Cin, H, W]`, `weight: [Cout, cg, kH, kW]`, `bias: [Cout]` → `y: [N, Cout, OH, OW]`,
 /// `OH = (H + top + bottom − kH) / s + 1`, `OW = (W + left + right − kW) / s + 1`.
 ///
-/// Three kernels:
-/// - general: per image and group, `y_g = W_g · im2col(x_g)` with one single-threaded sgemm; images
-///   are split over `Compute.workers`, each worker owning one column buffer;
-/// - pointwise (1×1, stride 1, unpadded): the same without im2col, the image is the column matrix;
+/// Four kernels, chosen per call (the FLOP count is the direct method's whichever runs):
+/// - 3×3, stride 1, one group, ≥ 8 channels each side: Winograd F(4×4, 3×3) (Winograd.swift),
+///   4× fewer multiplications; its dX and dW are Winograd too;
 /// - one input channel per group (cg == 1: depthwise, depthwise with a multiplier, a single-channel
 ///   image): a direct kernel (DepthwiseConv2D.swift), since its GEMMs would have an inner dimension
-///   of only kH·kW.
+///   of only kH·kW;
+/// - pointwise (1×1, stride 1, unpadded): per image, `y_g = W_g · x_g`, the image is the column matrix;
+/// - general: `y_g = W_g · im2col(x_g)` with one single-threaded sgemm per chunk of images
+///   (`imagesPerGEMM`, one image unless its plane is small); chunks are split over
+///   `Compute.workers`, each worker owning its buffers.
 
 /// Zero padding added to each side of the input's spatial dimensions.
 public struct Padding: Equatable, Sendable {
