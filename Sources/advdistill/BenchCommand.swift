@@ -16,7 +16,8 @@ struct Bench: ParsableCommand {
         and every backward product), whatever kernel ran: a layer computed with Winograd's fewer
         multiplications can exceed 100 % of the peak, which is this machine's sgemm rate over all
         workers (1024³, best of 10). Peak RSS is the process's high-water mark during that workload
-        alone (reset before it, pooled buffers released). CPU img/s = images per CPU-second × workers:
+        alone (reset before it, pooled buffers released); (tensors) is the most tensor storage in use
+        at once, the part the workload needs (RSS adds pooled idle buffers, code and libraries). CPU img/s = images per CPU-second × workers:
         the rate on otherwise idle cores, steadier than wall time on a loaded machine.
         """)
 
@@ -39,7 +40,7 @@ struct Bench: ParsableCommand {
     struct Row: Codable {
         var model: String, batch: Int, workload: String
         var imagesPerSecond: Double, gflops: Double, fractionOfPeak: Double, peakRssMb: Double
-        var flopsPerImage: Double, cpuImagesPerSecond: Double
+        var peakTensorMb: Double, flopsPerImage: Double, cpuImagesPerSecond: Double
     }
 
     struct Output: Codable {
@@ -56,7 +57,7 @@ struct Bench: ParsableCommand {
         print("machine: \(MachineInfo.summary); \(Compute.workers) workers")
         print("OpenBLAS core: \(BLASCore.provenance)")
         print(String(format: "sgemm peak (1024³, all workers): %.1f GFLOP/s", peak))
-        print("model     batch  workload    images/s    GFLOP/s  of peak   peak RSS   CPU img/s")
+        print("model     batch  workload    images/s    GFLOP/s  of peak   peak RSS  (tensors)   CPU img/s")
         var rows: [Row] = []
         let plan: [(String, Int, Int, Int, [String])] = [
             ("smallcnn", 128, 1, 28, ["forward", "train", "pgd10", "bmtard"]),
@@ -72,6 +73,7 @@ struct Bench: ParsableCommand {
             for load in loads where workload == nil || workload == load {
                 releasePooledMemory()
                 resetPeakRSS()
+                resetPeakTensorBytes()
                 let work: () throws -> Void
                 switch load {
                 case "forward":
@@ -91,9 +93,9 @@ struct Bench: ParsableCommand {
                 }
                 let row = try measure(arch: arch, batch: batch, load: load, peak: peak, work)
                 rows.append(row)
-                print(String(format: "%-9@ %5d  %-8@ %11.1f %10.1f %7.0f%%  %6.0f MB %11.1f", arch, batch, load,
+                print(String(format: "%-9@ %5d  %-8@ %11.1f %10.1f %7.0f%%  %6.0f MB %7.0f MB %11.1f", arch, batch, load,
                              row.imagesPerSecond, row.gflops, 100 * row.fractionOfPeak, row.peakRssMb,
-                             row.cpuImagesPerSecond))
+                             row.peakTensorMb, row.cpuImagesPerSecond))
                 if profile { try printProfile(work) }
             }
         }
@@ -124,6 +126,7 @@ struct Bench: ParsableCommand {
         let gflops = best.flopsPerStep * best.rate / Double(batch) / 1e9
         return Row(model: arch, batch: batch, workload: load, imagesPerSecond: best.rate, gflops: gflops,
                    fractionOfPeak: gflops / peak, peakRssMb: peakRSSMegabytes(),
+                   peakTensorMb: Double(tensorBytes.peak) / 1_048_576,
                    flopsPerImage: best.flopsPerStep / Double(batch), cpuImagesPerSecond: best.cpuRate)
     }
 

@@ -31,6 +31,11 @@ public func releasePooledMemory() {
     BufferPool.shared.drain()
 }
 
+/// Bytes of tensor storage in use (not idle in the pool): now, and the most since the last
+/// `resetPeakTensorBytes()`. RSS adds the pool's idle blocks, the code and the allocator's overhead.
+public var tensorBytes: (current: Int, peak: Int) { BufferPool.shared.liveBytes }
+public func resetPeakTensorBytes() { BufferPool.shared.resetPeak() }
+
 /// Recycles float blocks by exact size. Thread-safe; bounded so that it never hoards more than
 /// `capacityBytes` of idle memory (blocks beyond that are freed).
 final class BufferPool: Sendable {
@@ -40,6 +45,7 @@ final class BufferPool: Sendable {
         // Addresses, not pointers: the state must be Sendable to live in a Mutex.
         var free: [Int: [UInt]] = [:]
         var idleBytes = 0
+        var liveBytes = 0, peakLiveBytes = 0
     }
     private let state = Mutex(State())
     private let capacityBytes: Int
@@ -49,6 +55,8 @@ final class BufferPool: Sendable {
     func take(_ count: Int) -> UnsafeMutablePointer<Float> {
         let n = max(count, 1)
         let recycled: UInt? = state.withLock { s in
+            s.liveBytes += n * 4
+            s.peakLiveBytes = max(s.peakLiveBytes, s.liveBytes)
             guard var list = s.free[n], let p = list.popLast() else { return nil }
             s.free[n] = list
             s.idleBytes -= n * 4
@@ -62,6 +70,7 @@ final class BufferPool: Sendable {
     func give(_ p: UnsafeMutablePointer<Float>, _ count: Int) {
         let n = max(count, 1)
         let kept = state.withLock { s -> Bool in
+            s.liveBytes -= n * 4
             guard s.idleBytes + n * 4 <= capacityBytes else { return false }
             s.free[n, default: []].append(UInt(bitPattern: p))
             s.idleBytes += n * 4
@@ -69,6 +78,9 @@ final class BufferPool: Sendable {
         }
         if !kept { UnsafeMutableRawPointer(p).deallocate() }
     }
+
+    var liveBytes: (current: Int, peak: Int) { state.withLock { ($0.liveBytes, $0.peakLiveBytes) } }
+    func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
 
     /// Frees every idle block (used by benchmarks to measure cold memory, and by tests).
     func drain() {

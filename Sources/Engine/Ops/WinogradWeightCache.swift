@@ -7,7 +7,8 @@ import Synchronization
 /// The transform writes four times the weights' size and, for deep layers with few tiles, costs as
 /// much as the layer's GEMMs (measured: a fifth of a ResNet-18 forward pass). Weights often stay
 /// the same across many calls: every step of an attack, every evaluation batch, the teachers of a
-/// distillation run, the two student passes of a B-MTARD step and its backward pass. An entry keeps
+/// distillation run, the two student passes of a B-MTARD step, and every training backward pass
+/// (its dx uses the forward's transform). An entry keeps
 /// a copy of the weights it was computed from, and a lookup compares the current weights with that
 /// copy in full, so a hit is exact by construction (no version counters: optimizers, checkpoint
 /// loading and tests all write weights in place). A miss costs the comparison, which stops at the
@@ -47,11 +48,12 @@ final class WinogradWeightCache: Sendable {
             s.entries[key]!.lastUse = s.clock
             return hit.entry
         }
-        if let cached, memcmp(cached.weights.data, w, 4 * count) == 0 { return cached.transformed }
+        if let cached, Self.equal(cached.weights.data, w, count) { return cached.transformed }
 
         let u = transformWeights(w, cout: cout, cin: cin, flipped: flipped)
         let copy = Tensor(uninitializedShape: [count])
-        copy.data.update(from: w, count: count)
+        nonisolated(unsafe) let (src, dst) = (w, copy.data)
+        parallelFor(count, grain: 1 << 18) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
         let entry = Entry(weights: copy, transformed: u)
         state.withLock { s in
             if let old = s.entries.removeValue(forKey: key) { s.bytes -= old.entry.bytes }
@@ -65,6 +67,19 @@ final class WinogradWeightCache: Sendable {
             s.bytes += entry.bytes
         }
         return u
+    }
+
+    /// Bitwise equality of two float buffers, in parallel for big ones (a ResNet's last stage has
+    /// 2.4 M weights per layer); each worker stops at its first difference.
+    private static func equal(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ count: Int) -> Bool {
+        let differs = Atomic<Bool>(false)
+        nonisolated(unsafe) let (pa, pb) = (a, b)
+        parallelFor(count, grain: 1 << 18) { r in
+            if !differs.load(ordering: .relaxed), memcmp(pa + r.lowerBound, pb + r.lowerBound, 4 * r.count) != 0 {
+                differs.store(true, ordering: .relaxed)
+            }
+        }
+        return !differs.load(ordering: .relaxed)
     }
 
     /// Drops every entry (tests; `releasePooledMemory`).
