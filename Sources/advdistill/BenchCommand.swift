@@ -31,6 +31,8 @@ struct Bench: ParsableCommand {
     var only: String?
     @Option(help: "Only this workload (forward, train, pgd10 or bmtard).")
     var workload: String?
+    @Flag(help: ArgumentHelp("Also time B-MTARD as in the paper's CIFAR setting: a resnet18 student, two wrn-34-10 teachers, batch 128 (one measured step; minutes). For its peak memory."))
+    var wrnTeachers = false
     @Flag(help: "After each workload, time a few more steps op by op and print where the time goes.")
     var profile = false
     @Option(help: "Also write the rows as JSON to this file.")
@@ -59,13 +61,16 @@ struct Bench: ParsableCommand {
         print(String(format: "sgemm peak (1024³, all workers): %.1f GFLOP/s", peak))
         print("model     batch  workload    images/s    GFLOP/s  of peak   peak RSS  (tensors)   CPU img/s")
         var rows: [Row] = []
-        let plan: [(String, Int, Int, Int, [String])] = [
+        var plan: [(String, Int, Int, Int, [String])] = [
             ("smallcnn", 128, 1, 28, ["forward", "train", "pgd10", "bmtard"]),
             ("resnet18", 64, 3, 32, ["forward", "train"]),
         ]
+        if wrnTeachers { plan.append(("resnet18+wrn-34-10", 128, 3, 32, ["bmtard"])) }
         for (arch, batch, channels, size, loads) in plan where only == nil || only == arch {
+            let student = arch.hasPrefix("resnet18") ? "resnet18" : arch
+            let teacher = arch.hasSuffix("wrn-34-10") ? "wrn-34-10" : student
             var rng = SeededGenerator(seed: 0)
-            let spec = ModelSpec(arch: arch, numClasses: 10, inChannels: channels, inputSize: size)
+            let spec = ModelSpec(arch: student, numClasses: 10, inChannels: channels, inputSize: size)
             let model = try ModelZoo.make(spec, rng: &rng)
             let x = Tensor.uniform([batch, channels, size, size], 0, 1, using: &rng)
             let y = (0..<batch).map { $0 % 10 }
@@ -88,10 +93,14 @@ struct Bench: ParsableCommand {
                     var pgd = PGD(eps: 0.1, stepSize: 0.025, steps: 10, start: .uniform)
                     pgd.keepBest = false
                     work = { var r = rng; _ = pgd.perturb(model, x, labels: y, rng: &r) }
-                default:  // bmtard: the real method on a student with two teachers of the same architecture
-                    work = try bmtardStep(spec: spec, x: x, labels: y)
+                default:  // bmtard: the real method on a student with two teachers (same architecture unless --wrn-teachers)
+                    var teacherSpec = spec
+                    teacherSpec.arch = teacher
+                    work = try bmtardStep(spec: spec, teacher: teacherSpec, x: x, labels: y)
                 }
-                let row = try measure(arch: arch, batch: batch, load: load, peak: peak, work)
+                let slow = student != teacher  // the wrn-34-10 row: one step per window, one window
+                let row = try measure(arch: arch, batch: batch, load: load, peak: peak, windows: slow ? 1 : windows,
+                                      iterations: slow ? 1 : iterations, work)
                 rows.append(row)
                 print(String(format: "%-9@ %5d  %-8@ %11.1f %10.1f %7.0f%%  %6.0f MB %7.0f MB %11.1f", arch, batch, load,
                              row.imagesPerSecond, row.gflops, 100 * row.fractionOfPeak, row.peakRssMb,
@@ -111,7 +120,8 @@ struct Bench: ParsableCommand {
 
     /// Runs `work` once to warm up (buffers reach the pool, BLAS warms up), then `windows` windows of
     /// seconds/windows each; the best window's rate is reported.
-    func measure(arch: String, batch: Int, load: String, peak: Double, _ work: () throws -> Void) throws -> Row {
+    func measure(arch: String, batch: Int, load: String, peak: Double, windows: Int, iterations: Int?,
+                 _ work: () throws -> Void) throws -> Row {
         try work()
         var best: (rate: Double, flopsPerStep: Double, cpuRate: Double) = (0, 0, 0)
         for _ in 0..<windows {
@@ -151,10 +161,10 @@ struct Bench: ParsableCommand {
         line(total - measured, nil, "other")
     }
 
-    func bmtardStep(spec: ModelSpec, x: Tensor, labels: [Int]) throws -> () throws -> Void {
+    func bmtardStep(spec: ModelSpec, teacher: ModelSpec, x: Tensor, labels: [Int]) throws -> () throws -> Void {
         var rng = SeededGenerator(seed: 1)
         let student = try ModelZoo.make(spec, rng: &rng)
-        let teachers = Teachers(natural: try ModelZoo.make(spec, rng: &rng), robust: try ModelZoo.make(spec, rng: &rng))
+        let teachers = Teachers(natural: try ModelZoo.make(teacher, rng: &rng), robust: try ModelZoo.make(teacher, rng: &rng))
         for t in [teachers.natural!, teachers.robust!] { for p in t.parameters { p.requiresGrad = false } }
         let method = try MethodRegistry.bench(name: "bmtard", eps: 0.1, stepSize: 0.025, steps: 10)
         let sgd = SGD(parameters: student.parameters, learningRate: 0.01, momentum: 0.9, weightDecay: 2e-4)
