@@ -45,6 +45,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var data: String
     public var classNames: [String]
     public var count: Int
+    /// The attacks ran on the first `attackCount` of the `count` images (nil in files written before it was recorded).
+    public var attackCount: Int?
     public var eps: Double
     public var norm: String
     public var clean: Accuracy
