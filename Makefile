@@ -5,7 +5,7 @@ BIN := .build/release/advdistill
 DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps data build test bench clean
+.PHONY: deps data build test bench clean report-screenshot
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
 deps:
@@ -38,3 +38,19 @@ bench: build
 
 clean:
 	rm -rf .build runs
+
+## report-screenshot: render REPORT (default runs/report/report.html) with headless Chromium: a PNG of the
+## page as a reader sees it and a PDF as it prints, beside the report. Installs Debian's chromium if needed.
+REPORT ?= runs/report/report.html
+SHOT_WIDTH ?= 1200
+SHOT_HEIGHT ?= 7000
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --disable-extensions
+report-screenshot:
+	@test -f "$(REPORT)" || { echo "make report-screenshot: no $(REPORT); run advdistill report first or pass REPORT=path/report.html"; exit 1; }
+	@command -v chromium >/dev/null || { echo "make report-screenshot: installing chromium"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	chromium $(CHROMIUM_FLAGS) --window-size=$(SHOT_WIDTH),$(SHOT_HEIGHT) \
+	  --screenshot="$(abspath $(basename $(REPORT))).png" "file://$(abspath $(REPORT))" 2>/dev/null
+	chromium $(CHROMIUM_FLAGS) --no-pdf-header-footer \
+	  --print-to-pdf="$(abspath $(basename $(REPORT))).pdf" "file://$(abspath $(REPORT))" 2>/dev/null
+	@echo "wrote $(basename $(REPORT)).png and $(basename $(REPORT)).pdf"

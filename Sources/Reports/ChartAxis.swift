@@ -39,8 +39,9 @@ struct Ticks {
         let n = raw / magnitude
         var step = (n < 1.5 ? 1 : n < 3 ? 2 : n < 7 ? 5 : 10) * magnitude
         if integer { step = max(1, step.rounded()) }
-        let lo = widen ? floor(r.lowerBound / step + 1e-9) * step : r.lowerBound
-        let hi = widen ? ceil(r.upperBound / step - 1e-9) * step : r.upperBound
+        // The slack keeps a value a rounding error past a tick (0.2 stored as Float) from adding a whole step.
+        let lo = widen ? floor(r.lowerBound / step + 1e-6) * step : r.lowerBound
+        let hi = widen ? ceil(r.upperBound / step - 1e-6) * step : r.upperBound
         var values: [Double] = []
         var k = ceil(lo / step - 1e-9)
         while k * step <= hi + step * 1e-9 {

@@ -86,7 +86,7 @@ extension HTMLReport {
                 ("evaluation", "\(p.evaluatedData): \(p.evaluatedImages) images" + (p.attackedImages.map { ", attacks on the first \($0)" } ?? "")
                     + ", seed \(p.evaluationSeed), \(p.evaluated)"),
                 ("evaluation wall time", Numbers.duration(p.evaluationSeconds)),
-                ("attacks", r.attacks.map { "\($0.name) \(Numbers.percent($0.accuracy))% (\($0.mode), \($0.steps) steps, \(Numbers.duration($0.seconds)))" }.joined(separator: "; ")),
+                ("attacks", r.attacks.map { "\($0.name) \(Numbers.percent($0.accuracy))% (\($0.mode), \($0.steps) step\($0.steps == 1 ? "" : "s"), \(Numbers.duration($0.seconds)))" }.joined(separator: "; ")),
                 ("machine", p.machine),
                 ("code", document.gitCommit + " (commit at report time; runs do not record theirs)"),
             ]

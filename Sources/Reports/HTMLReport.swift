@@ -69,8 +69,8 @@ struct HTMLReport {
     .gallery { display: flex; flex-wrap: wrap; gap: 14px; }
     figure { margin: 0; border: 1px solid #ccc; padding: 6px; break-inside: avoid; }
     figure .triple { display: flex; gap: 4px; }
-    figure img { width: 84px; height: 84px; image-rendering: pixelated; image-rendering: crisp-edges; border: 1px solid #999; }
-    figcaption { font-size: 0.8em; max-width: 270px; }
+    figure img { width: 80px; height: 80px; image-rendering: pixelated; image-rendering: crisp-edges; border: 1px solid #999; }
+    figcaption { font-size: 0.8em; max-width: 252px; }
     .triple span { display: block; font-size: 0.75em; text-align: center; color: #333; }
     dl.prov { display: grid; grid-template-columns: max-content auto; gap: 2px 14px; font-size: 0.9em; }
     dl.prov dt { font-weight: bold; }
@@ -79,6 +79,8 @@ struct HTMLReport {
     @media print {
       body { max-width: none; margin: 0; font-size: 10pt; }
       h2 { break-after: avoid; }
+      table { font-size: 8.5pt; }
+      th, td { padding: 2px 4px; }
       section.run, table, svg.chart, figure, .charts { break-inside: avoid; }
     }
     @page { margin: 14mm; }
@@ -121,7 +123,16 @@ struct HTMLReport {
             + "\n" + table + "\n"
             + Markup.element("p", [("class", "meta")], "Accuracy in %. Bold and underlined: best in its column (with at least two runs); — : not evaluated. "
                              + "Step sizes are those of ε = 8/255, scaled linearly with ε.")
-            + "\n" + columns)
+            + "\n" + columns + maskingSummary())
+    }
+
+    /// Gradient-masking warnings belong next to the numbers they put in doubt; the details are under Provenance.
+    func maskingSummary() -> String {
+        let flagged = document.runs.filter { !$0.warnings.isEmpty }
+        guard !flagged.isEmpty else { return "" }
+        return "\n" + Markup.element("p", [("class", "warning")],
+            "Gradient-masking checks raised warnings for " + flagged.map { "\(Markup.escape($0.run)) (\($0.warnings.count))" }.joined(separator: ", ")
+            + ": their robust accuracy may be overestimated (details under Provenance).")
     }
 
     func section(_ id: String, _ title: String, _ content: String) -> String {

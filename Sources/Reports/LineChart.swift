@@ -69,26 +69,26 @@ struct LineChart {
             let p = c(px(v))
             grid.append(Markup.empty("line", [("x1", p), ("y1", c(top)), ("x2", p), ("y2", c(top + plotHeight))]))
             xTicks.append(Markup.element("g", [("class", "x-tick")],
-                Markup.empty("line", [("x1", p), ("y1", c(top + plotHeight)), ("x2", p), ("y2", c(top + plotHeight + 5))])
+                Markup.empty("line", [("x1", p), ("y1", c(top + plotHeight)), ("x2", p), ("y2", c(top + plotHeight + 5)), ("stroke", "#777")])
                 + Markup.element("text", [("x", p), ("y", c(top + plotHeight + 17)), ("text-anchor", "middle")], xt.label(v))))
         }
         for v in yt.values {
             let p = c(py(v))
             grid.append(Markup.empty("line", [("x1", c(left)), ("y1", p), ("x2", c(left + plotWidth)), ("y2", p)]))
             yTicks.append(Markup.element("g", [("class", "y-tick")],
-                Markup.empty("line", [("x1", c(left - 5)), ("y1", p), ("x2", c(left)), ("y2", p)])
+                Markup.empty("line", [("x1", c(left - 5)), ("y1", p), ("x2", c(left)), ("y2", p), ("stroke", "#777")])
                 + Markup.element("text", [("x", c(left - 8)), ("y", c(py(v) + 4)), ("text-anchor", "end")], yt.label(v))))
         }
         out.append(Markup.element("g", [("class", "grid"), ("stroke", "#e3e3e3"), ("stroke-width", "1")], grid.joined()))
         out.append(Markup.empty("rect", [("class", "frame"), ("x", c(left)), ("y", c(top)), ("width", c(plotWidth)),
                                          ("height", c(plotHeight)), ("fill", "none"), ("stroke", "#777")]))
-        out.append(Markup.element("g", [("class", "x-axis"), ("stroke", "#777")], xTicks.joined()
+        out.append(Markup.element("g", [("class", "x-axis")], xTicks.joined()
             + Markup.element("text", [("class", "axis-label"), ("x", c(left + plotWidth / 2)), ("y", c(top + plotHeight + 36)),
-                                      ("text-anchor", "middle"), ("stroke", "none")], Markup.escape(x.label))))
+                                      ("text-anchor", "middle")], Markup.escape(x.label))))
         let yLabelX = 16.0, yLabelY = top + plotHeight / 2
-        out.append(Markup.element("g", [("class", "y-axis"), ("stroke", "#777")], yTicks.joined()
+        out.append(Markup.element("g", [("class", "y-axis")], yTicks.joined()
             + Markup.element("text", [("class", "axis-label"), ("x", c(yLabelX)), ("y", c(yLabelY)), ("text-anchor", "middle"),
-                                      ("transform", "rotate(-90 \(c(yLabelX)) \(c(yLabelY)))"), ("stroke", "none")],
+                                      ("transform", "rotate(-90 \(c(yLabelX)) \(c(yLabelY)))")],
                              Markup.escape(y.label))))
         // Series: the line through every point, markers on at most ~16 of them (all of them when few).
         for s in series where !s.points.isEmpty {

@@ -92,12 +92,13 @@ struct Report: ParsableCommand {
         return note
     }
 
-    /// The commit of the code in the working directory, "+ uncommitted changes" when it is dirty; "unknown" without git.
+    /// The commit of the code: the working directory's repository, else the one the executable was built in
+    /// (.build/<config>/advdistill); "+ uncommitted changes" when it is dirty; "unknown" without git.
     func gitCommit() -> String {
-        func git(_ args: [String]) -> String? {
+        func git(_ args: [String], in directory: String?) -> String? {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["git"] + args
+            p.arguments = ["git"] + (directory.map { ["-C", $0] } ?? []) + args
             let pipe = Pipe()
             p.standardOutput = pipe
             p.standardError = FileHandle.nullDevice
@@ -107,8 +108,13 @@ struct Report: ParsableCommand {
             guard p.terminationStatus == 0 else { return nil }
             return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        guard let head = git(["rev-parse", "HEAD"]), !head.isEmpty else { return "unknown" }
-        let dirty = git(["status", "--porcelain", "--untracked-files=no"]).map { !$0.isEmpty } ?? false
-        return dirty ? head + " + uncommitted changes" : head
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            .map { ($0 as NSString).deletingLastPathComponent }
+        for directory in [nil, executable] {
+            guard let head = git(["rev-parse", "HEAD"], in: directory), !head.isEmpty else { continue }
+            let dirty = git(["status", "--porcelain", "--untracked-files=no"], in: directory).map { !$0.isEmpty } ?? false
+            return dirty ? head + " + uncommitted changes" : head
+        }
+        return "unknown"
     }
 }

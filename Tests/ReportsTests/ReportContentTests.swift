@@ -36,6 +36,9 @@ func renderThreeRuns() throws -> (runs: ThreeRuns, report: Report, html: String,
     // The threat model is stated above the table.
     let statement = try #require(root.first(id: "comparison")?.all("p", class: "threat").first?.allText)
     #expect(statement.contains("L∞") && statement.contains("ε = 0.1") && statement.contains("first 1000 of 10000"))
+    // The natural run's gradient-masking warning is flagged next to the table.
+    let flagged = try #require(root.first(id: "comparison")).all("p", class: "warning").map(\.allText)
+    #expect(flagged.count == 1 && flagged[0].contains("natural<&>'\" (1)") && !flagged[0].contains("bmtard"))
     // The terminal table carries the same numbers and marks.
     let text = report.comparisonText
     #expect(text.contains("74.31 ") && text.contains("77.02 ") && text.contains("85.30*") && text.contains("59.45*"))
