@@ -25,7 +25,9 @@ extension TrainerRuns {
             #expect(fa.entries.contains { $0.name.hasPrefix(Trainer.optimizerPrefix) }, "optimizer state saved", sourceLocation: sourceLocation)
             for e in fa.entries {
                 let other = try #require(fb[e.name])
-                #expect(e.values.map(\.bitPattern) == other.values.map(\.bitPattern), "\(e.name)", sourceLocation: sourceLocation)
+                let differing = zip(e.values, other.values).filter { $0.bitPattern != $1.bitPattern }.count
+                #expect(e.values.count == other.values.count && differing == 0,
+                        "\(e.name): \(differing) of \(e.values.count) values differ", sourceLocation: sourceLocation)
             }
             var sa = try trainerState(fa), sb = try trainerState(fb)
             sa.trainSeconds = 0; sb.trainSeconds = 0    // wall-clock time (0 anyway at an epoch boundary)
