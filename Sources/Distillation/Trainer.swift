@@ -148,7 +148,10 @@ public final class Trainer {
                 return .finished
             }
             try keepMetrics(throughEpoch: state.epoch)
-            progress.note("resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1)")
+            let batches = (train.count + config.batchSize - 1) / config.batchSize
+            progress.note(state.batch < batches
+                ? "resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1) of \(batches)"
+                : "resuming \(config.name) at the evaluation of epoch \(state.epoch + 1)")
         } else {
             state = TrainerState(epoch: 0, batch: 0, globalStep: 0, rng: SeededGenerator(seed: config.seed ^ 0xA77AC).state,
                                  method: [:], bestWRobust: nil, optimizerSteps: 0, lossSum: 0, logSums: [:],

@@ -55,7 +55,7 @@ extension TrainerRuns {
             let progress = RecordingProgress()
             let second = try Trainer(config: try config(dir, epochs: 2, output: "b"), progress: progress)
             #expect(try second.run(resume: true) == .finished)
-            #expect(progress.notes.contains { $0.contains("resuming run at epoch 2, batch 1") })
+            #expect(progress.notes.contains { $0.contains("resuming run at epoch 2, batch 1 of 4") })
 
             try expectSameTrajectory(straight.checkpointPath, second.checkpointPath)
             #expect(try untimedMetrics(straight.runDirectory) == untimedMetrics(second.runDirectory))
@@ -91,11 +91,13 @@ extension TrainerRuns {
             #expect(try metricsLines(second.runDirectory).count == 1)
             Interruption.reset()
 
-            let third = try Trainer(config: try config(dir, epochs: 2, output: "c"))
+            let progress = RecordingProgress()
+            let third = try Trainer(config: try config(dir, epochs: 2, output: "c"), progress: progress)
             var moreBatches = 0
             third.beforeStep = { _, _, _ in moreBatches += 1 }
             #expect(try third.run(resume: true) == .finished)
             #expect(moreBatches == 0, "only the evaluation of epoch 2 was left")
+            #expect(progress.notes.contains { $0.contains("at the evaluation of epoch 2") })
 
             try expectSameTrajectory(straight.checkpointPath, third.checkpointPath)
             #expect(try untimedMetrics(straight.runDirectory) == untimedMetrics(third.runDirectory))

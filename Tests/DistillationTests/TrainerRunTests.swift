@@ -115,3 +115,26 @@ extension TrainerRuns {
         }
     }
 }
+
+extension TrainerRuns {
+    static let fashionMNIST = "/usr/share/datasets/fashion-mnist"
+
+    @Test(.enabled(if: FileManager.default.fileExists(atPath: fashionMNIST + "/train-labels-idx1-ubyte.gz"),
+                   "Debian's dataset-fashion-mnist is installed"))
+    func naturalTrainingLearnsRealFashionMNIST() throws {
+        // 512 real images, two epochs of tinycnn: far above the 10 % of chance on 200 test images.
+        let dir = TempDir()
+        var object = try configObject(dir, epochs: 2)
+        set(&object, "data", ["train": ["path": Self.fashionMNIST, "limit": 512],
+                              "test": ["path": Self.fashionMNIST, "split": "test", "limit": 200]])
+        set(&object, "batch_size", 32)
+        set(&object, "optimizer.lr", 0.02)
+        set(&object, "eval", ["attacks": "fgsm", "every": 2, "batch_size": 200])
+        let trainer = try Trainer(config: try loadConfig(object, in: dir))
+        #expect(try trainer.run() == .finished)
+        let last = try #require(try metricsLines(trainer.runDirectory).last)
+        let clean = try #require(last["clean_accuracy"] as? Double), robust = try #require(last["robust_accuracy"] as? Double)
+        #expect(clean > 0.5, "clean accuracy \(clean)")
+        #expect(robust <= clean, "FGSM cannot raise accuracy")
+    }
+}
