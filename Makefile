@@ -29,7 +29,7 @@ build: deps
 	$(SWIFT) build -c release --product advdistill
 
 ## test: the whole test suite (debug build; compute targets are compiled with -O).
-test: deps
+test: deps data
 	$(SWIFT) test
 
 ## bench: throughput of the engine (images/s) on this machine.
