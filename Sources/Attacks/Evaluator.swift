@@ -133,6 +133,7 @@ public struct Evaluator {
             sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
             epsSweep: sweep, examples: examples, warnings: [], seconds: 0, seed: options.seed,
             created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary)
+        result.attackCount = m
         result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
         for w in result.warnings { progress.note("warning: " + w) }
         result.seconds = Date().timeIntervalSince(started)
