@@ -118,3 +118,14 @@ import Testing
         #expect(try failure(object, dir).description.contains("missing required key 'model.arch'"))
     }
 }
+
+/// The configs the repository ships (and the resolved configs of its shipped teachers) pass today's checks.
+@Test func everyShippedConfigLoads() throws {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let configs = root.appendingPathComponent("Configs").path
+    let files = (FileManager.default.enumerator(atPath: configs)?.allObjects as? [String] ?? []).filter { $0.hasSuffix(".json") }
+    #expect(!files.isEmpty)
+    for file in files {
+        #expect(throws: Never.self, "\(file)") { _ = try RunConfig.load(path: configs + "/" + file) }
+    }
+}

@@ -76,7 +76,7 @@ func demoPipelineRunsEndToEndOnATinySubset() throws {
         #expect(keys == ["fgsm", "pgd20", "cw30", "apgd-ce", "apgd-t", "square"], "\(model): \(keys)")
     }
     for file in ["report.html", "report.md", "report.json"] {
-        #expect(fm.fileExists(atPath: out.appendingPathComponent(file).path), file)
+        #expect(fm.fileExists(atPath: out.appendingPathComponent(file).path), "\(file)")
     }
     #expect(output.contains("=== stage times"))
     // B-MTARD logged its balancer every epoch.
