@@ -29,8 +29,12 @@ import Testing
         set(&object, "optimizer.learning_rate", 0.1)
         let inOptimizer = try failure(object, dir)
         #expect(inOptimizer.description.contains("'optimizer.learning_rate'") && inOptimizer.description.contains("did you mean 'optimizer.lr'"))
-        // A key one level too high points at its home.
+        // The example of Configs/README.md.
         set(&object, "optimizer.learning_rate", nil)
+        set(&object, "optimizer.learning_rat", 0.1)
+        #expect(try failure(object, dir).description == "unknown config key 'optimizer.learning_rat' — did you mean 'optimizer.lr'?")
+        set(&object, "optimizer.learning_rat", nil)
+        // A key one level too high points at its home.
         object["milestones"] = [1]
         #expect(try failure(object, dir).description.contains("did you mean 'schedule.milestones'"))
     }
