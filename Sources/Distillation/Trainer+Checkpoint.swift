@@ -5,15 +5,17 @@ import NN
 /// Checkpoints of a run: the student's weights and BN statistics as tensors, the optimizer's state as
 /// tensors under `advdistill.optimizer.`, and in `__metadata__` the trainer state (position, random
 /// generator, running sums, best W-Robust), the balancer state and the resolved config.
+/// `best.safetensors` is written without the optimizer tensors: it is for evaluation and for use as a
+/// teacher (half the size), while `--resume` always continues from `checkpoint.safetensors`.
 extension Trainer {
-    func saveCheckpoint(_ state: TrainerState, to path: String) throws {
+    func saveCheckpoint(_ state: TrainerState, to path: String, includeOptimizer: Bool = true) throws {
         var s = state
         s.method = method.state
         s.optimizerSteps = optimizer.stepCount
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let trainerJSON = String(decoding: try encoder.encode(s), as: UTF8.self)
-        let extra = optimizer.stateTensors().map { name, t in
+        let extra = !includeOptimizer ? [] : optimizer.stateTensors().map { name, t in
             SafeTensorsEntry(name: Self.optimizerPrefix + name, dtype: .f32, shape: t.shape, values: t.scalars)
         }
         var meta = [Self.trainerMetadataKey: trainerJSON, Self.methodMetadataKey: config.method.name,

@@ -260,7 +260,7 @@ public final class Trainer {
             state.lossSum = 0; state.logSums = [:]; state.batchesDone = 0; state.trainSeconds = 0; state.images = 0
             if let w = metrics.wRobust, w > (state.bestWRobust ?? -1) {
                 state.bestWRobust = w
-                try saveCheckpoint(state, to: bestPath)
+                try saveCheckpoint(state, to: bestPath, includeOptimizer: false)
             }
             try saveCheckpoint(state, to: checkpointPath)
         }

@@ -64,8 +64,12 @@ extension TrainerRuns {
             // best.safetensors is the epoch with the highest W-Robust (the first of equals).
             let wRobust = lines.compactMap { $0["w_robust"] as? Double }
             let bestEpoch = wRobust.indices.max { wRobust[$0] < wRobust[$1] || (wRobust[$0] == wRobust[$1] && $0 > $1) }!
-            let best = try trainerState(try SafeTensorsFile.read(path: run + "/best.safetensors"))
+            let bestFile = try SafeTensorsFile.read(path: run + "/best.safetensors")
+            let best = try trainerState(bestFile)
             #expect(best.epoch == bestEpoch + 1 && best.bestWRobust == wRobust[bestEpoch])
+            // The best model is for evaluation and teaching: no optimizer tensors; the resumable one has them.
+            #expect(!bestFile.entries.contains { $0.name.hasPrefix(Checkpoint.reservedPrefix) })
+            #expect(last.entries.contains { $0.name.hasPrefix(Checkpoint.reservedPrefix) })
             #expect(!FileManager.default.fileExists(atPath: run + "/.lock"))
 
             if method == "bmtard" {
