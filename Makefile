@@ -29,12 +29,32 @@ build: deps
 	$(SWIFT) build -c release --product advdistill
 
 ## test: the whole test suite (debug build; compute targets are compiled with -O).
-test: deps
+test: deps data
 	$(SWIFT) test
 
 ## bench: throughput of the engine (images/s) on this machine.
 bench: build
 	$(BIN) bench
+
+## demo: the whole story on real Fashion-MNIST (shipped teachers, three students, attacks, report).
+demo: build data
+	Configs/demo/run.sh Configs/demo runs/demo
+
+## demo-full: the same with full data and budget, teachers trained from scratch (hours on 2 cores).
+demo-full: build data
+	Configs/demo/run.sh Configs/demo-full runs/demo-full
+
+## demo-teachers: retrain the two shipped smallcnn teachers and refresh Configs/demo/teachers/.
+demo-teachers: build data
+	$(BIN) train --config Configs/fmnist-teacher-natural.json
+	$(BIN) train --config Configs/fmnist-teacher-pgdat.json
+	for t in natural pgdat; do \
+	  mkdir -p Configs/demo/teachers/teacher-$$t; \
+	  for f in best.safetensors config.json metrics.jsonl; do cp runs/fmnist-teacher-$$t/$$f Configs/demo/teachers/teacher-$$t/; done; \
+	  $(BIN) eval --checkpoint runs/fmnist-teacher-$$t/best.safetensors --data Data/fashion-mnist --eps 0.1 \
+	    --attacks fgsm,pgd20,cw30,aa --limit 1000 --eps-sweep 0,0.025,0.05,0.075,0.1,0.125,0.15 \
+	    --json Configs/demo/teachers/teacher-$$t/eval.json; \
+	done
 
 clean:
 	rm -rf .build runs

@@ -41,6 +41,8 @@ let package = Package(
                     swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Attacks", "NN", "Engine", "Datasets"],
                     swiftSettings: optimisedEvenInDebug),
+        // Runs the built CLI through Configs/demo/run.sh; needs no module of ours at compile time.
+        .testTarget(name: "PipelineTests"),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Attacks", "Distillation", "Datasets", "NN"],
                     swiftSettings: optimisedEvenInDebug),

@@ -33,12 +33,20 @@ public enum EvaluationTable {
     public static func render(_ r: EvaluationResult) -> String {
         var lines: [String] = []
         lines.append("model: \(r.model.arch), \(r.model.numClasses) classes, \(r.model.inChannels)×\(r.model.inputSize)×\(r.model.inputSize) — \(r.checkpoint)")
-        lines.append(String(format: "data: %@ (%d images); L∞ ε = %.4g", r.data, r.count, r.eps))
+        let subset = r.attackCount.map { $0 < r.count ? ", attacks on the first \($0)" : "" } ?? ""
+        lines.append(String(format: "data: %@ (%d images%@); L∞ ε = %.4g", r.data, r.count, subset, r.eps))
         lines.append("")
-        lines.append("  attack                 accuracy     seconds    images/s")
+        // String(format:) does not pad %@ arguments, so columns are padded by hand.
+        func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, width - s.count))
+            return right ? fill + s : s + fill
+        }
+        lines.append("  " + pad("attack", 28) + pad("accuracy", 10, right: true) + pad("seconds", 10, right: true)
+                     + pad("images/s", 10, right: true))
         func row(_ name: String, _ acc: Double, _ s: Double?, _ rate: Double?) -> String {
-            String(format: "  %-22@ %7.2f%%  %10@  %10@", name, 100 * acc,
-                   s.map { String(format: "%.1f", $0) } ?? "", rate.map { String(format: "%.0f", $0) } ?? "")
+            "  " + pad(name, 28) + pad(String(format: "%.2f%%", 100 * acc), 10, right: true)
+                + pad(s.map { String(format: "%.1f", $0) } ?? "", 10, right: true)
+                + pad(rate.map { String(format: "%.0f", $0) } ?? "", 10, right: true)
         }
         lines.append(row("clean", r.clean.accuracy, nil, nil))
         for a in r.attacks {

@@ -45,8 +45,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var data: String
     public var classNames: [String]
     public var count: Int
-    /// The attacks ran on the first `attackCount` of the `count` images (nil in files written before it was recorded).
-    public var attackCount: Int?
+    /// Examples the attacks ran on (the first `attackCount` of the data); nil in files written before it existed.
+    public var attackCount: Int? = nil
     public var eps: Double
     public var norm: String
     public var clean: Accuracy
