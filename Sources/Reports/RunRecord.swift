@@ -38,7 +38,11 @@ public struct RunRecord: Sendable {
             throw .missingFile(path: file, what: "the run's resolved config, written by `advdistill train`")
         }
         do { return try RunConfig.load(path: file) }
-        catch { throw .malformed(path: file, line: nil, reason: "not a valid run config: \(error)") }
+        catch let e as ConfigError {
+            // `unreadable` already names the file; keep only its reason so the path is said once.
+            if case let .unreadable(_, reason) = e { throw .malformed(path: file, line: nil, reason: "not a valid run config: \(reason)") }
+            throw .malformed(path: file, line: nil, reason: "not a valid run config: \(e)")
+        } catch { throw .malformed(path: file, line: nil, reason: "not a valid run config: \(error)") }
     }
 
     /// metrics.jsonl: one `EpochMetrics` object per line, epochs strictly increasing.

@@ -67,6 +67,7 @@ import Testing
     catch {
         guard case let .malformed(p, nil, reason) = error else { Issue.record("\(error)"); return }
         #expect(p == configPath && reason.contains("colour"))
+        #expect(error.description.components(separatedBy: configPath).count == 2, "the path is named once: \(error)")
     }
 }
 
