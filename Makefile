@@ -5,7 +5,7 @@ BIN := .build/release/advdistill
 DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps data build test bench clean report-screenshot
+.PHONY: deps data build test bench clean demo demo-full demo-teachers report-screenshot
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
 deps:
