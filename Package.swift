@@ -26,7 +26,7 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
         .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks"],
                 swiftSettings: optimisedEvenInDebug),
-        .target(name: "Reports", dependencies: ["Attacks", "Distillation", "Datasets"],
+        .target(name: "Reports", dependencies: ["Attacks", "Distillation", "Datasets", "NN"],
                 swiftSettings: optimisedEvenInDebug),
         .executableTarget(
             name: "advdistill",

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 
 /// Reading and writing `eval.json` (snake_case keys, atomic write).
 public enum EvaluationFile {
@@ -7,14 +8,8 @@ public enum EvaluationFile {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(r)
-        let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw AttackError.invalidOption("cannot write \(path) (no such directory, no permission or disk full)")
-        }
-        guard rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw AttackError.invalidOption("cannot replace \(path): \(String(cString: strerror(errno)))")
-        }
+        do throws(AtomicFileError) { try AtomicFile.write(data, to: path) }
+        catch { throw AttackError.invalidOption(error.description) }
     }
 
     public static func read(_ path: String) throws -> EvaluationResult {

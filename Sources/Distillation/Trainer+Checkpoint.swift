@@ -80,14 +80,8 @@ extension Trainer {
     }
 }
 
-/// Writes `data` to a temporary file beside `path`, then renames it over `path`.
+/// Writes `data` atomically (see `AtomicFile`), as a trainer error naming the file.
 func writeAtomically(_ path: String, _ data: Data) throws {
-    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-        throw TrainerError.io(path: path, why: "cannot write (disk full or no permission?)")
-    }
-    guard rename(tmp, path) == 0 else {
-        try? FileManager.default.removeItem(atPath: tmp)
-        throw TrainerError.io(path: path, why: "cannot replace: \(String(cString: strerror(errno)))")
-    }
+    do throws(AtomicFileError) { try AtomicFile.write(data, to: path) }
+    catch { throw TrainerError.io(path: path, why: error.reason) }
 }

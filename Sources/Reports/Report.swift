@@ -1,4 +1,5 @@
 import Foundation
+import NN
 
 /// A comparison of runs: report.html (self-contained page with charts), report.md (the tables) and
 /// report.json (the numbers). Building it reads nothing and prints nothing; `write(to:)` writes the files.
@@ -65,15 +66,8 @@ public struct Report: Sendable {
         let files: [(String, Data)] = [("report.html", Data(html().utf8)), ("report.md", Data(markdown().utf8)), ("report.json", json)]
         return try files.map { name, data throws(ReportError) in
             let path = (directory as NSString).appendingPathComponent(name)
-            let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-            guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-                throw .cannotWrite(path: path, reason: "no permission or disk full")
-            }
-            guard rename(tmp, path) == 0 else {
-                let why = String(cString: strerror(errno))
-                try? FileManager.default.removeItem(atPath: tmp)
-                throw .cannotWrite(path: path, reason: why)
-            }
+            do throws(AtomicFileError) { try AtomicFile.write(data, to: path) }
+            catch { throw .cannotWrite(path: path, reason: error.reason) }
             return path
         }
     }
