@@ -1,5 +1,6 @@
 import ArgumentParser
 import Engine
+import Foundation
 
 @main
 struct AdvDistill: ParsableCommand {
@@ -13,6 +14,30 @@ struct AdvDistill: ParsableCommand {
           advdistill report runs/a runs/b --out runs/report        compare models in one HTML page
         """,
         subcommands: [Train.self, Eval.self, Report.self, Inspect.self, DataCommand.self, Bench.self])
+
+    static func main() {
+        relaunchWithFasterBLASIfBeneficial()
+        main(nil)
+    }
+}
+
+/// Start-up step: on a CPU with AVX-512 that OpenBLAS does not recognise (it then runs its AVX2
+/// "Haswell" kernels at half speed), set `OPENBLAS_CORETYPE=SkylakeX` and re-execute this binary with
+/// the same arguments. The variable is only read by OpenBLAS's load-time constructor, which has run
+/// by now, hence the re-exec (before anything else happens, so nothing is lost). It happens at most
+/// once: the relaunched process has `OPENBLAS_CORETYPE` and a marker set, and `coreToForce` declines
+/// both. Opt out with `ADVDISTILL_BLAS_AUTO=0`. See `BLASCore` for the measurements.
+private func relaunchWithFasterBLASIfBeneficial() {
+    let current = BLASCore.current
+    guard let core = BLASCore.coreToForce(environment: ProcessInfo.processInfo.environment,
+                                          cpuFlags: BLASCore.cpuFlags(), currentCore: current) else { return }
+    setenv("OPENBLAS_CORETYPE", core, 1)
+    setenv(BLASCore.relaunchMarker, current, 1)
+    execv("/proc/self/exe", CommandLine.unsafeArgv)
+    // Only reached if exec failed: carry on with the kernels we have.
+    let reason = String(cString: strerror(errno))
+    unsetenv("OPENBLAS_CORETYPE"); unsetenv(BLASCore.relaunchMarker)
+    FileHandle.standardError.write(Data("advdistill: could not relaunch with OPENBLAS_CORETYPE=\(core) (\(reason)); using \(current)\n".utf8))
 }
 
 /// Options every command shares.

@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Testing
 
 /// Max, average and global average pooling against hand-computed values, a naive per-window
@@ -186,4 +186,28 @@ func poolingGradientMatchesFiniteDifferences(_ op: PoolOp) {
     let shape = [2, 3, 7, 6]
     let x = op.rawValue.hasPrefix("max") ? wellSeparatedInput(shape, seed: 51) : smoothInput(shape, seed: 51)
     GradientCheck().check(op.rawValue, inputs: [x]) { op.apply($0[0]) }
+}
+
+// MARK: - The 2×2 fast path against the general kernel
+
+@Test(arguments: [[2, 3, 6, 15], [1, 2, 5, 8], [3, 1, 4, 2]])
+func twoByTwoMaxPoolKernelAgreesWithTheGeneralKernelOnTiesNaNsAndRaggedRows(_ shape: [Int]) {
+    // Values from a small set, so windows hold ties; some NaNs and −∞.
+    var rng = SeededGenerator(seed: 81)
+    let x = Tensor(uninitializedShape: shape)
+    for i in 0..<x.count {
+        let r = rng.next() % 16
+        x.data[i] = r == 0 ? .nan : r == 1 ? -.infinity : Float(r % 5) - 2
+    }
+    let g = poolGeometry("test", shape, kernel: 2, stride: 2, padding: 0)
+    let count = shape[0] * shape[1] * g.oh * g.ow
+    let (fast, general) = (Tensor(uninitializedShape: [count]), Tensor(uninitializedShape: [count]))
+    var (fastAt, generalAt) = ([Int32](repeating: -1, count: count), [Int32](repeating: -1, count: count))
+    maxPool2x2Forward(x.data, fast.data, &fastAt, g)
+    maxPoolForward(x.data, general.data, &generalAt, g)
+    #expect(fastAt == generalAt, "argmax")
+    // NaN ≠ NaN: compare bit patterns.
+    #expect(fast.scalars.map(\.bitPattern) == general.scalars.map(\.bitPattern), "values")
+    maxPool2x2Forward(x.data, fast.data, nil, g)
+    #expect(fast.scalars.map(\.bitPattern) == general.scalars.map(\.bitPattern), "values without argmax")
 }

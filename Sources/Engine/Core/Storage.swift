@@ -24,6 +24,13 @@ public final class Storage: @unchecked Sendable {
     deinit { BufferPool.shared.give(pointer, count) }
 }
 
+/// Frees every idle pooled block and the cached Winograd weight transforms (benchmarks measuring one
+/// workload's peak memory; long-lived processes switching to a workload with other tensor sizes).
+public func releasePooledMemory() {
+    WinogradWeightCache.shared.removeAll()
+    BufferPool.shared.drain()
+}
+
 /// Recycles float blocks by exact size. Thread-safe; bounded so that it never hoards more than
 /// `capacityBytes` of idle memory (blocks beyond that are freed).
 final class BufferPool: Sendable {

@@ -35,9 +35,12 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
     let y = Tensor(uninitializedShape: [g.n, g.cout, g.oh, g.ow])
     if g.isDepthwise {
         depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
+    } else if g.usesWinograd {
+        winogradConvForward(x.data, weight.data, bias?.data, y.data, g)
     } else {
         gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
     }
+    FLOPCounter.add(g.directFLOPs)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
     record(y, "conv2d", inputs) { dy, needs in
         // dy: [N, Cout, OH, OW]
@@ -45,9 +48,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
         if g.isDepthwise {
             if needs[0] { grads[0] = depthwiseInputGradient(dy, weight, g) }
             if needs[1] { grads[1] = depthwiseWeightGradient(dy, x, g) }
+        } else if g.usesWinograd && (needs[0] || needs[1]) {
+            (grads[0], grads[1]) = winogradConvBackward(dy, x, weight, g, wantX: needs[0], wantW: needs[1])
         } else if needs[0] || needs[1] {
             (grads[0], grads[1]) = gemmConvBackward(dy, x, weight, g, wantX: needs[0], wantW: needs[1])
         }
+        // dX and dW each cost as much as the forward pass.
+        FLOPCounter.add(g.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
         if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(dy, g) }
         return grads
     }

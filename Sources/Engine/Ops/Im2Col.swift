@@ -26,6 +26,9 @@ struct ConvGeometry {
     /// Each output channel reads a single input channel (depthwise, possibly with a multiplier):
     /// a direct kernel beats GEMMs with an inner dimension of kH·kW.
     var isDepthwise: Bool { cinPerGroup == 1 }
+    /// FLOPs of the direct convolution, 2 per multiply-add: 2·N·Cout·OH·OW·cg·kH·kW. The bench's
+    /// convention whatever the kernel (taps in the padding count too, as in every published count).
+    var directFLOPs: Int { 2 * n * cout * outPlane * colRows }
 
     /// Output rows `oh` for which the kernel row `i` lands inside the image.
     @inline(__always) func rows(tap i: Int) -> Range<Int> {

@@ -14,7 +14,7 @@ private func planeGrain(_ work: Int) -> Int { max(1, elementwiseGrain / max(1, w
 /// one pass `out[c] ⊕= x[ih, c·s − p + j]` over the outputs `c` for which that column is inside
 /// the image. The pass has no bounds checks and no data-dependent branches, so it vectorises;
 /// visiting the taps in row-major order keeps PyTorch's first-maximum tie rule.
-private struct PoolGeometry {
+struct PoolGeometry {
     let planes: Int, h: Int, w: Int
     let kernel: Int, stride: Int, padding: Int
     let oh: Int, ow: Int
@@ -34,7 +34,7 @@ private struct PoolGeometry {
     var grain: Int { planeGrain(outPlane * kernel * kernel) }
 }
 
-private func poolGeometry(_ op: String, _ x: [Int], kernel: Int, stride: Int?, padding: Int) -> PoolGeometry {
+func poolGeometry(_ op: String, _ x: [Int], kernel: Int, stride: Int?, padding: Int) -> PoolGeometry {
     let stride = stride ?? kernel
     shapePrecondition(x.count == 4, "\(op): x must be [N, C, H, W], got \(x)")
     shapePrecondition(kernel >= 1 && stride >= 1, "\(op): kernel \(kernel) and stride \(stride) must be ≥ 1 (x \(x))")
@@ -59,29 +59,11 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     let keepArgmax = GradMode.isEnabled && x.requiresGrad
     let argmax = [Int32](unsafeUninitializedCapacity: keepArgmax ? y.count : 0) { buffer, initialized in
         // An empty buffer may still have a base address (the shared empty storage): never write there.
-        nonisolated(unsafe) let (px, py, pa) = (x.data, y.data, keepArgmax ? buffer.baseAddress : nil)
-        let s = g.stride
-        parallelFor(g.planes, grain: g.grain) { planes in
-            for plane in planes {
-                let xp = px + plane * g.inPlane
-                for r in 0..<g.oh {
-                    let o = plane * g.outPlane + r * g.ow
-                    let (best, rows) = (py + o, g.rows(r))
-                    best.update(repeating: -.infinity, count: g.ow)
-                    let at = pa.map { $0 + o }
-                    if let at {
-                        // Where every input of a window is −∞, PyTorch keeps the window's first position.
-                        for c in 0..<g.ow { at[c] = Int32(truncatingIfNeeded: rows.lowerBound * g.w + max(0, c * s - g.padding)) }
-                    }
-                    for ih in rows {
-                        for j in 0..<g.kernel {
-                            let cols = g.cols(tap: j)
-                            maxStep(xp, from: ih * g.w - g.padding + j + cols.lowerBound * s, stride: s,
-                                    count: cols.count, best: best + cols.lowerBound, at: at.map { $0 + cols.lowerBound })
-                        }
-                    }
-                }
-            }
+        let at = keepArgmax ? buffer.baseAddress : nil
+        if g.kernel == 2 && g.stride == 2 && g.padding == 0 {
+            maxPool2x2Forward(x.data, y.data, at, g)
+        } else {
+            maxPoolForward(x.data, y.data, at, g)
         }
         initialized = buffer.count
     }
@@ -103,6 +85,92 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
         return [dx]
     }
     return y
+}
+
+/// The general max-pool kernel (any kernel, stride, padding), tap-outer as described at
+/// `PoolGeometry`. x: [planes, H, W] → y: [planes, OH, OW], argmax (index within the plane) if `at`.
+func maxPoolForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                    _ at: UnsafeMutablePointer<Int32>?, _ g: PoolGeometry) {
+    nonisolated(unsafe) let (px, py, pa) = (x, y, at)
+    let s = g.stride
+    parallelFor(g.planes, grain: g.grain) { planes in
+        for plane in planes {
+            let xp = px + plane * g.inPlane
+            for r in 0..<g.oh {
+                let o = plane * g.outPlane + r * g.ow
+                let (best, rows) = (py + o, g.rows(r))
+                best.update(repeating: -.infinity, count: g.ow)
+                let at = pa.map { $0 + o }
+                if let at {
+                    // Where every input of a window is −∞, PyTorch keeps the window's first position.
+                    for c in 0..<g.ow { at[c] = Int32(truncatingIfNeeded: rows.lowerBound * g.w + max(0, c * s - g.padding)) }
+                }
+                for ih in rows {
+                    for j in 0..<g.kernel {
+                        let cols = g.cols(tap: j)
+                        maxStep(xp, from: ih * g.w - g.padding + j + cols.lowerBound * s, stride: s,
+                                count: cols.count, best: best + cols.lowerBound, at: at.map { $0 + cols.lowerBound })
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Max pooling with 2×2 windows at stride 2 and no padding (smallcnn's), the same results as
+/// `maxPoolForward`. Per output row, 8 consecutive floats of each of the two input rows hold 4
+/// windows: even and odd lanes are the window's left and right columns, and the four taps are
+/// compared in row-major order with the same rule (`v > best || v.isNaN`), so ties and NaNs
+/// resolve as in the general kernel. The last 1–3 windows of a row run one at a time.
+func maxPool2x2Forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                       _ at: UnsafeMutablePointer<Int32>?, _ g: PoolGeometry) {
+    nonisolated(unsafe) let (px, py, pa) = (x, y, at)
+    let vectorOutputs = g.ow & ~3
+    parallelFor(g.planes, grain: g.grain) { planes in
+        for plane in planes {
+            let xp = px + plane * g.inPlane
+            for r in 0..<g.oh {
+                let o = plane * g.outPlane + r * g.ow
+                let top = 2 * r * g.w, bottom = top + g.w
+                var c = 0
+                while c < vectorOutputs {
+                    let a = UnsafeRawPointer(xp + top + 2 * c).loadUnaligned(as: SIMD8<Float>.self)
+                    let b = UnsafeRawPointer(xp + bottom + 2 * c).loadUnaligned(as: SIMD8<Float>.self)
+                    var best = a.evenHalf
+                    let (w01, w10, w11) = (a.oddHalf, b.evenHalf, b.oddHalf)
+                    if let pa {
+                        let first = SIMD4<Int32>(0, 2, 4, 6) &+ Int32(truncatingIfNeeded: top + 2 * c)
+                        var index = first
+                        @inline(__always) func tap(_ v: SIMD4<Float>, _ offset: Int) {
+                            let wins = (v .> best) .^ (v .!= v)
+                            best.replace(with: v, where: wins)
+                            index.replace(with: first &+ Int32(truncatingIfNeeded: offset), where: wins)
+                        }
+                        tap(w01, 1); tap(w10, g.w); tap(w11, g.w + 1)
+                        UnsafeMutableRawPointer(pa + o + c).storeBytes(of: index, as: SIMD4<Int32>.self)
+                    } else {
+                        best.replace(with: w01, where: (w01 .> best) .^ (w01 .!= w01))
+                        best.replace(with: w10, where: (w10 .> best) .^ (w10 .!= w10))
+                        best.replace(with: w11, where: (w11 .> best) .^ (w11 .!= w11))
+                    }
+                    UnsafeMutableRawPointer(py + o + c).storeBytes(of: best, as: SIMD4<Float>.self)
+                    c += 4
+                }
+                while c < g.ow {  // the last 1–3 windows, one at a time
+                    let i00 = top + 2 * c
+                    var (best, at) = (xp[i00], i00)
+                    @inline(__always) func tap(_ i: Int) {
+                        let v = xp[i]
+                        if v > best || v.isNaN { (best, at) = (v, i) }
+                    }
+                    tap(i00 + 1); tap(i00 + g.w); tap(i00 + g.w + 1)
+                    py[o + c] = best
+                    pa?[o + c] = Int32(truncatingIfNeeded: at)
+                    c += 1
+                }
+            }
+        }
+    }
 }
 
 /// One tap of max pooling over `count` outputs: with v = x[from + c·s],

@@ -1,0 +1,103 @@
+@testable import Engine
+import Testing
+
+/// The Winograd F(4×4, 3×3) kernel against the naive seven-loop definition (`ConvCase.reference`),
+/// forward and backward, on shapes chosen for its edges: channel counts that are not multiples of
+/// the SIMD width, outputs that are not multiples of the tile, every padding it accepts, one tile per
+/// image, and chunks so small that they split images and tile rows.
+
+struct WinogradCase: CustomTestStringConvertible, Sendable {
+    let conv: ConvCase
+    var chunkLimit: Int?
+    var testDescription: String { conv.name }
+
+    var geometry: ConvGeometry {
+        let c = conv
+        return ConvGeometry(n: c.n, cin: c.cin, h: c.h, w: c.w, cout: c.cout, kh: 3, kw: 3, stride: 1,
+                            padding: c.padding, groups: 1, oh: c.oh, ow: c.ow)
+    }
+
+    static let all: [WinogradCase] = [
+        WinogradCase(conv: ConvCase(name: "5 → 7 channels, 9×11 (ragged tiles), padding 1", n: 3, cin: 5, h: 9, w: 11,
+                                    cout: 7, padding: .symmetric(1))),
+        WinogradCase(conv: ConvCase(name: "padding 0, 10×7", cin: 8, h: 10, w: 7, cout: 8, bias: false)),
+        WinogradCase(conv: ConvCase(name: "asymmetric padding (2, 0, 1, 2)", cin: 9, h: 6, w: 9, cout: 6,
+                                    padding: Padding(top: 2, bottom: 0, left: 1, right: 2))),
+        WinogradCase(conv: ConvCase(name: "4×4 images: one tile each", n: 5, cin: 12, h: 4, w: 4, cout: 16,
+                                    padding: .symmetric(1))),
+        WinogradCase(conv: ConvCase(name: "chunks of 3 tiles split rows and images", n: 3, cin: 8, h: 13, w: 9, cout: 12,
+                                    padding: .symmetric(1)), chunkLimit: 3),
+        WinogradCase(conv: ConvCase(name: "single image", n: 1, cin: 16, h: 8, w: 8, cout: 8, padding: .symmetric(1))),
+    ]
+}
+
+@Test(arguments: WinogradCase.all)
+func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
+    // The kernel is called directly: conv2d would not route 5-channel layers to it (see below), but
+    // channel counts that are not multiples of 4 must still be exact.
+    let c = wc.conv, g = wc.geometry
+    let x = smoothInput(c.xShape, seed: 61)
+    let w = smoothInput(c.wShape, seed: 62, scale: 0.5)
+    let b = c.bias ? smoothInput([c.cout], seed: 63) : nil
+
+    let y = Tensor(uninitializedShape: c.yShape)
+    winogradConvForward(x.data, w.data, b?.data, y.data, g, chunkLimit: wc.chunkLimit)
+    expectClose(y.scalars, c.reference(x: x.scalars, w: w.scalars, b: b?.scalars), "forward")
+
+    let dy = smoothInput(c.yShape, seed: 64)
+    let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, chunkLimit: wc.chunkLimit)
+    let ref = c.referenceBackward(x: x.scalars, w: w.scalars, dy: dy.scalars)
+    expectClose(dx?.scalars ?? [], ref.dx, "dx")
+    expectClose(dw?.scalars ?? [], ref.dw, "dw")
+    let (dxOnly, none) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: false, chunkLimit: wc.chunkLimit)
+    #expect(none == nil && dxOnly?.scalars == dx?.scalars, "dx alone equals dx computed with dW")
+}
+
+@Test func onlyThreeByThreeStrideOneUngroupedLayersWithEightChannelsUseWinograd() {
+    func uses(cin: Int = 8, cout: Int = 8, k: Int = 3, stride: Int = 1, groups: Int = 1,
+              padding: Padding = .symmetric(1)) -> Bool {
+        ConvGeometry(n: 1, cin: cin, h: 8, w: 8, cout: cout, kh: k, kw: k, stride: stride, padding: padding,
+                     groups: groups, oh: 8, ow: 8).usesWinograd
+    }
+    #expect(uses())
+    #expect(uses(padding: Padding(top: 0, bottom: 2, left: 2, right: 0)))
+    #expect(!uses(stride: 2))
+    #expect(!uses(groups: 2))
+    #expect(!uses(k: 1) && !uses(k: 5))
+    #expect(!uses(cin: 3) && !uses(cout: 4))
+    #expect(!uses(padding: .symmetric(3)), "dX of padding 3 would need padding −1")
+}
+
+// MARK: - Transformed-weight cache
+
+@Test func cachedTransformIsReusedOnlyWhileTheWeightsAreBitwiseUnchanged() {
+    let cache = WinogradWeightCache(budgetBytes: 1 << 20)
+    let w = smoothInput([6, 5, 3, 3], seed: 71)
+    let first = cache.transformed(w.data, cout: 6, cin: 5, flipped: false)
+    #expect(cache.transformed(w.data, cout: 6, cin: 5, flipped: false) === first)
+    #expect(cache.transformed(w.data, cout: 6, cin: 5, flipped: true) !== first, "flipped is another transform")
+
+    w.data[17] += 0.25  // an optimizer step, in place
+    let updated = cache.transformed(w.data, cout: 6, cin: 5, flipped: false)
+    #expect(updated !== first)
+    #expect(updated.scalars == transformWeights(w.data, cout: 6, cin: 5, flipped: false).scalars)
+}
+
+@Test func convolutionAfterAnInPlaceWeightUpdateUsesTheNewWeights() {
+    let c = ConvCase(name: "cached", n: 2, cin: 8, h: 6, w: 6, cout: 8, padding: .symmetric(1), bias: false)
+    let x = smoothInput(c.xShape, seed: 72), w = smoothInput(c.wShape, seed: 73)
+    _ = conv2d(x, weight: w, bias: nil, padding: c.padding)
+    for i in stride(from: 0, to: w.count, by: 7) { w.data[i] *= -1.5 }
+    let y = conv2d(x, weight: w, bias: nil, padding: c.padding)
+    expectClose(y.scalars, c.reference(x: x.scalars, w: w.scalars, b: nil), "after the update")
+}
+
+@Test func fullCacheKeepsRecentEntriesRatherThanCyclingThem() {
+    let w1 = smoothInput([8, 8, 3, 3], seed: 74), w2 = smoothInput([8, 8, 3, 3], seed: 75)
+    // Room for one entry: weights (576 floats) + transform (36·8·8) = 2880 floats.
+    let cache = WinogradWeightCache(budgetBytes: 4 * 2880)
+    let a = cache.transformed(w1.data, cout: 8, cin: 8, flipped: false)
+    let b = cache.transformed(w2.data, cout: 8, cin: 8, flipped: false)
+    #expect(cache.transformed(w1.data, cout: 8, cin: 8, flipped: false) === a, "the recent entry stays")
+    #expect(cache.transformed(w2.data, cout: 8, cin: 8, flipped: false) !== b, "the newcomer was not kept")
+}
