@@ -6,6 +6,12 @@
 # CONFIG_DIR has no config for it, or trained from CONFIG_DIR/<teacher>.json. Students are always retrained.
 # Every number printed comes from a file under OUTPUT_DIR that the report also reads.
 set -euo pipefail
+# An inherited OPENBLAS_CORETYPE (some machines export one) would pin OpenBLAS to those kernels; without it
+# advdistill picks the fastest kernels for this CPU (see `advdistill bench`). DEMO_KEEP_BLAS_ENV=1 keeps it.
+if [ -n "${OPENBLAS_CORETYPE:-}" ] && [ "${DEMO_KEEP_BLAS_ENV:-0}" != 1 ]; then
+    echo "note: ignoring the inherited OPENBLAS_CORETYPE=$OPENBLAS_CORETYPE so that advdistill chooses the BLAS kernels (DEMO_KEEP_BLAS_ENV=1 keeps it)"
+    unset OPENBLAS_CORETYPE
+fi
 conf=${1:?config directory}
 out=${2:?output directory}
 bin=${BIN:-.build/release/advdistill}
