@@ -45,7 +45,8 @@ public enum EvaluationTable {
         }
         lines.append(row("clean", r.clean.accuracy, nil, nil))
         for a in r.attacks {
-            lines.append(row(a.name + (a.mode == "cumulative" ? " (cumulative)" : ""), a.accuracy, a.seconds, a.imagesPerSecond))
+            lines.append(row(a.name + (a.mode == "cumulative" ? " (cumulative)" : ""), a.accuracy, a.seconds,
+                             a.imagesPerSecond > 0 ? a.imagesPerSecond : nil))
         }
         lines.append(row("worst case", r.worstCase.accuracy, nil, nil))
         lines.append(row("W-Robust", r.wRobust, nil, nil) + "  " + r.wRobustBasis)

@@ -16,6 +16,7 @@ public struct EvaluationResult: Codable, Sendable {
         public var accuracy: Double
         public var perClass: [Double]
         public var seconds: Double
+        /// Images this attack actually ran on, per second (0 when none was left to attack).
         public var imagesPerSecond: Double
         /// Gradient steps (or queries) per example.
         public var steps: Int
