@@ -5,7 +5,7 @@ BIN := .build/release/advdistill
 DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps data build test bench clean demo demo-full demo-teachers report-screenshot
+.PHONY: deps data build test bench bench-compare clean demo demo-full demo-teachers report-screenshot
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
 deps:
@@ -32,9 +32,25 @@ build: deps
 test: deps data
 	$(SWIFT) test
 
-## bench: throughput of the engine (images/s) on this machine.
+BENCH_DIR := runs/bench
+BENCH_THREADS ?= $(shell nproc)
+BENCH_SECONDS ?= 3
+
+## bench: throughput on this machine: images/s, GFLOP/s, fraction of the measured sgemm peak, peak RSS
+## per workload (bench/README.md). Rows also go to runs/bench/advdistill.json.
 bench: build
-	$(BIN) bench
+	@mkdir -p $(BENCH_DIR)
+	$(BIN) bench --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/advdistill.json
+
+## bench-compare: `make bench`, then the same workloads in PyTorch (bench/torch_reference.py, same batch
+## sizes and thread count) and the ratio per row (ours / PyTorch). Skips the PyTorch side if it is missing.
+bench-compare: bench
+	@if python3 -c "import torch" 2>/dev/null; then \
+	  python3 bench/torch_reference.py --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/torch.json \
+	    --compare $(BENCH_DIR)/advdistill.json; \
+	else \
+	  echo "bench-compare: PyTorch is not installed (pip install torch), so only our side ran."; \
+	fi
 
 ## demo: the whole story on real Fashion-MNIST (shipped teachers, three students, attacks, report).
 demo: build data

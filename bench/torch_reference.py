@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
 """The workloads of `advdistill bench`, in PyTorch on the CPU, for a same-machine comparison.
 
-Usage: python3 bench/torch_reference.py [--threads 2] [--seconds 3] [--json out.json] [--only smallcnn]
-Prints one row per workload (images/s) and writes the same rows as JSON. `make bench-compare` runs this
-and `advdistill bench` in one go and prints the ratios.
+Usage: python3 bench/torch_reference.py [--threads 2] [--seconds 3] [--windows 3] [--json out.json]
+                                       [--only smallcnn] [--compare advdistill.json]
+Prints one row per workload (images/s, peak RSS) and writes the same rows as JSON. With --compare, also
+prints the ratio table against `advdistill bench --json` output (ours / PyTorch per row). `make
+bench-compare` runs both in one go; bench/README.md explains the measurement.
+
+Measurement (identical to `advdistill bench`): one warm-up step, then --seconds split into --windows
+windows; the best window's rate is reported. Peak RSS is the process's high-water mark (VmHWM) during
+that workload alone: reset through /proc/self/clear_refs before it.
 
 Workloads (identical definitions on both sides):
   forward    eval-mode forward without gradients
@@ -13,6 +19,7 @@ Workloads (identical definitions on both sides):
              student (train BN) on x and x', two KL losses, backward, SGD step
 """
 import argparse
+import gc
 import json
 import platform
 import time
@@ -29,15 +36,65 @@ WORKLOADS = [
 ]
 
 
-def timed(fn, images, seconds):
+def timed(fn, images, seconds, windows):
+    """Best images/s over `windows` windows of seconds/windows each (at least 2 steps per window)."""
     fn()  # warm-up (allocations, OpenMP threads)
-    n, start = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= seconds and n >= 2:
-            return n * images / elapsed
+    best = 0.0
+    for _ in range(windows):
+        n, start = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - start
+            if elapsed >= seconds / windows and n >= 2:
+                break
+        best = max(best, n * images / elapsed)
+    return best
+
+
+def reset_peak_rss():
+    """Resets VmHWM to the current RSS (Linux); elsewhere the peak stays the lifetime peak."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# Our row name → PyTorch's: B-MTARD is MTARD plus scalar bookkeeping (temperatures, loss weights).
+COUNTERPART = {"bmtard": "mtard"}
+
+
+def compare(ours_path, torch_rows):
+    with open(ours_path) as f:
+        ours = json.load(f)
+    theirs = {(r["model"], r["workload"]): r for r in torch_rows}
+    print()
+    print(f"ours: {ours['framework']}, OpenBLAS {ours.get('blas_core', '?')}, {ours['workers']} workers; "
+          f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"{'model':9s} {'batch':>5s}  {'workload':13s} {'ours img/s':>10s} {'torch img/s':>11s} {'ratio':>6s}"
+          f" {'ours RSS':>9s} {'torch RSS':>9s}")
+    for r in ours["rows"]:
+        name = COUNTERPART.get(r["workload"], r["workload"])
+        t = theirs.get((r["model"], name))
+        if t is None:
+            continue
+        label = r["workload"] if name == r["workload"] else f"{r['workload']}/{name}"
+        ratio = r["images_per_second"] / t["images_per_second"]
+        print(f"{r['model']:9s} {r['batch']:5d}  {label:13s} {r['images_per_second']:10.1f} "
+              f"{t['images_per_second']:11.1f} {ratio:5.2f}× {r['peak_rss_mb']:6.0f} MB {t['peak_rss_mb']:6.0f} MB")
 
 
 def pgd(model, x, y, eps=0.1, step=0.025, steps=10):
@@ -61,10 +118,13 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--windows", type=int, default=3)
     ap.add_argument("--json")
     ap.add_argument("--only")
+    ap.add_argument("--compare", help="advdistill bench --json output to put beside these rows")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    print(f"PyTorch {torch.__version__}, {args.threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     torch.manual_seed(0)
     rows = []
     for arch, batch, ch, size, loads in WORKLOADS:
@@ -75,6 +135,8 @@ def main():
         y = torch.randint(0, 10, (batch,))
         opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
         for load in loads:
+            gc.collect()
+            reset_peak_rss()
             if load == "forward":
                 def fn():
                     model.eval()
@@ -105,14 +167,18 @@ def main():
                     l_nat = kl_mean(p_nat, F.log_softmax(student(x), 1))
                     (0.5 * l_adv + 0.5 * l_nat).backward()
                     sopt.step()
-            rate = timed(fn, batch, args.seconds)
-            rows.append({"model": arch, "batch": batch, "workload": load, "images_per_second": rate})
-            print(f"{arch:10s} batch {batch:4d}  {load:8s} {rate:10.1f} images/s", flush=True)
+            rate = timed(fn, batch, args.seconds, args.windows)
+            rss = peak_rss_mb()
+            rows.append({"model": arch, "batch": batch, "workload": load, "images_per_second": rate,
+                         "peak_rss_mb": rss})
+            print(f"{arch:10s} batch {batch:4d}  {load:8s} {rate:10.1f} images/s  peak RSS {rss:6.0f} MB", flush=True)
     out = {"framework": f"pytorch {torch.__version__}", "threads": args.threads,
            "machine": platform.processor() or platform.machine(), "rows": rows}
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
+    if args.compare:
+        compare(args.compare, rows)
 
 
 if __name__ == "__main__":

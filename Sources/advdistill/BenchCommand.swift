@@ -30,6 +30,8 @@ struct Bench: ParsableCommand {
     var only: String?
     @Option(help: "Only this workload (forward, train, pgd10 or bmtard).")
     var workload: String?
+    @Flag(help: "After each workload, time a few more steps op by op and print where the time goes.")
+    var profile = false
     @Option(help: "Also write the rows as JSON to this file.")
     var json: String?
     @OptionGroup var common: CommonOptions
@@ -92,6 +94,7 @@ struct Bench: ParsableCommand {
                 print(String(format: "%-9@ %5d  %-8@ %11.1f %10.1f %7.0f%%  %6.0f MB %11.1f", arch, batch, load,
                              row.imagesPerSecond, row.gflops, 100 * row.fractionOfPeak, row.peakRssMb,
                              row.cpuImagesPerSecond))
+                if profile { try printProfile(work) }
             }
         }
         if let json {
@@ -122,6 +125,27 @@ struct Bench: ParsableCommand {
         return Row(model: arch, batch: batch, workload: load, imagesPerSecond: best.rate, gflops: gflops,
                    fractionOfPeak: gflops / peak, peakRssMb: peakRSSMegabytes(),
                    flopsPerImage: best.flopsPerStep / Double(batch), cpuImagesPerSecond: best.cpuRate)
+    }
+
+    /// Runs `work` for about a second (at least 2 steps) with `OpProfile` on and prints each op's
+    /// share of the step: ∂ marks backward closures; "other" is the rest (optimizer, autograd
+    /// bookkeeping, ops without a measured kernel).
+    func printProfile(_ work: () throws -> Void) throws {
+        OpProfile.start()
+        let start = Date()
+        var steps = 0
+        repeat { try work(); steps += 1 } while Date().timeIntervalSince(start) < 1 || steps < 2
+        let total = Date().timeIntervalSince(start)
+        let ops = OpProfile.stop()
+        let measured = ops.reduce(0) { $0 + $1.seconds }
+        func line(_ seconds: Double, _ calls: Int?, _ name: String) {
+            let perStep = calls.map { String(format: "%5.1f×", Double($0) / Double(steps)) } ?? "      "
+            print(String(format: "      %7.2f ms %5.1f%%  %@  %@", 1000 * seconds / Double(steps), 100 * seconds / total,
+                         perStep, name))
+        }
+        for op in ops.prefix(16) { line(op.seconds, op.calls, op.name) }
+        if ops.count > 16 { line(ops.dropFirst(16).reduce(0) { $0 + $1.seconds }, nil, "\(ops.count - 16) more ops") }
+        line(total - measured, nil, "other")
     }
 
     func bmtardStep(spec: ModelSpec, x: Tensor, labels: [Int]) throws -> () throws -> Void {

@@ -4,12 +4,14 @@ import Testing
 /// The Winograd F(4×4, 3×3) kernel against the naive seven-loop definition (`ConvCase.reference`),
 /// forward and backward, on shapes chosen for its edges: channel counts that are not multiples of
 /// the SIMD width, outputs that are not multiples of the tile, every padding it accepts, one tile per
-/// image, and chunks so small that they split images and tile rows.
+/// image, and chunks so small that they split images and tile rows; each under both schedules.
 
 struct WinogradCase: CustomTestStringConvertible, Sendable {
     let conv: ConvCase
     var chunkLimit: Int?
     var testDescription: String { conv.name }
+    /// Both schedules: chunked (with the case's chunk size) and phased.
+    var schedules: [WinogradSchedule] { [.chunked(tiles: chunkLimit), .phased] }
 
     var geometry: ConvGeometry {
         let c = conv
@@ -40,17 +42,20 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
     let w = smoothInput(c.wShape, seed: 62, scale: 0.5)
     let b = c.bias ? smoothInput([c.cout], seed: 63) : nil
 
-    let y = Tensor(uninitializedShape: c.yShape)
-    winogradConvForward(x.data, w.data, b?.data, y.data, g, chunkLimit: wc.chunkLimit)
-    expectClose(y.scalars, c.reference(x: x.scalars, w: w.scalars, b: b?.scalars), "forward")
-
+    let reference = c.reference(x: x.scalars, w: w.scalars, b: b?.scalars)
     let dy = smoothInput(c.yShape, seed: 64)
-    let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, chunkLimit: wc.chunkLimit)
     let ref = c.referenceBackward(x: x.scalars, w: w.scalars, dy: dy.scalars)
-    expectClose(dx?.scalars ?? [], ref.dx, "dx")
-    expectClose(dw?.scalars ?? [], ref.dw, "dw")
-    let (dxOnly, none) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: false, chunkLimit: wc.chunkLimit)
-    #expect(none == nil && dxOnly?.scalars == dx?.scalars, "dx alone equals dx computed with dW")
+    for schedule in wc.schedules {
+        let y = Tensor(uninitializedShape: c.yShape)
+        winogradConvForward(x.data, w.data, b?.data, y.data, g, schedule: schedule)
+        expectClose(y.scalars, reference, "forward, \(schedule)")
+
+        let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, schedule: schedule)
+        expectClose(dx?.scalars ?? [], ref.dx, "dx, \(schedule)")
+        expectClose(dw?.scalars ?? [], ref.dw, "dw, \(schedule)")
+        let (dxOnly, none) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: false, schedule: schedule)
+        #expect(none == nil && dxOnly?.scalars == dx?.scalars, "dx alone equals dx computed with dW, \(schedule)")
+    }
 }
 
 @Test func onlyThreeByThreeStrideOneUngroupedLayersWithEightChannelsUseWinograd() {

@@ -106,14 +106,14 @@ extension Tensor {
             guard let node = t.node else { continue }
             let mask = node.inputs.map { needs[ObjectIdentifier($0)] ?? false }
             guard mask.contains(true) else { continue }
-            let inputGrads = node.backward(g, mask)
+            let inputGrads = OpProfile.measure("∂ " + node.name) { node.backward(g, mask) }
             for (i, input) in node.inputs.enumerated() where mask[i] {
                 guard let ig = inputGrads[i] else { continue }
                 guard ig.shape == input.shape else { fatalError("\(node.name) backward gave gradient \(ig.shape) for input \(input.shape)") }
                 let iid = ObjectIdentifier(input)
                 if let acc = grads[iid] {
                     // Never mutate a gradient an op may have returned by reference (e.g. `add`).
-                    grads[iid] = acc.adding(ig)
+                    grads[iid] = OpProfile.measure("∂ accumulate") { acc.adding(ig) }
                 } else {
                     grads[iid] = ig
                 }

@@ -17,8 +17,10 @@ func zipMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
     precondition(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
     let out = Tensor(uninitializedShape: a.shape)
     nonisolated(unsafe) let (pa, pb, po) = (a.data, b.data, out.data)
-    parallelFor(a.count, grain: elementwiseGrain) { r in
-        for i in r { po[i] = f(pa[i], pb[i]) }
+    OpProfile.measure("\(F.self)") {
+        parallelFor(a.count, grain: elementwiseGrain) { r in
+            for i in r { po[i] = f(pa[i], pb[i]) }
+        }
     }
     return out
 }
@@ -28,8 +30,10 @@ func zipMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
 func map<F: UnaryFunction>(_ a: Tensor, _ f: F) -> Tensor {
     let out = Tensor(uninitializedShape: a.shape)
     nonisolated(unsafe) let (pa, po) = (a.data, out.data)
-    parallelFor(a.count, grain: elementwiseGrain) { r in
-        for i in r { po[i] = f(pa[i]) }
+    OpProfile.measure("\(F.self)") {
+        parallelFor(a.count, grain: elementwiseGrain) { r in
+            for i in r { po[i] = f(pa[i]) }
+        }
     }
     return out
 }

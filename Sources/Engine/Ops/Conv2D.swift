@@ -5,13 +5,16 @@
 /// Shapes: `x: [N, Cin, H, W]`, `weight: [Cout, cg, kH, kW]`, `bias: [Cout]` → `y: [N, Cout, OH, OW]`,
 /// `OH = (H + top + bottom − kH) / s + 1`, `OW = (W + left + right − kW) / s + 1`.
 ///
-/// Three kernels:
-/// - general: per image and group, `y_g = W_g · im2col(x_g)` with one single-threaded sgemm; images
-///   are split over `Compute.workers`, each worker owning one column buffer;
-/// - pointwise (1×1, stride 1, unpadded): the same without im2col, the image is the column matrix;
+/// Four kernels, chosen per call (the FLOP count is the direct method's whichever runs):
+/// - 3×3, stride 1, one group, ≥ 8 channels each side: Winograd F(4×4, 3×3) (Winograd.swift),
+///   4× fewer multiplications; its dX and dW are Winograd too;
 /// - one input channel per group (cg == 1: depthwise, depthwise with a multiplier, a single-channel
 ///   image): a direct kernel (DepthwiseConv2D.swift), since its GEMMs would have an inner dimension
-///   of only kH·kW.
+///   of only kH·kW;
+/// - pointwise (1×1, stride 1, unpadded): per image, `y_g = W_g · x_g`, the image is the column matrix;
+/// - general: `y_g = W_g · im2col(x_g)` with one single-threaded sgemm per chunk of images
+///   (`imagesPerGEMM`, one image unless its plane is small); chunks are split over
+///   `Compute.workers`, each worker owning its buffers.
 
 /// Zero padding added to each side of the input's spatial dimensions.
 public struct Padding: Equatable, Sendable {
@@ -33,16 +36,18 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
     let g = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape,
                          stride: stride, padding: padding, groups: groups)
     let y = Tensor(uninitializedShape: [g.n, g.cout, g.oh, g.ow])
-    if g.isDepthwise {
-        depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
-    } else if g.usesWinograd {
-        winogradConvForward(x.data, weight.data, bias?.data, y.data, g)
-    } else {
-        gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
+    OpProfile.measure(g.profileName) {
+        if g.isDepthwise {
+            depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
+        } else if g.usesWinograd {
+            winogradConvForward(x.data, weight.data, bias?.data, y.data, g)
+        } else {
+            gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
+        }
     }
     FLOPCounter.add(g.directFLOPs)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    record(y, "conv2d", inputs) { dy, needs in
+    record(y, OpProfile.isRecording ? g.profileName : "conv2d", inputs) { dy, needs in
         // dy: [N, Cout, OH, OW]
         var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
         if g.isDepthwise {
@@ -110,40 +115,79 @@ func parallelSlices(_ n: Int, slots: Int, _ body: (_ slot: Int, _ range: Range<I
 @inline(__always)
 private func matmul(_ split: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                     _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, beta: Float = 0,
-                    transA: Bool = false, transB: Bool = false) {
+                    transA: Bool = false, transB: Bool = false, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
     if split {
+        // Only a batch of one image splits its GEMMs, and one image never needs row strides.
+        precondition(lda == nil && ldb == nil && ldc == nil, "split GEMM with strided operands")
         gemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB)
     } else {
-        sgemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB)
+        sgemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: ldc)
+    }
+}
+
+extension ConvGeometry {
+    /// Images per GEMM of the im2col kernel: enough that the GEMM has ~512 columns. Deep layers
+    /// have tiny planes (4×4 in ResNet-18's last stage): one GEMM per image would have 16 columns,
+    /// re-pack the whole weight matrix for each, and in dW accumulate into all of it per image
+    /// with an inner dimension of 16. One image when the plane alone is wide enough.
+    var imagesPerGEMM: Int {
+        guard outPlane < 512, !isPointwise else { return 1 }
+        return max(1, min((512 + outPlane - 1) / outPlane, (n + Compute.workers - 1) / max(Compute.workers, 1)))
     }
 }
 
 /// x: [N, Cin, H, W], w: [Cout, cg, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
+/// Per chunk of `imagesPerGEMM` images and per group: the images' columns side by side,
+/// `Y[og, images·OH·OW] = W_g · col`, then Y is copied image by image into y (adding the bias).
+/// Chunks are split over the workers, each owning its buffers.
 private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                              _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let slots = max(1, min(Compute.workers, g.n))
+    let per = g.imagesPerGEMM, chunks = (g.n + per - 1) / per
+    let slots = max(1, min(Compute.workers, chunks))
     let split = slots == 1 && Compute.workers > 1
-    let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
-    let scratch = Tensor(uninitializedShape: [slots * colCount])  // pooled: cheap every step
-    nonisolated(unsafe) let (px, pw, pb, py, pcol) = (x, w, bias, y, scratch.data)
-    parallelSlices(g.n, slots: slots) { slot, images in
-        let col = pcol + slot * colCount
-        for img in images {
+    let width = per * g.outPlane  // columns of one chunk's GEMM
+    let colCount = g.isPointwise ? 0 : g.colRows * width
+    let outCount = per == 1 ? 0 : g.coutPerGroup * width
+    let scratch = Tensor(uninitializedShape: [slots * (colCount + outCount)])  // pooled: cheap every step
+    nonisolated(unsafe) let (px, pw, pb, py, ps) = (x, w, bias, y, scratch.data)
+    parallelSlices(chunks, slots: slots) { slot, range in
+        let col = ps + slot * (colCount + outCount), out = col + colCount
+        for chunk in range {
+            let images = chunk * per..<min(g.n, (chunk + 1) * per)
             for grp in 0..<g.groups {
-                let xg = px + (img * g.cin + grp * g.cinPerGroup) * g.inPlane
-                let yg = py + (img * g.cout + grp * g.coutPerGroup) * g.outPlane
                 let wg = pw + grp * g.coutPerGroup * g.colRows
-                var beta: Float = 0
-                if let pb {  // y starts as the bias, the GEMM adds onto it
-                    for co in 0..<g.coutPerGroup {
-                        (yg + co * g.outPlane).update(repeating: pb[grp * g.coutPerGroup + co], count: g.outPlane)
+                @inline(__always) func xg(_ img: Int) -> UnsafePointer<Float> { px + (img * g.cin + grp * g.cinPerGroup) * g.inPlane }
+                @inline(__always) func yg(_ img: Int) -> UnsafeMutablePointer<Float> { py + (img * g.cout + grp * g.coutPerGroup) * g.outPlane }
+                if per == 1 {
+                    let img = images.lowerBound
+                    var beta: Float = 0
+                    if let pb {  // y starts as the bias, the GEMM adds onto it
+                        for co in 0..<g.coutPerGroup {
+                            (yg(img) + co * g.outPlane).update(repeating: pb[grp * g.coutPerGroup + co], count: g.outPlane)
+                        }
+                        beta = 1
                     }
-                    beta = 1
+                    if !g.isPointwise { im2col(xg(img), col, g) }
+                    // y_g[og, OH·OW] = W_g[og, cg·kH·kW] · col[cg·kH·kW, OH·OW]
+                    matmul(split, wg, g.isPointwise ? xg(img) : UnsafePointer(col), yg(img),
+                           m: g.coutPerGroup, n: g.outPlane, k: g.colRows, beta: beta)
+                    continue
                 }
-                if !g.isPointwise { im2col(xg, col, g) }
-                // y_g[og, OH·OW] = W_g[og, cg·kH·kW] · col[cg·kH·kW, OH·OW]
-                matmul(split, wg, g.isPointwise ? xg : UnsafePointer(col), yg,
-                       m: g.coutPerGroup, n: g.outPlane, k: g.colRows, beta: beta)
+                let n = images.count * g.outPlane
+                for (k, img) in images.enumerated() { im2col(xg(img), col + k * g.outPlane, g, ld: width) }
+                // Y[og, images·OH·OW] = W_g · col, rows `width` apart
+                sgemm(wg, col, out, m: g.coutPerGroup, n: n, k: g.colRows, ldb: width, ldc: width)
+                for (k, img) in images.enumerated() {
+                    for co in 0..<g.coutPerGroup {
+                        let (src, dst) = (out + co * width + k * g.outPlane, yg(img) + co * g.outPlane)
+                        if let pb {
+                            let b = pb[grp * g.coutPerGroup + co]
+                            for p in 0..<g.outPlane { dst[p] = src[p] + b }
+                        } else {
+                            dst.update(from: src, count: g.outPlane)
+                        }
+                    }
+                }
             }
         }
     }
@@ -152,53 +196,82 @@ private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, cg, kH, kW] → (dx: x's shape, dW: weight's shape),
 /// each only when wanted. The columns of x are recomputed rather than kept from the forward pass
-/// (they would take kH·kW times the input's memory per layer).
+/// (they would take kH·kW times the input's memory per layer). Chunks of images as in the forward
+/// pass: dy of a chunk is gathered side by side (`dY[og, images·OH·OW]`), then
+/// dW_g += dY · colᵀ and dcol = W_gᵀ · dY, which col2im scatters back image by image.
 private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
                               wantX: Bool, wantW: Bool) -> (Tensor?, Tensor?) {
-    let slots = max(1, min(Compute.workers, g.n))
+    let per = g.imagesPerGEMM, chunks = (g.n + per - 1) / per
+    let slots = max(1, min(Compute.workers, chunks))
     let split = slots == 1 && Compute.workers > 1
-    let colCount = g.isPointwise ? 0 : g.colRows * g.outPlane
-    // Per worker: `cols` holds im2col(x_g) for dW, `dcols` holds W_gᵀ·dy_g before col2im for dX.
+    let width = per * g.outPlane
+    let colCount = g.isPointwise ? 0 : g.colRows * width
+    // Per worker: `cols` holds im2col(x_g) for dW, `dcols` holds W_gᵀ·dY before col2im for dX,
+    // `dys` the chunk's dY side by side (only with several images per chunk).
     let cols = Tensor(uninitializedShape: [wantW ? slots * colCount : 0])
     let dcols = Tensor(uninitializedShape: [wantX ? slots * colCount : 0])
+    let dyCount = per == 1 ? 0 : g.coutPerGroup * width
+    let dys = Tensor(uninitializedShape: [slots * dyCount])
     let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
     // dW is summed per worker, then reduced: no two workers ever write the same floats.
     let dwParts = wantW ? Tensor(zeros: [slots, weight.count]) : nil
     let wCount = weight.count
-    nonisolated(unsafe) let (px, pw, pdy, pcol, pdcol) = (x.data, weight.data, dy.data, cols.data, dcols.data)
+    nonisolated(unsafe) let (px, pw, pdy, pcol, pdcol, pdys) = (x.data, weight.data, dy.data, cols.data, dcols.data, dys.data)
     nonisolated(unsafe) let (pdx, pdw) = (dx?.data, dwParts?.data)
-    parallelSlices(g.n, slots: slots) { slot, images in
-        let col = pcol + slot * colCount, dcol = pdcol + slot * colCount
-        for img in images {
+    parallelSlices(chunks, slots: slots) { slot, range in
+        let col = pcol + slot * colCount, dcol = pdcol + slot * colCount, dyc = pdys + slot * dyCount
+        for chunk in range {
+            let images = chunk * per..<min(g.n, (chunk + 1) * per)
+            let n = images.count * g.outPlane
+            let stride = per == 1 ? nil : Optional(width)  // row stride of dY, col and dcol
             for grp in 0..<g.groups {
-                let xOffset = (img * g.cin + grp * g.cinPerGroup) * g.inPlane
-                let dyg = pdy + (img * g.cout + grp * g.coutPerGroup) * g.outPlane
                 let wOffset = grp * g.coutPerGroup * g.colRows
+                @inline(__always) func xOffset(_ img: Int) -> Int { (img * g.cin + grp * g.cinPerGroup) * g.inPlane }
+                @inline(__always) func dyg(_ img: Int) -> UnsafeMutablePointer<Float> { pdy + (img * g.cout + grp * g.coutPerGroup) * g.outPlane }
+                // dY[og, images·OH·OW]: dy of the single image in place, or the chunk's images gathered
+                let dY: UnsafePointer<Float>
+                if per == 1 {
+                    dY = UnsafePointer(dyg(images.lowerBound))
+                } else {
+                    for (k, img) in images.enumerated() {
+                        for co in 0..<g.coutPerGroup {
+                            (dyc + co * width + k * g.outPlane).update(from: dyg(img) + co * g.outPlane, count: g.outPlane)
+                        }
+                    }
+                    dY = UnsafePointer(dyc)
+                }
                 if let pdw {
-                    let xg = UnsafePointer(px + xOffset)
-                    if !g.isPointwise { im2col(xg, col, g) }
-                    // dW_g[og, cg·kH·kW] += dy_g[og, OH·OW] · colᵀ[OH·OW, cg·kH·kW]
-                    matmul(split, dyg, g.isPointwise ? xg : UnsafePointer(col), pdw + slot * wCount + wOffset,
-                           m: g.coutPerGroup, n: g.colRows, k: g.outPlane, beta: 1, transB: true)
+                    let source: UnsafePointer<Float>
+                    if g.isPointwise {
+                        source = UnsafePointer(px + xOffset(images.lowerBound))  // pointwise: one image per chunk
+                    } else {
+                        for (k, img) in images.enumerated() { im2col(px + xOffset(img), col + k * g.outPlane, g, ld: width) }
+                        source = UnsafePointer(col)
+                    }
+                    // dW_g[og, cg·kH·kW] += dY[og, n] · colᵀ[n, cg·kH·kW] (dY and col rows `width` apart)
+                    matmul(split, dY, source, pdw + slot * wCount + wOffset, m: g.coutPerGroup, n: g.colRows, k: n,
+                           beta: 1, transB: true, lda: stride, ldb: stride)
                 }
                 if let pdx {
-                    let dxg = pdx + xOffset
                     if g.isPointwise {
                         // dx_g[cg, H·W] = W_gᵀ[cg, og] · dy_g[og, H·W]
-                        matmul(split, pw + wOffset, dyg, dxg, m: g.cinPerGroup, n: g.outPlane,
+                        matmul(split, pw + wOffset, dY, pdx + xOffset(images.lowerBound), m: g.cinPerGroup, n: g.outPlane,
                                k: g.coutPerGroup, transA: true)
                     } else {
-                        // dcol[cg·kH·kW, OH·OW] = W_gᵀ · dy_g, then scattered back onto the image.
-                        matmul(split, pw + wOffset, dyg, dcol, m: g.colRows, n: g.outPlane,
-                               k: g.coutPerGroup, transA: true)
-                        dxg.update(repeating: 0, count: g.cinPerGroup * g.inPlane)
-                        col2im(dcol, dxg, g)
+                        // dcol[cg·kH·kW, n] = W_gᵀ · dY, then scattered back onto each image.
+                        matmul(split, pw + wOffset, dY, dcol, m: g.colRows, n: n, k: g.coutPerGroup, transA: true,
+                               ldb: stride, ldc: stride)
+                        for (k, img) in images.enumerated() {
+                            let dxg = pdx + xOffset(img)
+                            dxg.update(repeating: 0, count: g.cinPerGroup * g.inPlane)
+                            col2im(dcol + k * g.outPlane, dxg, g, ld: width)
+                        }
                     }
                 }
             }
         }
     }
-    withExtendedLifetime((cols, dcols)) {}
+    withExtendedLifetime((cols, dcols, dys)) {}
     guard let dwParts else { return (dx, nil) }
     if slots == 1 { return (dx, Tensor(shape: weight.shape, storage: dwParts.storage)) }
     let dw = Tensor(uninitializedShape: weight.shape)

@@ -26,6 +26,11 @@ struct ConvGeometry {
     /// Each output channel reads a single input channel (depthwise, possibly with a multiplier):
     /// a direct kernel beats GEMMs with an inner dimension of kH·kW.
     var isDepthwise: Bool { cinPerGroup == 1 }
+    /// "conv winograd 64→64 3×3/1 32×32" (the kernel, channels, kernel/stride, input size), for `OpProfile`.
+    var profileName: String {
+        let kind = isDepthwise ? "depthwise" : usesWinograd ? "winograd" : isPointwise ? "pointwise" : "im2col"
+        return "conv \(kind) \(cin)→\(cout) \(kh)×\(kw)/\(stride) \(h)×\(w)"
+    }
     /// FLOPs of the direct convolution, 2 per multiply-add: 2·N·Cout·OH·OW·cg·kH·kW. The bench's
     /// convention whatever the kernel (taps in the padding count too, as in every published count).
     var directFLOPs: Int { 2 * n * cout * outPlane * colRows }
@@ -56,16 +61,17 @@ func validOutputs(tap: Int, pad: Int, inSize: Int, outSize: Int, stride: Int) ->
 @inline(__always)
 func ceilDiv(_ a: Int, _ b: Int) -> Int { a > 0 ? (a + b - 1) / b : -((-a) / b) }
 
-/// x: [cg, H, W] (one group of one image) → col: [cg·kH·kW, OH·OW]. Every element of `col` is written.
-func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let (ow, s) = (g.ow, g.stride)
+/// x: [cg, H, W] (one group of one image) → col: [cg·kH·kW, OH·OW] with rows `ld` floats apart
+/// (≥ OH·OW: several images side by side). Every element of the image's block is written.
+func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, ld: Int? = nil) {
+    let (ow, s, ld) = (g.ow, g.stride, ld ?? g.outPlane)
     for c in 0..<g.cinPerGroup {
         let xc = x + c * g.inPlane
         for i in 0..<g.kh {
             let rows = g.rows(tap: i)
             for j in 0..<g.kw {
                 let cols = g.cols(tap: j)
-                let dst = col + ((c * g.kh + i) * g.kw + j) * g.outPlane
+                let dst = col + ((c * g.kh + i) * g.kw + j) * ld
                 dst.update(repeating: 0, count: rows.lowerBound * ow)
                 for oh in rows {
                     let d = dst + oh * ow
@@ -84,17 +90,17 @@ func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: 
     }
 }
 
-/// The adjoint of `im2col`: col: [cg·kH·kW, OH·OW] → dx: [cg, H, W], *accumulated* into dx
-/// (overlapping windows add up; the caller zeroes dx first).
-func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let (ow, s) = (g.ow, g.stride)
+/// The adjoint of `im2col`: col: [cg·kH·kW, OH·OW] (rows `ld` apart) → dx: [cg, H, W],
+/// *accumulated* into dx (overlapping windows add up; the caller zeroes dx first).
+func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, ld: Int? = nil) {
+    let (ow, s, ld) = (g.ow, g.stride, ld ?? g.outPlane)
     for c in 0..<g.cinPerGroup {
         let dxc = dx + c * g.inPlane
         for i in 0..<g.kh {
             let rows = g.rows(tap: i)
             for j in 0..<g.kw {
                 let cols = g.cols(tap: j)
-                let src = col + ((c * g.kh + i) * g.kw + j) * g.outPlane
+                let src = col + ((c * g.kh + i) * g.kw + j) * ld
                 for oh in rows {
                     let d = src + oh * ow
                     let base = (oh * s - g.padding.top + i) * g.w - g.padding.left + j

@@ -2,6 +2,8 @@
 ///
 /// Shapes: `x: [N, in]`, `weight: [out, in]`, `bias: [out]` → `y: [N, out]`.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
+    let profiled = OpProfile.begin("linear")
+    defer { OpProfile.end(profiled) }
     guard x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1] else { fatalError("linear: x \(x.shape) does not match weight \(weight.shape)") }
     let (n, inF, outF) = (x.shape[0], x.shape[1], weight.shape[0])
     let y = Tensor(uninitializedShape: [n, outF])

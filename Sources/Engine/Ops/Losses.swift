@@ -59,6 +59,8 @@ private func crossEntropyBackward(_ logits: Tensor, labels: [Int], lse: [Float],
 /// Shapes: `logits: [N, K]`, `labels: N` → `[N]`.
 /// Backward: ∂L/∂z_n = g_n · (softmax(z_n) − onehot(y_n)).
 public func crossEntropyRows(_ logits: Tensor, labels: [Int]) -> Tensor {
+    let profiled = OpProfile.begin("crossEntropyRows")
+    defer { OpProfile.end(profiled) }
     let (n, k) = RowKernels.matrixShape(logits, "crossEntropyRows")
     RowKernels.checkLabels(labels, rows: n, classes: k, "crossEntropyRows")
     let lse = rowsLogSumExp(logits, n: n, k: k)
@@ -77,6 +79,8 @@ public func crossEntropyRows(_ logits: Tensor, labels: [Int]) -> Tensor {
 /// Shapes: `logits: [N, K]`, `labels: N` → `[1]`.
 /// Backward: ∂L/∂z_n = (g/N) · (softmax(z_n) − onehot(y_n)).
 public func crossEntropy(_ logits: Tensor, labels: [Int]) -> Tensor {
+    let profiled = OpProfile.begin("crossEntropy")
+    defer { OpProfile.end(profiled) }
     let (n, k) = RowKernels.matrixShape(logits, "crossEntropy")
     RowKernels.checkLabels(labels, rows: n, classes: k, "crossEntropy")
     let lse = rowsLogSumExp(logits, n: n, k: k)
@@ -106,6 +110,8 @@ public func crossEntropy(_ logits: Tensor, labels: [Int]) -> Tensor {
 /// softmax upstream multiplies this entry by ∂p/∂z = 0, so the gradient reaching logits is exact
 /// and finite (an infinite value would turn it into nan).
 public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0) -> Tensor {
+    let profiled = OpProfile.begin("klDivergenceRows")
+    defer { OpProfile.end(profiled) }
     let (n, k) = RowKernels.matrixShape(p, "klDivergenceRows")
     guard logQ.shape == p.shape else {
         fatalError("klDivergenceRows: target p \(p.shape) and logQ \(logQ.shape) differ")

@@ -53,6 +53,8 @@ func poolGeometry(_ op: String, _ x: [Int], kernel: Int, stride: Int?, padding: 
 /// window order on ties, like PyTorch (which also lets a NaN win, so NaNs propagate).
 /// x: [N, C, H, W] → y: [N, C, OH, OW]
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    let profiled = OpProfile.begin("maxPool2d \(kernel)×\(kernel)")
+    defer { OpProfile.end(profiled) }
     let g = poolGeometry("maxPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
     let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], g.oh, g.ow])
     // The argmax (index within the plane) is only kept when backward can run: evaluation skips it.
@@ -218,6 +220,8 @@ private func maxStep(_ x: UnsafePointer<Float>, from i0: Int, stride s: Int, cou
 /// (`count_include_pad=True`, PyTorch's default; in floor mode no window reaches past the padding).
 /// x: [N, C, H, W] → y: [N, C, OH, OW]
 public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
+    let profiled = OpProfile.begin("avgPool2d \(kernel)×\(kernel)")
+    defer { OpProfile.end(profiled) }
     let g = poolGeometry("avgPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
     let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], g.oh, g.ow])
     let (scale, s) = (1 / Float(kernel * kernel), g.stride)
@@ -264,6 +268,8 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
 
 /// Mean over each whole plane. x: [N, C, H, W] → y: [N, C]; ∂y[n, c]/∂x[n, c, h, w] = 1 / (H·W).
 public func globalAvgPool2d(_ x: Tensor) -> Tensor {
+    let profiled = OpProfile.begin("globalAvgPool2d")
+    defer { OpProfile.end(profiled) }
     shapePrecondition(x.rank == 4, "globalAvgPool2d: x must be [N, C, H, W], got \(x.shape)")
     let (planes, size) = (x.shape[0] * x.shape[1], x.shape[2] * x.shape[3])
     shapePrecondition(size > 0, "globalAvgPool2d: empty planes in x \(x.shape)")

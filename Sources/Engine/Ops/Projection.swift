@@ -16,6 +16,8 @@ private func checkSameShape(_ x: Tensor, _ center: Tensor, eps: Float, _ op: Str
 ///
 /// Shapes: `x: S`, `center: S` → `S`.
 public func projectLinf(_ x: Tensor, center: Tensor, eps: Float) -> Tensor {
+    let profiled = OpProfile.begin("projectLinf")
+    defer { OpProfile.end(profiled) }
     checkSameShape(x, center, eps: eps, "projectLinf")
     let out = Tensor(uninitializedShape: x.shape)
     nonisolated(unsafe) let (px, pc, po) = (x.data, center.data, out.data)

@@ -44,6 +44,8 @@ enum RowKernels {
 /// Shapes: `logits: [N, K]` → `[N, K]`.
 /// Backward: with y the output, ∂L/∂z = s · y ⊙ (g − Σ_k g_k y_k) (the 1/τ of the chain rule).
 public func softmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
+    let profiled = OpProfile.begin("softmax")
+    defer { OpProfile.end(profiled) }
     RowKernels.checkTemperature(temperature, "softmax")
     let (n, k) = RowKernels.matrixShape(logits, "softmax")
     let s = 1 / temperature
@@ -79,6 +81,8 @@ public func softmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
 /// Backward: ∂L/∂z = s · (g − softmax ⊙ Σ_k g_k), with softmax = exp(output) (never materialised
 /// as a graph tensor).
 public func logSoftmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
+    let profiled = OpProfile.begin("logSoftmax")
+    defer { OpProfile.end(profiled) }
     RowKernels.checkTemperature(temperature, "logSoftmax")
     let (n, k) = RowKernels.matrixShape(logits, "logSoftmax")
     let s = 1 / temperature

@@ -84,19 +84,19 @@ struct WinogradGeometry {
 // MARK: - conv2d entry points
 
 /// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW]
-/// `chunkLimit` caps the tiles per chunk (tests use tiny chunks to cover chunk boundaries).
+/// `schedule` forces a schedule (tests cover both, and chunk boundaries with tiny chunks).
 func winogradConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
-                         chunkLimit: Int? = nil) {
+                         schedule: WinogradSchedule? = nil) {
     let wg = WinogradGeometry(n: g.n, cin: g.cin, cout: g.cout, h: g.h, w: g.w, top: g.padding.top,
                               bottom: g.padding.bottom, left: g.padding.left, right: g.padding.right)
     let u = WinogradWeightCache.shared.transformed(w, cout: g.cout, cin: g.cin, flipped: false)
-    winogradProducts(x, u.data, bias, y, wg, chunkLimit: chunkLimit)
+    winogradProducts(x, u.data, bias, y, wg, schedule: schedule)
 }
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, Cin, 3, 3] → (dx, dW), each only when wanted.
 func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
-                          wantX: Bool, wantW: Bool, chunkLimit: Int? = nil) -> (Tensor?, Tensor?) {
+                          wantX: Bool, wantW: Bool, schedule: WinogradSchedule? = nil) -> (Tensor?, Tensor?) {
     let p = g.padding
     var dx: Tensor?, dw: Tensor?
     if wantX {
@@ -105,47 +105,123 @@ func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: Conv
                                    bottom: 2 - p.bottom, left: 2 - p.left, right: 2 - p.right)
         let u = WinogradWeightCache.shared.transformed(weight.data, cout: g.cout, cin: g.cin, flipped: true)
         dx = Tensor(uninitializedShape: x.shape)
-        winogradProducts(dy.data, u.data, nil, dx!.data, dxg, chunkLimit: chunkLimit)
+        winogradProducts(dy.data, u.data, nil, dx!.data, dxg, schedule: schedule)
     }
     if wantW {
         let fg = WinogradGeometry(n: g.n, cin: g.cin, cout: g.cout, h: g.h, w: g.w, top: p.top, bottom: p.bottom,
                                   left: p.left, right: p.right)
-        dw = winogradWeightGradient(x.data, dy.data, fg, chunkLimit: chunkLimit)
+        dw = winogradWeightGradient(x.data, dy.data, fg, schedule: schedule)
     }
     return (dx, dw)
 }
 
 // MARK: - Pipelines
+//
+// Two schedules. Chunked: each worker takes a range of tiles and runs transform → 36 GEMMs →
+// transform on chunks small enough to stay in L2; every chunk's GEMMs read all of U again.
+// Phased: transform every tile (parallel over tiles), then the 36 GEMMs over all tiles at once
+// (parallel over ξ: each worker reads only its share of U, and dW needs no per-worker partial
+// sums), then the output transform. Deep layers have few tiles and big weights (ResNet-18's
+// 512-channel 4×4 stage: U is 38 MB for 64 tiles), where re-reading U per chunk dominated;
+// shallow layers have many tiles and small weights, where the chunks' cache residency wins.
+
+/// How a Winograd convolution is scheduled (see above); nil in the entry points means "choose".
+enum WinogradSchedule: Sendable {
+    /// Chunks of at most `tiles` tiles (nil: sized for the cache).
+    case chunked(tiles: Int?)
+    case phased
+}
+
+extension WinogradGeometry {
+    /// The schedule that moves less memory (`prefersPhases`) unless one is given.
+    func schedule(_ requested: WinogradSchedule?, workers: Int) -> (phased: Bool, chunk: Int) {
+        switch requested {
+        case .phased: return (true, chunkTiles(workers: workers))
+        case .chunked(let limit): return (false, chunkTiles(workers: workers, limit: limit))
+        case nil:
+            let chunk = chunkTiles(workers: workers)
+            return (prefersPhases(chunk: chunk), chunk)
+        }
+    }
+
+    /// Whether the phased schedule moves less memory: the chunked one reads U once per chunk, the
+    /// phased one writes and reads the transformed data of all tiles once (capped at 128 MB).
+    func prefersPhases(chunk: Int) -> Bool {
+        let chunks = (tiles + chunk - 1) / chunk
+        let transformed = points * tiles * (cin4 + cout4)
+        return chunks * points * cin4 * cout4 > 2 * transformed && 4 * transformed <= 128 << 20
+    }
+
+    /// V[t, ξ, Cin4] for the (batch-numbered) `tiles`, written from `v` on (first tile at v).
+    @inline(__always)
+    func transformInputs(_ x: UnsafePointer<Float>, tiles: Range<Int>, into v: UnsafeMutablePointer<Float>,
+                         plane: UnsafeMutablePointer<Float>) {
+        forEachImage(in: tiles) { img, local, offset in
+            for cb in 0..<cin4 / 4 {
+                blockRows(x + img * cin * h * w, channels: cin, first: cb * 4, h: h, w: w,
+                          top: top, left: left, wp: wp, rows: paddedRows(local, tile: 6), into: plane)
+                inputTransform(plane, wp: wp, self, tiles: local, block: cb, into: v + offset * points * cin4)
+            }
+        }
+    }
+
+    /// dM[t, ξ, Cout4] = A dy Aᵀ for the `tiles` of dy: [N, Cout, OH, OW], written from `dm` on.
+    @inline(__always)
+    func transformOutputGradients(_ dy: UnsafePointer<Float>, tiles: Range<Int>, into dm: UnsafeMutablePointer<Float>,
+                                  plane: UnsafeMutablePointer<Float>) {
+        let width = 4 * tilesX  // dy's 4×4 tiles, zeros beyond OH and OW
+        forEachImage(in: tiles) { img, local, offset in
+            for cb in 0..<cout4 / 4 {
+                blockRows(dy + img * cout * oh * ow, channels: cout, first: cb * 4, h: oh, w: ow,
+                          top: 0, left: 0, wp: width, rows: paddedRows(local, tile: 4), into: plane)
+                outputTransformAdjoint(plane, wp: width, self, tiles: local, block: cb, into: dm + offset * points * cout4)
+            }
+        }
+    }
+
+    /// Floats of one blocked plane scratch, big enough for x's and for dy's.
+    var planeFloats: Int { max(hp * wp, 4 * tilesY * 4 * tilesX) * 4 }
+}
 
 /// y = conv(x, weights) from x: [N, Cin, H, W] and the transformed weights `[36, Cin4, Cout4]`:
-/// per chunk of tiles, input transform → 36 GEMMs → output transform (+ bias) into
-/// y: [N, Cout, OH, OW].
+/// input transform → 36 GEMMs → output transform (+ bias) into y: [N, Cout, OH, OW].
 private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                               _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
-                              chunkLimit: Int?) {
+                              schedule: WinogradSchedule?) {
     let slots = max(1, min(Compute.workers, g.tiles))
-    let chunk = g.chunkTiles(workers: slots, limit: chunkLimit)
-    let perSlot = points * chunk * (g.cin4 + g.cout4) + g.hp * g.wp * 4
+    let (phased, chunk) = g.schedule(schedule, workers: slots)
+    nonisolated(unsafe) let (px, pu, pbias, py) = (x, u, bias, y)
+    // M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4]; rows of V_ξ and M_ξ are 36 positions apart.
+    @inline(__always) func products(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, tiles: Int, _ xi: Int) {
+        sgemm(v + xi * g.cin4, pu + xi * g.cin4 * g.cout4, m + xi * g.cout4,
+              m: tiles, n: g.cout4, k: g.cin4, lda: points * g.cin4, ldc: points * g.cout4)
+    }
+    if phased {
+        let scratch = Tensor(uninitializedShape: [points * g.tiles * (g.cin4 + g.cout4) + slots * g.planeFloats])
+        nonisolated(unsafe) let v = scratch.data
+        nonisolated(unsafe) let m = v + points * g.tiles * g.cin4, planes = m + points * g.tiles * g.cout4
+        parallelSlices(g.tiles, slots: slots) { slot, tiles in
+            g.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * g.cin4, plane: planes + slot * g.planeFloats)
+        }
+        parallelSlices(points, slots: slots) { _, positions in
+            for xi in positions { products(v, m, tiles: g.tiles, xi) }
+        }
+        parallelSlices(g.tiles, slots: slots) { _, tiles in
+            outputTransform(m + tiles.lowerBound * points * g.cout4, g, tiles: tiles, bias: pbias, into: py)
+        }
+        withExtendedLifetime(scratch) {}
+        return
+    }
+    let perSlot = points * chunk * (g.cin4 + g.cout4) + g.planeFloats
     let scratch = Tensor(uninitializedShape: [slots * perSlot])
-    nonisolated(unsafe) let (px, pu, pbias, py, ps) = (x, u, bias, y, scratch.data)
+    nonisolated(unsafe) let ps = scratch.data
     parallelSlices(g.tiles, slots: slots) { slot, tiles in
         let v = ps + slot * perSlot, m = v + points * chunk * g.cin4, plane = m + points * chunk * g.cout4
         var t0 = tiles.lowerBound
         while t0 < tiles.upperBound {
             let count = min(chunk, tiles.upperBound - t0)
-            g.forEachImage(in: t0..<t0 + count) { img, local, offset in
-                for cb in 0..<g.cin4 / 4 {
-                    blockRows(px + img * g.cin * g.h * g.w, channels: g.cin, first: cb * 4, h: g.h, w: g.w,
-                              top: g.top, left: g.left, wp: g.wp, rows: g.paddedRows(local, tile: 6), into: plane)
-                    inputTransform(plane, wp: g.wp, g, tiles: local, block: cb, into: v + offset * points * g.cin4)
-                }
-            }
-            for xi in 0..<points {
-                // M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4]; rows of V_ξ and M_ξ are
-                // 36 positions apart
-                sgemm(v + xi * g.cin4, pu + xi * g.cin4 * g.cout4, m + xi * g.cout4,
-                      m: count, n: g.cout4, k: g.cin4, lda: points * g.cin4, ldc: points * g.cout4)
-            }
+            g.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
+            for xi in 0..<points { products(v, m, tiles: count, xi) }
             outputTransform(m, g, tiles: t0..<t0 + count, bias: pbias, into: py)
             t0 += count
         }
@@ -156,39 +232,46 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
 /// dW: [Cout, Cin, 3, 3] = Gᵀ [ Σ_tiles (Bᵀ d B)ᵀ ⊙ (A dy Aᵀ) ] G from x: [N, Cin, H, W] and
 /// dy: [N, Cout, OH, OW].
 private func winogradWeightGradient(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ g: WinogradGeometry,
-                                    chunkLimit: Int?) -> Tensor {
+                                    schedule: WinogradSchedule?) -> Tensor {
     let slots = max(1, min(Compute.workers, g.tiles))
-    let chunk = g.chunkTiles(workers: slots, limit: chunkLimit)
-    let dyWidth = 4 * g.tilesX
-    let perSlot = points * chunk * (g.cin4 + g.cout4) + max(g.hp * g.wp, 4 * g.tilesY * dyWidth) * 4
+    let (phased, chunk) = g.schedule(schedule, workers: slots)
     let uCount = points * g.cin4 * g.cout4
+    nonisolated(unsafe) let (px, pdy) = (x, dy)
+    // dU_ξ[Cin4 × Cout4] (+)= V_ξᵀ[Cin4 × tiles] · dM_ξ[tiles × Cout4]
+    @inline(__always) func products(_ v: UnsafeMutablePointer<Float>, _ dm: UnsafeMutablePointer<Float>,
+                                    _ du: UnsafeMutablePointer<Float>, tiles: Int, _ xi: Int, beta: Float) {
+        sgemm(v + xi * g.cin4, dm + xi * g.cout4, du + xi * g.cin4 * g.cout4, m: g.cin4, n: g.cout4, k: tiles,
+              beta: beta, transA: true, lda: points * g.cin4, ldb: points * g.cout4)
+    }
+    if phased {
+        let scratch = Tensor(uninitializedShape: [points * g.tiles * (g.cin4 + g.cout4) + slots * g.planeFloats])
+        let du = Tensor(uninitializedShape: [uCount])
+        nonisolated(unsafe) let (v, pdu) = (scratch.data, du.data)
+        nonisolated(unsafe) let dm = v + points * g.tiles * g.cin4, planes = dm + points * g.tiles * g.cout4
+        parallelSlices(g.tiles, slots: slots) { slot, tiles in
+            let plane = planes + slot * g.planeFloats
+            g.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * g.cin4, plane: plane)
+            g.transformOutputGradients(pdy, tiles: tiles, into: dm + tiles.lowerBound * points * g.cout4, plane: plane)
+        }
+        parallelSlices(points, slots: slots) { _, positions in
+            for xi in positions { products(v, dm, pdu, tiles: g.tiles, xi, beta: 0) }
+        }
+        withExtendedLifetime(scratch) {}
+        return weightTransformAdjoint(du.data, parts: 1, cout: g.cout, cin: g.cin)
+    }
+    let perSlot = points * chunk * (g.cin4 + g.cout4) + g.planeFloats
     let scratch = Tensor(uninitializedShape: [slots * perSlot])
     // dU per worker, summed by the final transform: no two workers write the same floats.
     let du = Tensor(zeros: [slots * uCount])
-    nonisolated(unsafe) let (px, pdy, ps, pdu) = (x, dy, scratch.data, du.data)
+    nonisolated(unsafe) let (ps, pdu) = (scratch.data, du.data)
     parallelSlices(g.tiles, slots: slots) { slot, tiles in
         let v = ps + slot * perSlot, dm = v + points * chunk * g.cin4, plane = dm + points * chunk * g.cout4
         var t0 = tiles.lowerBound
         while t0 < tiles.upperBound {
             let count = min(chunk, tiles.upperBound - t0)
-            g.forEachImage(in: t0..<t0 + count) { img, local, offset in
-                for cb in 0..<g.cin4 / 4 {
-                    blockRows(px + img * g.cin * g.h * g.w, channels: g.cin, first: cb * 4, h: g.h, w: g.w,
-                              top: g.top, left: g.left, wp: g.wp, rows: g.paddedRows(local, tile: 6), into: plane)
-                    inputTransform(plane, wp: g.wp, g, tiles: local, block: cb, into: v + offset * points * g.cin4)
-                }
-                for cb in 0..<g.cout4 / 4 {  // dy's 4×4 tiles, zeros beyond OH and OW
-                    blockRows(pdy + img * g.cout * g.oh * g.ow, channels: g.cout, first: cb * 4, h: g.oh, w: g.ow,
-                              top: 0, left: 0, wp: dyWidth, rows: g.paddedRows(local, tile: 4), into: plane)
-                    outputTransformAdjoint(plane, wp: dyWidth, g, tiles: local, block: cb,
-                                           into: dm + offset * points * g.cout4)
-                }
-            }
-            for xi in 0..<points {
-                // dU_ξ[Cin4 × Cout4] += V_ξᵀ[Cin4 × tiles] · dM_ξ[tiles × Cout4]
-                sgemm(v + xi * g.cin4, dm + xi * g.cout4, pdu + slot * uCount + xi * g.cin4 * g.cout4,
-                      m: g.cin4, n: g.cout4, k: count, beta: 1, transA: true, lda: points * g.cin4, ldb: points * g.cout4)
-            }
+            g.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
+            g.transformOutputGradients(pdy, tiles: t0..<t0 + count, into: dm, plane: plane)
+            for xi in 0..<points { products(v, dm, pdu + slot * uCount, tiles: count, xi, beta: 1) }
             t0 += count
         }
     }
@@ -272,11 +355,15 @@ private func store4(_ v: Float4, _ p: UnsafeMutablePointer<Float>, _ offset: Int
     UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: Float4.self)
 }
 
-/// The 4×4 transpose of the rows a, b, c, d.
+/// The 4×4 transpose of the rows a, b, c, d, built from half-vector moves and even/odd selections
+/// (register shuffles). Spelled lane by lane, `Float4(a[0], b[0], …)`, it made the compiler
+/// compute the transposed results one scalar at a time (the output transform ran 2× slower).
 @inline(__always)
 private func transpose(_ a: Float4, _ b: Float4, _ c: Float4, _ d: Float4) -> (Float4, Float4, Float4, Float4) {
-    (Float4(a[0], b[0], c[0], d[0]), Float4(a[1], b[1], c[1], d[1]),
-     Float4(a[2], b[2], c[2], d[2]), Float4(a[3], b[3], c[3], d[3]))
+    let (ab01, ab23) = (Float4(lowHalf: a.lowHalf, highHalf: b.lowHalf), Float4(lowHalf: a.highHalf, highHalf: b.highHalf))
+    let (cd01, cd23) = (Float4(lowHalf: c.lowHalf, highHalf: d.lowHalf), Float4(lowHalf: c.highHalf, highHalf: d.highHalf))
+    return (Float4(lowHalf: ab01.evenHalf, highHalf: cd01.evenHalf), Float4(lowHalf: ab01.oddHalf, highHalf: cd01.oddHalf),
+            Float4(lowHalf: ab23.evenHalf, highHalf: cd23.evenHalf), Float4(lowHalf: ab23.oddHalf, highHalf: cd23.oddHalf))
 }
 
 /// (Bᵀ d)_k for one column d of the 6×6 input patch.
@@ -369,7 +456,9 @@ private func inputTransform(_ plane: UnsafePointer<Float>, wp: Int, _ g: Winogra
 private func outputTransform(_ m: UnsafePointer<Float>, _ g: WinogradGeometry, tiles: Range<Int>,
                              bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
     let blocks = g.cout4 / 4, slice = g.cout4, plane = g.oh * g.ow
-    withUnsafeTemporaryAllocation(of: Float4.self, capacity: 24) { tmp in
+    // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
+    withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp in
+        let out = tmp.baseAddress! + 24
         for t in tiles {
             let (img, ty, tx) = g.tile(t)
             let src = m + (t - tiles.lowerBound) * points * g.cout4
@@ -384,18 +473,23 @@ private func outputTransform(_ m: UnsafePointer<Float>, _ g: WinogradGeometry, t
                 var b = Float4()
                 let lanes = min(4, g.cout - cb * 4)
                 if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
-                for r in 0..<rows {  // rows: (Aᵀ M) A, then one output channel per lane
+                for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
                     let o = outputRows(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
-                    // pixels c = 0…3 with lanes = channels → channels with lanes = pixels
-                    let t = transpose(o.0 + b, o.1 + b, o.2 + b, o.3 + b)
-                    let dst = y + (img * g.cout + cb * 4) * plane + (4 * ty + r) * g.ow + 4 * tx
-                    if lanes == 4 && cols == 4 {
-                        store4(t.0, dst, 0); store4(t.1, dst, plane); store4(t.2, dst, 2 * plane); store4(t.3, dst, 3 * plane)
-                    } else {
-                        for l in 0..<lanes {
-                            let px = l == 0 ? t.0 : l == 1 ? t.1 : l == 2 ? t.2 : t.3
-                            for c in 0..<cols { dst[l * plane + c] = px[c] }
-                        }
+                    out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
+                }
+                // Keeping the outputs in memory until here matters: transposing them straight from
+                // registers made the compiler compute the second pass one lane at a time (2× slower).
+                let dst = y + (img * g.cout + cb * 4) * plane + 4 * ty * g.ow + 4 * tx
+                if lanes == 4 && cols == 4 {
+                    for r in 0..<rows {  // pixels c = 0…3 with lanes = channels → one vector per channel
+                        let t = transpose(out[4 * r], out[4 * r + 1], out[4 * r + 2], out[4 * r + 3])
+                        let d = dst + r * g.ow
+                        store4(t.0, d, 0); store4(t.1, d, plane); store4(t.2, d, 2 * plane); store4(t.3, d, 3 * plane)
+                    }
+                } else {
+                    let f = UnsafeRawPointer(out).assumingMemoryBound(to: Float.self)
+                    for r in 0..<rows {
+                        for l in 0..<lanes { for c in 0..<cols { dst[l * plane + r * g.ow + c] = f[(4 * r + c) * 4 + l] } }
                     }
                 }
             }
