@@ -26,10 +26,12 @@ let package = Package(
         .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
         .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks"],
                 swiftSettings: optimisedEvenInDebug),
+        .target(name: "Reports", dependencies: ["Attacks", "Distillation", "Datasets", "NN"],
+                swiftSettings: optimisedEvenInDebug),
         .executableTarget(
             name: "advdistill",
             dependencies: [
-                "Engine", "NN", "Datasets", "Attacks", "Distillation",
+                "Engine", "NN", "Datasets", "Attacks", "Distillation", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
@@ -39,6 +41,10 @@ let package = Package(
                     swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Attacks", "NN", "Engine", "Datasets"],
                     swiftSettings: optimisedEvenInDebug),
+        // Runs the built CLI through Configs/demo/run.sh; needs no module of ours at compile time.
+        .testTarget(name: "PipelineTests"),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Attacks", "Distillation", "Datasets", "NN"],
+                    swiftSettings: optimisedEvenInDebug),
     ]
 )

@@ -70,7 +70,7 @@ public struct APGD: Attack {
             let m = max(t.map(abs).max() ?? 1, 1e-12)
             for j in 0..<per { xa.data[i * per + j] = min(max(x.data[i * per + j] + eps * t[j] / m, 0), 1) }
         }
-        var (values, logits, grad) = objectiveAndGradient(model, xa, labels: labels, objective: objective)
+        let (values, logits, grad) = objectiveAndGradient(model, xa, labels: labels, objective: objective)
         var fooled = misclassified(logits, labels: labels)
         let bestAdv = x.detachedCopy()
         for i in 0..<n where fooled[i] { (bestAdv.data + i * per).update(from: xa.data + i * per, count: per) }
@@ -85,13 +85,17 @@ public struct APGD: Attack {
         var sinceCheck = 0
         var lossBestLastCheck = lossBest
         var reducedLastCheck = [Bool](repeating: true, count: n)
-        var lossSteps: [[Float]] = []      // objective after each step
+        var lossSteps: [[Float]] = []      // per step: 1 where the objective rose, per example
         var previous = values
 
+        // Examples leave the computation once fooled: their first fooling iterate is kept, and no later
+        // step can change the outcome (AutoAttack counts an example as broken once any iterate fools it).
+        var active = (0..<n).filter { !fooled[$0] }
         for step in 0..<nIter {
+            if active.isEmpty { break }
             let a: Float = step > 0 ? 0.75 : 1.0
-            let next = Tensor(uninitializedShape: x.shape)
-            for i in 0..<n {
+            let next = xa.detachedCopy()
+            for i in active {
                 let alpha = stepSize[i]
                 for j in (i * per)..<((i + 1) * per) {
                     let lo = max(x.data[j] - eps, 0), hi = min(x.data[j] + eps, 1)
@@ -103,26 +107,29 @@ public struct APGD: Attack {
             }
             xOld = xa
             xa = next
-            (values, logits, grad) = objectiveAndGradient(model, xa, labels: labels, objective: objective)
-            let nowFooled = misclassified(logits, labels: labels)
-            for i in 0..<n where nowFooled[i] && !fooled[i] {
-                fooled[i] = true
-                (bestAdv.data + i * per).update(from: xa.data + i * per, count: per)
-            }
-            var increased = [Bool](repeating: false, count: n)
-            for i in 0..<n {
-                increased[i] = values[i] > previous[i]
-                if values[i] > lossBest[i] {
-                    lossBest[i] = values[i]
+            let sub = objectiveAndGradient(model, xa.gatherBatch(active), labels: active.map { labels[$0] },
+                                           objective: objective.restricted(to: active))
+            grad.scatterBatch(sub.gradient, at: active)
+            let nowFooled = misclassified(sub.logits, labels: active.map { labels[$0] })
+            var increased = [Float](repeating: 0, count: n)
+            for (r, i) in active.enumerated() {
+                let value = sub.values[r]
+                if nowFooled[r] && !fooled[i] {
+                    fooled[i] = true
+                    (bestAdv.data + i * per).update(from: xa.data + i * per, count: per)
+                }
+                increased[i] = value > previous[i] ? 1 : 0
+                previous[i] = value
+                if value > lossBest[i] {
+                    lossBest[i] = value
                     (xBest.data + i * per).update(from: xa.data + i * per, count: per)
                     (gradBest.data + i * per).update(from: grad.data + i * per, count: per)
                 }
             }
-            previous = values
-            lossSteps.append(increased.map { $0 ? 1 : 0 })
+            lossSteps.append(increased)
             sinceCheck += 1
             if sinceCheck == checkLength {
-                for i in 0..<n {
+                for i in active {
                     let increases = lossSteps.suffix(checkLength).reduce(Float(0)) { $0 + $1[i] }
                     let oscillating = increases <= Float(checkLength) * rho
                     let noImprovement = !reducedLastCheck[i] && lossBestLastCheck[i] >= lossBest[i]
@@ -138,6 +145,7 @@ public struct APGD: Attack {
                 checkLength = max(checkLength - sizeDecrease, minLength)
                 sinceCheck = 0
             }
+            active.removeAll { fooled[$0] }
         }
         for i in 0..<n where !fooled[i] { (bestAdv.data + i * per).update(from: xBest.data + i * per, count: per) }
         return (bestAdv, fooled)

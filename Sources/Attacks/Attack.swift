@@ -32,6 +32,16 @@ public enum AttackObjective {
     /// −CE towards `targets` (a targeted PGD).
     case targetedCE(targets: [Int])
 
+    /// The same objective for the examples at `indices` only (per-example targets and references follow).
+    func restricted(to indices: [Int]) -> AttackObjective {
+        switch self {
+        case .crossEntropy, .margin, .dlr: return self
+        case .kl(let reference): return .kl(reference: reference.gatherBatch(indices))
+        case .targetedDLR(let targets): return .targetedDLR(targets: indices.map { targets[$0] })
+        case .targetedCE(let targets): return .targetedCE(targets: indices.map { targets[$0] })
+        }
+    }
+
     /// Per-example objective [N] on logits [N, K] (differentiable w.r.t. logits).
     func rows(_ logits: Tensor, labels: [Int]) -> Tensor {
         switch self {

@@ -1,4 +1,5 @@
 import Foundation
+import NN
 
 /// Reading and writing `eval.json` (snake_case keys, atomic write).
 public enum EvaluationFile {
@@ -7,14 +8,8 @@ public enum EvaluationFile {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(r)
-        let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw AttackError.invalidOption("cannot write \(path) (no such directory, no permission or disk full)")
-        }
-        guard rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw AttackError.invalidOption("cannot replace \(path): \(String(cString: strerror(errno)))")
-        }
+        do throws(AtomicFileError) { try AtomicFile.write(data, to: path) }
+        catch { throw AttackError.invalidOption(error.description) }
     }
 
     public static func read(_ path: String) throws -> EvaluationResult {
@@ -33,16 +28,25 @@ public enum EvaluationTable {
     public static func render(_ r: EvaluationResult) -> String {
         var lines: [String] = []
         lines.append("model: \(r.model.arch), \(r.model.numClasses) classes, \(r.model.inChannels)×\(r.model.inputSize)×\(r.model.inputSize) — \(r.checkpoint)")
-        lines.append(String(format: "data: %@ (%d images); L∞ ε = %.4g", r.data, r.count, r.eps))
+        let subset = r.attackCount.map { $0 < r.count ? ", attacks on the first \($0)" : "" } ?? ""
+        lines.append(String(format: "data: %@ (%d images%@); L∞ ε = %.4g", r.data, r.count, subset, r.eps))
         lines.append("")
-        lines.append("  attack                 accuracy     seconds    images/s")
+        // String(format:) does not pad %@ arguments, so columns are padded by hand.
+        func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
+            let fill = String(repeating: " ", count: max(0, width - s.count))
+            return right ? fill + s : s + fill
+        }
+        lines.append("  " + pad("attack", 28) + pad("accuracy", 10, right: true) + pad("seconds", 10, right: true)
+                     + pad("images/s", 10, right: true))
         func row(_ name: String, _ acc: Double, _ s: Double?, _ rate: Double?) -> String {
-            String(format: "  %-22@ %7.2f%%  %10@  %10@", name, 100 * acc,
-                   s.map { String(format: "%.1f", $0) } ?? "", rate.map { String(format: "%.0f", $0) } ?? "")
+            "  " + pad(name, 28) + pad(String(format: "%.2f%%", 100 * acc), 10, right: true)
+                + pad(s.map { String(format: "%.1f", $0) } ?? "", 10, right: true)
+                + pad(rate.map { String(format: "%.0f", $0) } ?? "", 10, right: true)
         }
         lines.append(row("clean", r.clean.accuracy, nil, nil))
         for a in r.attacks {
-            lines.append(row(a.name + (a.mode == "cumulative" ? " (cumulative)" : ""), a.accuracy, a.seconds, a.imagesPerSecond))
+            lines.append(row(a.name + (a.mode == "cumulative" ? " (cumulative)" : ""), a.accuracy, a.seconds,
+                             a.imagesPerSecond > 0 ? a.imagesPerSecond : nil))
         }
         lines.append(row("worst case", r.worstCase.accuracy, nil, nil))
         lines.append(row("W-Robust", r.wRobust, nil, nil) + "  " + r.wRobustBasis)

@@ -16,6 +16,7 @@ public struct EvaluationResult: Codable, Sendable {
         public var accuracy: Double
         public var perClass: [Double]
         public var seconds: Double
+        /// Images this attack actually ran on, per second (0 when none was left to attack).
         public var imagesPerSecond: Double
         /// Gradient steps (or queries) per example.
         public var steps: Int
@@ -45,6 +46,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var data: String
     public var classNames: [String]
     public var count: Int
+    /// Examples the attacks ran on (the first `attackCount` of the data); nil in files written before it existed.
+    public var attackCount: Int? = nil
     public var eps: Double
     public var norm: String
     public var clean: Accuracy

@@ -71,8 +71,10 @@ public struct Evaluator {
             let t0 = Date()
             progress.begin(entry.attack.name, total: m)
             var robust = entry.mode == .cumulative ? cumulative : Array(correct.prefix(m))
+            var attacked = 0
             for lo in stride(from: 0, to: m, by: options.batchSize) {
                 let candidates = (lo..<min(lo + options.batchSize, m)).filter { robust[$0] }
+                attacked += candidates.count
                 if !candidates.isEmpty {
                     let (x, y) = data.tensor(candidates)
                     var attackRNG = rng.fork(label: UInt64(lo))
@@ -96,7 +98,8 @@ public struct Evaluator {
             let acc = accuracy(robust, labels: subsetLabels, k: k)
             outcomes.append(.init(key: entry.key, name: entry.attack.name, mode: entry.mode.rawValue,
                                   accuracy: acc.accuracy, perClass: acc.perClass, seconds: seconds,
-                                  imagesPerSecond: Double(m) / max(seconds, 1e-9), steps: entry.attack.gradientSteps))
+                                  imagesPerSecond: attacked == 0 ? 0 : Double(attacked) / max(seconds, 1e-9),
+                                  steps: entry.attack.gradientSteps))
             progress.end("\(entry.attack.name): \(percent(acc.accuracy)) (\(String(format: "%.1f", seconds)) s)")
         }
 
@@ -133,6 +136,7 @@ public struct Evaluator {
             sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
             epsSweep: sweep, examples: examples, warnings: [], seconds: 0, seed: options.seed,
             created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary)
+        result.attackCount = m
         result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
         for w in result.warnings { progress.note("warning: " + w) }
         result.seconds = Date().timeIntervalSince(started)

@@ -47,4 +47,38 @@ struct TrainerState: Codable, Equatable {
     var batchesDone: Int
     var skipped: Int
     var trainSeconds: Double
+    /// Images trained on so far in the current epoch (for images/s).
+    var images: Int
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, batch, globalStep, rng, method, bestWRobust, optimizerSteps, lossSum, logSums, batchesDone
+        case skipped, trainSeconds, images
+    }
+
+    init(epoch: Int, batch: Int, globalStep: Int, rng: [UInt64], method: [String: Double], bestWRobust: Double?,
+         optimizerSteps: Int, lossSum: Double, logSums: [String: Double], batchesDone: Int, skipped: Int,
+         trainSeconds: Double, images: Int) {
+        self.epoch = epoch; self.batch = batch; self.globalStep = globalStep; self.rng = rng; self.method = method
+        self.bestWRobust = bestWRobust; self.optimizerSteps = optimizerSteps; self.lossSum = lossSum
+        self.logSums = logSums; self.batchesDone = batchesDone; self.skipped = skipped
+        self.trainSeconds = trainSeconds; self.images = images
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        batch = try c.decode(Int.self, forKey: .batch)
+        globalStep = try c.decode(Int.self, forKey: .globalStep)
+        rng = try c.decode([UInt64].self, forKey: .rng)
+        method = try c.decode([String: Double].self, forKey: .method)
+        bestWRobust = try c.decodeIfPresent(Double.self, forKey: .bestWRobust)
+        optimizerSteps = try c.decode(Int.self, forKey: .optimizerSteps)
+        lossSum = try c.decode(Double.self, forKey: .lossSum)
+        logSums = try c.decode([String: Double].self, forKey: .logSums)
+        batchesDone = try c.decode(Int.self, forKey: .batchesDone)
+        skipped = try c.decode(Int.self, forKey: .skipped)
+        trainSeconds = try c.decode(Double.self, forKey: .trainSeconds)
+        // Absent in checkpoints written before images were counted (images/s of that epoch reads low).
+        images = try c.decodeIfPresent(Int.self, forKey: .images) ?? 0
+    }
 }

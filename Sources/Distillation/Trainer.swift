@@ -12,9 +12,10 @@ public enum TrainingOutcome: Equatable, Sendable {
 }
 
 public enum TrainerError: Error, CustomStringConvertible {
+    /// Epoch and batch are 1-based, as the progress lines show them.
     case nonFinite(what: String, epoch: Int, batch: Int)
-    case teacherMismatch(role: String, file: String, why: String)
-    case runLocked(dir: String)
+    /// `pid`: the process named in the lock file (nil when the file names none).
+    case runLocked(dir: String, pid: Int32?)
     case nothingToResume(dir: String)
     case resumeMismatch(file: String, why: String)
     case io(path: String, why: String)
@@ -23,9 +24,8 @@ public enum TrainerError: Error, CustomStringConvertible {
         switch self {
         case let .nonFinite(what, epoch, batch):
             "the \(what) became NaN or infinite at epoch \(epoch), batch \(batch); the run stopped and the last checkpoint is intact (lower the learning rate, or set \"nan_policy\": \"skip\")"
-        case let .teacherMismatch(role, file, why): "\(role) teacher \(file): \(why)"
-        case let .runLocked(dir):
-            "another run is writing to \(dir) (lock file \(dir)/.lock); wait for it, or pass --force if it is dead"
+        case let .runLocked(dir, pid):
+            "another run" + (pid.map { " (process \($0))" } ?? "") + " is writing to \(dir) (lock file \(dir)/.lock); wait for it to finish, or pass --force if it is not really running"
         case let .nothingToResume(dir): "--resume: no checkpoint.safetensors in \(dir)"
         case let .resumeMismatch(file, why): "--resume: \(file) \(why)"
         case let .io(path, why): "\(path): \(why)"
@@ -46,9 +46,12 @@ public final class Trainer {
     let validation: Dataset
     let progress: ProgressSink
     let trainEps: Float
+    /// Tests: sees (and may alter) each batch's images before the step, with 0-based epoch and batch.
+    var beforeStep: ((_ epoch: Int, _ batch: Int, _ x: Tensor) -> Void)?
 
     public static let trainerMetadataKey = "trainer"
     public static let methodMetadataKey = "method"
+    public static let configMetadataKey = "config"
     static let optimizerPrefix = Checkpoint.reservedPrefix + "optimizer."
 
     /// Validates and loads everything before any training starts.
@@ -68,9 +71,14 @@ public final class Trainer {
         }
         if config.data.valFraction > 0 {
             (train, validation) = fullTrain.split(valFraction: config.data.valFraction, seed: config.seed)
+            guard validation.count > 0, train.count > 0 else {
+                throw ConfigError.invalid(field: "data.val_fraction", message: "\(config.data.valFraction) of \(fullTrain.count) training images leaves \(train.count) for training and \(validation.count) for validation; both need at least one")
+            }
         } else {
             (train, validation) = (fullTrain, test)
         }
+        guard train.count > 0 else { throw ConfigError.invalid(field: "data.train", message: "no training images in \(fullTrain.source)") }
+        guard validation.count > 0 else { throw ConfigError.invalid(field: "data.test", message: "no test images in \(test.source)") }
         let dataClasses = max(fullTrain.classNames.count, (fullTrain.labels.max() ?? 0) + 1)
         let spec = ModelSpec(arch: config.model.arch, numClasses: config.model.numClasses ?? dataClasses,
                              inChannels: config.model.inChannels ?? fullTrain.channels,
@@ -86,19 +94,21 @@ public final class Trainer {
         do { student = try ModelZoo.make(spec, rng: &rng) }
         catch { throw ConfigError.invalid(field: "model.arch", message: "\(error)") }
 
+        // Teacher problems are config problems: the message names the config field that points at the file.
         func loadTeacher(_ t: TeacherConfig?, role: String) throws -> Model? {
             guard let t else { return nil }
+            let field = "teachers.\(role).checkpoint"
             guard FileManager.default.fileExists(atPath: t.checkpoint) else {
-                throw ConfigError.invalid(field: "teachers.\(role).checkpoint", message: "no such file: \(t.checkpoint)")
+                throw ConfigError.invalid(field: field, message: "no such file: \(t.checkpoint)")
             }
-            let (model, _) = try Checkpoint.loadModel(path: t.checkpoint, arch: t.arch)
+            let model: Model
+            do { (model, _) = try Checkpoint.loadModel(path: t.checkpoint, arch: t.arch) }
+            catch { throw ConfigError.invalid(field: field, message: "\(error)") }
             guard model.spec.numClasses == spec.numClasses else {
-                throw TrainerError.teacherMismatch(role: role, file: t.checkpoint,
-                    why: "has \(model.spec.numClasses) classes, the data and student have \(spec.numClasses)")
+                throw ConfigError.invalid(field: field, message: "\(t.checkpoint) has \(model.spec.numClasses) classes, the data and the student have \(spec.numClasses)")
             }
             guard model.spec.inChannels == spec.inChannels, model.spec.inputSize == spec.inputSize else {
-                throw TrainerError.teacherMismatch(role: role, file: t.checkpoint,
-                    why: "takes \(model.spec.inChannels)×\(model.spec.inputSize)² images, the data has \(spec.inChannels)×\(spec.inputSize)²")
+                throw ConfigError.invalid(field: field, message: "\(t.checkpoint) takes \(model.spec.inChannels)×\(model.spec.inputSize)×\(model.spec.inputSize) images, the data has \(spec.inChannels)×\(spec.inputSize)×\(spec.inputSize)")
             }
             // Teachers are frozen: their parameters never take part in a backward pass.
             for p in model.parameters { p.requiresGrad = false }
@@ -118,52 +128,72 @@ public final class Trainer {
     var checkpointPath: String { runDirectory + "/checkpoint.safetensors" }
     var bestPath: String { runDirectory + "/best.safetensors" }
     var metricsPath: String { runDirectory + "/metrics.jsonl" }
+    var configPath: String { runDirectory + "/config.json" }
 
     /// Trains to the last epoch (or until a signal), returning how it ended.
-    /// `resume` continues from `checkpoint.safetensors`; `force` ignores a stale lock.
+    /// `resume` continues from `checkpoint.safetensors`: the config may change `epochs` (and evaluation,
+    /// output, paths), nothing that shapes the trajectory. `force` takes over a run lock that another
+    /// live process holds. The lock is released however this returns or throws.
     public func run(resume: Bool = false, force: Bool = false) throws -> TrainingOutcome {
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        let lock = runDirectory + "/.lock"
-        if !fm.createFile(atPath: lock, contents: Data("\(ProcessInfo.processInfo.processIdentifier)\n".utf8),
-                          attributes: nil) || !claimLock(lock, force: force) {
-            throw TrainerError.runLocked(dir: runDirectory)
-        }
-        defer { try? fm.removeItem(atPath: lock) }
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        let (lock, lockNote) = try RunLock.acquire(directory: runDirectory, force: force)
+        defer { lock.release() }
+        if let lockNote { progress.note(lockNote) }
 
-        var state = TrainerState(epoch: 0, batch: 0, globalStep: 0, rng: SeededGenerator(seed: config.seed ^ 0xA77AC).state,
-                                 method: [:], bestWRobust: nil, optimizerSteps: 0, lossSum: 0, logSums: [:],
-                                 batchesDone: 0, skipped: 0, trainSeconds: 0)
+        var state: TrainerState
         if resume {
             state = try restore()
-            progress.note("resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1)")
+            guard state.epoch < config.epochs else {
+                progress.note("\(config.name) has already trained \(state.epoch) epochs and the config asks for \(config.epochs): nothing to do")
+                return .finished
+            }
+            try keepMetrics(throughEpoch: state.epoch)
+            let batches = (train.count + config.batchSize - 1) / config.batchSize
+            progress.note(state.batch < batches
+                ? "resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1) of \(batches)"
+                : "resuming \(config.name) at the evaluation of epoch \(state.epoch + 1)")
         } else {
-            try writeAtomically(runDirectory + "/config.json", try resolvedConfigJSON())
-            if fm.fileExists(atPath: metricsPath) { try fm.removeItem(atPath: metricsPath) }
+            state = TrainerState(epoch: 0, batch: 0, globalStep: 0, rng: SeededGenerator(seed: config.seed ^ 0xA77AC).state,
+                                 method: [:], bestWRobust: nil, optimizerSteps: 0, lossSum: 0, logSums: [:],
+                                 batchesDone: 0, skipped: 0, trainSeconds: 0, images: 0)
+            try removePreviousRun()
         }
-        var rng = SeededGenerator(state: state.rng) ?? SeededGenerator(seed: config.seed)
+        // config.json always describes the run as it now goes on (a resumed run's new epoch count included).
+        try writeAtomically(configPath, try resolvedConfigJSON())
+        guard var rng = SeededGenerator(state: state.rng) else {
+            throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds an invalid random generator state")
+        }
         let loader = BatchLoader(dataset: train, batchSize: config.batchSize, shuffle: true,
                                  augmentation: config.data.augmentation, seed: config.seed, dropLast: false)
-        let batchesPerEpoch = (train.count + config.batchSize - 1) / config.batchSize
+        let batchesPerEpoch = loader.batchesPerEpoch
 
         for epoch in state.epoch..<config.epochs {
             let decays = config.schedule.name == "multistep" ? config.schedule.milestones.filter { $0 <= epoch }.count : 0
             method.epochStarted(epoch, lrDecays: decays)
             progress.begin("epoch \(epoch + 1)/\(config.epochs) [\(config.method.name)]", total: batchesPerEpoch)
             let t0 = Date()
-            var images = 0
-            for (b, batch) in loader.batches(epoch: epoch).enumerated() where b >= state.batch {
-                if let sig = Interruption.received {
-                    state.epoch = epoch; state.batch = b; state.rng = rng.state
-                    state.trainSeconds += Date().timeIntervalSince(t0)
-                    try saveCheckpoint(state, to: checkpointPath)
-                    progress.end("interrupted: checkpoint saved at epoch \(epoch + 1), batch \(b + 1)")
-                    return .interrupted(signal: sig)
-                }
+            var sessionImages = 0
+
+            // Saves where the next batch would start, so that `--resume` runs exactly the batches not yet run.
+            func interrupt(_ sig: Int32, nextBatch: Int) throws -> TrainingOutcome {
+                state.epoch = epoch; state.batch = nextBatch; state.rng = rng.state
+                state.trainSeconds += Date().timeIntervalSince(t0)
+                try saveCheckpoint(state, to: checkpointPath)
+                progress.end("interrupted: checkpoint saved after \(nextBatch) of \(batchesPerEpoch) batches of epoch \(epoch + 1)")
+                return .interrupted(signal: sig)
+            }
+
+            for (offset, batch) in loader.batches(epoch: epoch, from: state.batch).enumerated() {
+                let b = state.batch + offset
+                if let sig = Interruption.received { return try interrupt(sig, nextBatch: b) }
                 let lr = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
                                                       batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)
                 optimizer.learningRate = lr
                 let x = Tensor(shape: batch.shape, scalars: batch.images)
+                beforeStep?(epoch, b, x)
+                // A skipped batch must leave no trace: its forward passes already folded it into the BN
+                // running statistics and the method's balancers (a NaN there would poison every later batch).
+                let snapshot = config.nanPolicy == "skip" ? StepSnapshot(student: student, method: method) : nil
                 var context = StepContext(epoch: epoch, batchIndex: b, numClasses: student.spec.numClasses,
                                           teachers: teachers, rng: rng)
                 optimizer.zeroGrad()
@@ -173,23 +203,29 @@ public final class Trainer {
                 var finite = value.isFinite
                 if finite { out.loss.backward(); finite = gradientsAreFinite() }
                 if !finite {
-                    if config.nanPolicy == "skip" {
-                        optimizer.zeroGrad(); state.skipped += 1
-                        progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite loss or gradient, batch skipped (\(state.skipped) so far)")
-                        continue
+                    guard let snapshot else {
+                        throw TrainerError.nonFinite(what: value.isFinite ? "gradient" : "loss", epoch: epoch + 1, batch: b + 1)
                     }
-                    throw TrainerError.nonFinite(what: value.isFinite ? "gradient" : "loss", epoch: epoch + 1, batch: b + 1)
+                    try snapshot.restore(student: student, method: method)
+                    optimizer.zeroGrad()
+                    state.skipped += 1
+                    progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite \(value.isFinite ? "gradient" : "loss"), batch skipped (\(state.skipped) so far)")
+                    continue
                 }
                 optimizer.step()
                 state.globalStep += 1
                 state.lossSum += Double(value); state.batchesDone += 1
                 for (k, v) in out.logs { state.logSums[k, default: 0] += v }
-                images += batch.labels.count
-                let rate = Double(images) / max(Date().timeIntervalSince(t0), 1e-9)
+                state.images += batch.labels.count
+                sessionImages += batch.labels.count
+                let rate = Double(sessionImages) / max(Date().timeIntervalSince(t0), 1e-9)
                 progress.update(done: b + 1, info: String(format: "loss %.4f, %.0f img/s", value, rate))
             }
+            // A signal during the last batch stops before the (possibly long) evaluation.
+            if let sig = Interruption.received { return try interrupt(sig, nextBatch: batchesPerEpoch) }
             state.trainSeconds += Date().timeIntervalSince(t0)
-            progress.end(String(format: "epoch %d: loss %.4f", epoch + 1, state.lossSum / Double(max(state.batchesDone, 1))))
+            let batches = Double(max(state.batchesDone, 1))
+            progress.end(String(format: "epoch %d: loss %.4f", epoch + 1, state.lossSum / batches))
 
             // Evaluation and the epoch's metrics line.
             let isLast = epoch + 1 == config.epochs
@@ -197,10 +233,10 @@ public final class Trainer {
                 epoch: epoch + 1,
                 lr: Double(config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: batchesPerEpoch - 1,
                                                         batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)),
-                trainLoss: state.lossSum / Double(max(state.batchesDone, 1)),
-                logs: state.logSums.mapValues { $0 / Double(max(state.batchesDone, 1)) },
+                trainLoss: state.lossSum / batches,
+                logs: state.logSums.mapValues { $0 / batches },
                 seconds: 0, trainSeconds: state.trainSeconds, evalSeconds: 0,
-                imagesPerSecond: Double(state.batchesDone * config.batchSize) / max(state.trainSeconds, 1e-9),
+                imagesPerSecond: Double(state.images) / max(state.trainSeconds, 1e-9),
                 skippedBatches: state.skipped)
             let s = method.state
             metrics.tauNat = s["tau_nat"]; metrics.tauAdv = s["tau_adv"]; metrics.wNat = s["w_nat"]; metrics.wAdv = s["w_adv"]
@@ -221,20 +257,22 @@ public final class Trainer {
             try appendMetrics(metrics)
 
             state.epoch = epoch + 1; state.batch = 0; state.rng = rng.state
-            state.lossSum = 0; state.logSums = [:]; state.batchesDone = 0; state.trainSeconds = 0
+            state.lossSum = 0; state.logSums = [:]; state.batchesDone = 0; state.trainSeconds = 0; state.images = 0
             if let w = metrics.wRobust, w > (state.bestWRobust ?? -1) {
                 state.bestWRobust = w
-                try saveCheckpoint(state, to: bestPath)
+                try saveCheckpoint(state, to: bestPath, includeOptimizer: false)
             }
             try saveCheckpoint(state, to: checkpointPath)
         }
         return .finished
     }
 
-    /// Clean + the configured attacks on the validation (or test) split, limited to `eval.limit` examples.
+    /// Clean + the configured attacks on the validation (or test) split: `eval.limit` examples spread
+    /// evenly over it (a split stored class by class, as image folders are, still gives every class).
     func evaluate() throws -> EvaluationResult {
-        let n = min(config.eval.limit ?? validation.count, validation.count)
-        let subset = validation.subset(Array(0..<n))
+        let count = validation.count
+        let n = min(config.eval.limit ?? count, count)
+        let subset = n == count ? validation : validation.subset((0..<n).map { $0 * count / n })
         var options = EvaluationOptions(eps: trainEps)
         options.attacks = config.eval.attacks
         options.batchSize = config.eval.batchSize
@@ -267,55 +305,43 @@ public final class Trainer {
         try writeAtomically(metricsPath, old + line)
     }
 
-    func saveCheckpoint(_ state: TrainerState, to path: String) throws {
-        var s = state
-        s.method = method.state
-        s.optimizerSteps = optimizer.stepCount
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let trainerJSON = String(decoding: try encoder.encode(s), as: UTF8.self)
-        let extra = optimizer.stateTensors().map { name, t in
-            SafeTensorsEntry(name: Self.optimizerPrefix + name, dtype: .f32, shape: t.shape, values: t.scalars)
+    /// A resumed run drops metrics lines of epochs after its checkpoint (written before a crash that
+    /// came ahead of the checkpoint), so that every epoch has exactly one line.
+    func keepMetrics(throughEpoch last: Int) throws {
+        guard let data = FileManager.default.contents(atPath: metricsPath) else { return }
+        let lines = data.split(separator: 0x0A, omittingEmptySubsequences: true)
+        let kept = lines.filter { line in
+            (try? JSONDecoder().decode(EpochMetrics.self, from: Data(line))).map { $0.epoch <= last } ?? false
         }
-        var meta = [Self.trainerMetadataKey: trainerJSON, Self.methodMetadataKey: config.method.name,
-                    "run": config.name, "seed": String(config.seed)]
-        meta["config"] = String(decoding: try resolvedConfigJSON(), as: UTF8.self)
-        try Checkpoint.save(student, to: path, metadata: meta, extra: extra)
+        guard kept.count != lines.count else { return }
+        try writeAtomically(metricsPath, Data(kept.map { Data($0) + [0x0A] }.joined()))
     }
 
-    func restore() throws -> TrainerState {
-        guard FileManager.default.fileExists(atPath: checkpointPath) else { throw TrainerError.nothingToResume(dir: runDirectory) }
-        let file = try SafeTensorsFile.read(path: checkpointPath)
-        guard file.metadata[Self.methodMetadataKey] == config.method.name else {
-            throw TrainerError.resumeMismatch(file: checkpointPath, why: "was written by method '\(file.metadata[Self.methodMetadataKey] ?? "?")', the config says '\(config.method.name)'")
-        }
-        guard let json = file.metadata[Self.trainerMetadataKey],
-              let state = try? JSONDecoder().decode(TrainerState.self, from: Data(json.utf8)) else {
-            throw TrainerError.resumeMismatch(file: checkpointPath, why: "has no trainer state")
-        }
-        try Checkpoint.load(file, into: student, source: checkpointPath)
-        var tensors: [String: Tensor] = [:]
-        for e in file.entries where e.name.hasPrefix(Self.optimizerPrefix) {
-            tensors[String(e.name.dropFirst(Self.optimizerPrefix.count))] = Tensor(shape: e.shape, scalars: e.values)
-        }
-        try optimizer.loadState(tensors)
-        optimizer.stepCount = state.optimizerSteps
-        try method.restore(state.method)
-        return state
+    /// A fresh run replaces what an earlier run of the same name left: a stale best.safetensors or metrics
+    /// line would otherwise pass for this run's.
+    func removePreviousRun() throws {
+        let fm = FileManager.default
+        let old = [checkpointPath, bestPath, metricsPath].filter { fm.fileExists(atPath: $0) }
+        guard !old.isEmpty else { return }
+        for path in old { try fm.removeItem(atPath: path) }
+        progress.note("starting \(config.name) afresh: removed the previous run's \(old.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) (--resume continues a run instead)")
     }
-
-    /// The lock file holds the owner's pid; a lock whose process is gone, or `force`, is taken over.
-    func claimLock(_ path: String, force: Bool) -> Bool { true }
 }
 
-/// Writes `data` to a temporary file beside `path`, then renames it over `path`.
-func writeAtomically(_ path: String, _ data: Data) throws {
-    let tmp = path + ".tmp-\(ProcessInfo.processInfo.processIdentifier)"
-    guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-        throw TrainerError.io(path: path, why: "cannot write (disk full or no permission?)")
+/// BN running statistics and the method's balancer state before a step, restored when the step is skipped.
+struct StepSnapshot {
+    let buffers: [[Float]]
+    let method: [String: Double]
+
+    init(student: Model, method: Method) {
+        buffers = student.state.filter { !$0.isParameter }.map(\.tensor.scalars)
+        self.method = method.state
     }
-    guard rename(tmp, path) == 0 else {
-        try? FileManager.default.removeItem(atPath: tmp)
-        throw TrainerError.io(path: path, why: "cannot replace: \(String(cString: strerror(errno)))")
+
+    func restore(student: Model, method: Method) throws {
+        for (entry, values) in zip(student.state.filter { !$0.isParameter }, buffers) {
+            values.withUnsafeBufferPointer { entry.tensor.data.update(from: $0.baseAddress!, count: values.count) }
+        }
+        if !self.method.isEmpty { try method.restore(self.method) }
     }
 }

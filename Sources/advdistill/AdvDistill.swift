@@ -13,7 +13,7 @@ struct AdvDistill: ParsableCommand {
           advdistill eval --checkpoint runs/x/best.safetensors --data /usr/share/datasets/fashion-mnist --eps 0.1
           advdistill report runs/a runs/b --out runs/report        compare models in one HTML page
         """,
-        subcommands: [Train.self, Eval.self, Inspect.self, DataCommand.self, Bench.self])
+        subcommands: [Train.self, Eval.self, Report.self, Inspect.self, DataCommand.self, Bench.self])
 
     static func main() {
         relaunchWithFasterBLASIfBeneficial()

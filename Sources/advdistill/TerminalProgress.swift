@@ -1,15 +1,16 @@
 import Engine
 import Foundation
 
-/// Progress on standard error: a redrawn bar with rate and ETA on a terminal; plain lines (every 10 %
-/// or 30 s) otherwise, so logs of CI and `nohup` runs stay readable.
+/// Progress on standard error: a redrawn bar with rate and ETA on a terminal; plain lines otherwise
+/// (every 10 % or 30 s, and only once a phase has run 5 s: short phases show just their summary), so
+/// logs of CI and `nohup` runs stay readable.
 final class TerminalProgress: ProgressSink {
     private let interactive = isatty(STDERR_FILENO) == 1
     private var phase = "", total = 0, started = Date(), lastLine = Date.distantPast, lastFraction = -1.0
 
     func begin(_ phase: String, total: Int) {
         self.phase = phase; self.total = max(total, 1); started = Date(); lastLine = .distantPast; lastFraction = -1
-        if !interactive { write("\(phase) …") }
+
     }
 
     func update(done: Int, info: String) {
@@ -21,7 +22,7 @@ final class TerminalProgress: ProgressSink {
             let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
             let line = "\r\(phase) \(bar) \(done)/\(total) \(info) ETA \(clock(eta))"
             FileHandle.standardError.write(Data((line + "\u{1B}[K").utf8))
-        } else if fraction - lastFraction >= 0.1 || Date().timeIntervalSince(lastLine) >= 30 || done == total {
+        } else if elapsed >= 5, fraction - lastFraction >= 0.1 || Date().timeIntervalSince(lastLine) >= 30 {
             lastFraction = fraction; lastLine = Date()
             write(String(format: "  %@ %3.0f%% (%d/%d) %@ elapsed %@ ETA %@", phase, 100 * fraction, done, total, info,
                          clock(elapsed), clock(eta)))

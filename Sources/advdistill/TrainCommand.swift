@@ -19,7 +19,7 @@ struct Train: ParsableCommand {
     var seed: UInt64?
     @Flag(help: "Continue from runs/<name>/checkpoint.safetensors.")
     var resume = false
-    @Flag(help: "Write even if the run directory looks locked by another run.")
+    @Flag(help: "Take over the run directory's lock even though the process named in it is still running (a lock left by a dead process is taken over without this).")
     var force = false
     @OptionGroup var common: CommonOptions
 

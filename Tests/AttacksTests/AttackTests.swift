@@ -222,3 +222,12 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
     let w = GradientMaskingChecks.warnings(for: r, attackCount: 100)
     #expect(w.count == 1 && w[0].contains("rises with ε"))
 }
+
+@Test func restrictedObjectiveFollowsTheSelectedExamples() {
+    let logits = Tensor(shape: [3, 4], scalars: [3, 1, 0, -1,  0, 2, 1, 0,  1, 0, 0, 4])
+    let labels = [0, 1, 3], targets = [2, 3, 0]
+    let full = AttackObjective.targetedDLR(targets: targets).rows(logits, labels: labels).scalars
+    let sub = AttackObjective.targetedDLR(targets: targets).restricted(to: [2, 0])
+        .rows(logits.gatherBatch([2, 0]), labels: [3, 0]).scalars
+    #expect(sub == [full[2], full[0]])
+}

@@ -1,5 +1,6 @@
 @testable import NN
 #if canImport(Glibc)
+import Foundation
 import Glibc
 #endif
 import Testing
@@ -77,3 +78,24 @@ import Testing
     }
 }
 
+
+@Test func atomicFileReplacesWholeOrLeavesTheOldFile() throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("metrics.jsonl").path
+    try AtomicFile.write(Data("old\n".utf8), to: path)
+    try AtomicFile.write(Data("new\n".utf8), to: path)
+    #expect(FileManager.default.contents(atPath: path) == Data("new\n".utf8))
+    // A target that cannot be replaced (a directory): an error naming it, the old content and no temporary left.
+    let blocked = dir.appendingPathComponent("sub").path
+    try FileManager.default.createDirectory(atPath: blocked, withIntermediateDirectories: true)
+    #expect(throws: AtomicFileError.self) { try AtomicFile.write(Data("x".utf8), to: blocked) }
+    // A missing directory: an error naming the path.
+    do {
+        try AtomicFile.write(Data("x".utf8), to: dir.appendingPathComponent("missing/eval.json").path)
+        Issue.record("must fail")
+    } catch { #expect(error.description.contains("missing/eval.json")) }
+    let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
+    #expect(left.isEmpty, "\(left)")
+}

@@ -1,3 +1,4 @@
+import Attacks
 import Datasets
 import Foundation
 import NN
@@ -77,6 +78,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         try optimizer.validate()
         try schedule.validate(epochs: epochs)
         try eval.validate()
+        // The evaluation's attacks are checked now, not after the first epoch of training.
+        do { _ = try AttackRegistry.parse(eval.attacks, eps: attack.eps ?? 8 / 255) }
+        catch { throw fail("eval.attacks", "\(error) (known: \(AttackRegistry.names.joined(separator: ", ")))") }
         try method.validate(hasTeachers: teachers)
     }
 }
@@ -285,7 +289,16 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
             throw ConfigError.invalid(field: "schedule.name", message: "must be \"multistep\", \"cosine\" or \"constant\", got \"\(name)\"")
         }
         do { try lrSchedule.validate(totalEpochs: epochs) }
-        catch { throw ConfigError.invalid(field: "schedule", message: error.description) }
+        catch {
+            let field = switch error {
+            case .invalidTotalEpochs: "epochs"
+            case .emptyMilestones, .negativeMilestone, .unsortedMilestones, .milestoneAfterTraining: "schedule.milestones"
+            case .invalidGamma: "schedule.gamma"
+            case .invalidMinLR: "schedule.min_lr"
+            case .invalidWarmup, .invalidStartFactor: "schedule.warmup_epochs"
+            }
+            throw ConfigError.invalid(field: field, message: error.description)
+        }
     }
 }
 

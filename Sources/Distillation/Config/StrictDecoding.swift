@@ -9,15 +9,52 @@ struct AnyCodingKey: CodingKey {
 }
 
 extension Decoder {
-    /// Throws `ConfigError.unknownKey` naming the first key of this object that `K` does not list,
-    /// with the nearest valid key as a suggestion.
+    /// Throws `ConfigError.unknownKey` naming the first key of this object that `K` does not list, with a
+    /// suggestion: the nearest valid key of this object, else the nearest key anywhere in the config or a
+    /// name other tools use for one ("learning_rate" → "optimizer.lr").
     func rejectUnknownKeys<K: CodingKey & CaseIterable>(_: K.Type) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
         let allowed = K.allCases.map(\.stringValue)
+        let prefix = codingPath.map(\.stringValue)
         for key in container.allKeys where !allowed.contains(key.stringValue) {
-            let path = (codingPath.map(\.stringValue) + [key.stringValue]).joined(separator: ".")
-            throw ConfigError.unknownKey(path: path, suggestion: nearest(key.stringValue, in: allowed), allowed: allowed)
+            let path = (prefix + [key.stringValue]).joined(separator: ".")
+            let suggestion = nearest(key.stringValue, in: allowed).map { (prefix + [$0]).joined(separator: ".") }
+                ?? ConfigKeys.elsewhere(key.stringValue)
+            throw ConfigError.unknownKey(path: path, suggestion: suggestion, allowed: allowed)
         }
+    }
+}
+
+/// Every config key by its full path, and the names other tools give some of them.
+enum ConfigKeys {
+    static let paths: [(name: String, path: String)] = {
+        func keys<K: CodingKey & CaseIterable>(_: K.Type, under prefix: String) -> [(String, String)] {
+            K.allCases.map { ($0.stringValue, prefix + $0.stringValue) }
+        }
+        var all = keys(RunConfig.CodingKeys.self, under: "")
+        all += keys(DataConfig.CodingKeys.self, under: "data.")
+        all += keys(ModelConfig.CodingKeys.self, under: "model.")
+        all += keys(TeachersConfig.CodingKeys.self, under: "teachers.")
+        all += keys(MethodConfig.CodingKeys.self, under: "method.")
+        all += keys(AttackConfig.CodingKeys.self, under: "attack.")
+        all += keys(OptimizerConfig.CodingKeys.self, under: "optimizer.")
+        all += keys(ScheduleConfig.CodingKeys.self, under: "schedule.")
+        all += keys(EvalConfig.CodingKeys.self, under: "eval.")
+        // A name that is also a top-level key ("name", "batch_size") suggests the top-level one.
+        let topLevel = Set(all.filter { !$0.1.contains(".") }.map(\.0))
+        all.removeAll { name, path in path.contains(".") && topLevel.contains(name) }
+        return all + [
+            ("learning_rate", "optimizer.lr"), ("wd", "optimizer.weight_decay"), ("epsilon", "attack.eps"),
+            ("num_epochs", "epochs"), ("n_epochs", "epochs"), ("architecture", "model.arch"), ("dataset", "data"),
+            ("scheduler", "schedule"), ("lr_schedule", "schedule"), ("teacher", "teachers"), ("num_steps", "attack.steps"),
+            ("lr_milestones", "schedule.milestones"), ("augment", "data.augmentation"),
+        ]
+    }()
+
+    /// The path of the key nearest to `word` anywhere in the config, if one is close enough.
+    static func elsewhere(_ word: String) -> String? {
+        guard let name = nearest(word, in: paths.map(\.name)) else { return nil }
+        return paths.first { $0.name == name }?.path
     }
 }
 

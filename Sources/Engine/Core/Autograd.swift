@@ -61,10 +61,10 @@ extension Tensor {
     /// leaf with requiresGrad).
     private static func propagate(from root: Tensor, seed: Tensor?, targets: [Tensor]?) -> [(Tensor, Tensor)] {
         let seedGrad = seed ?? {
-            precondition(root.count == 1, "backward() without a seed needs a scalar, got shape \(root.shape)")
+            guard root.count == 1 else { fatalError("backward() without a seed needs a scalar, got shape \(root.shape)") }
             return Tensor(repeating: 1, shape: root.shape)
         }()
-        precondition(seedGrad.shape == root.shape, "seed shape \(seedGrad.shape) ≠ output shape \(root.shape)")
+        guard seedGrad.shape == root.shape else { fatalError("seed shape \(seedGrad.shape) ≠ output shape \(root.shape)") }
         let targetIDs = targets.map { Set($0.map(ObjectIdentifier.init)) }
 
         // Topological order (inputs before outputs), iterative to survive deep networks.
@@ -109,8 +109,7 @@ extension Tensor {
             let inputGrads = OpProfile.measure("∂ " + node.name) { node.backward(g, mask) }
             for (i, input) in node.inputs.enumerated() where mask[i] {
                 guard let ig = inputGrads[i] else { continue }
-                precondition(ig.shape == input.shape,
-                             "\(node.name) backward gave gradient \(ig.shape) for input \(input.shape)")
+                guard ig.shape == input.shape else { fatalError("\(node.name) backward gave gradient \(ig.shape) for input \(input.shape)") }
                 let iid = ObjectIdentifier(input)
                 if let acc = grads[iid] {
                     // Never mutate a gradient an op may have returned by reference (e.g. `add`).

@@ -4,12 +4,11 @@
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor?) -> Tensor {
     let profiled = OpProfile.begin("linear")
     defer { OpProfile.end(profiled) }
-    precondition(x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1],
-                 "linear: x \(x.shape) does not match weight \(weight.shape)")
+    guard x.rank == 2 && weight.rank == 2 && x.shape[1] == weight.shape[1] else { fatalError("linear: x \(x.shape) does not match weight \(weight.shape)") }
     let (n, inF, outF) = (x.shape[0], x.shape[1], weight.shape[0])
     let y = Tensor(uninitializedShape: [n, outF])
     if let bias {
-        precondition(bias.shape == [outF], "linear: bias \(bias.shape), expected [\(outF)]")
+        guard bias.shape == [outF] else { fatalError("linear: bias \(bias.shape), expected [\(outF)]") }
         for i in 0..<n { (y.data + i * outF).update(from: bias.data, count: outF) }
     }
     gemm(x.data, weight.data, y.data, m: n, n: outF, k: inF, beta: bias == nil ? 0 : 1, transB: true)

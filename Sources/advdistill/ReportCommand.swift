@@ -1,0 +1,120 @@
+import ArgumentParser
+import Attacks
+import Datasets
+import Distillation
+import Foundation
+import NN
+import Reports
+
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare runs in one self-contained HTML page (with report.md and report.json).",
+        discussion: """
+        Reads each run's config.json, metrics.jsonl and eval.json. A run without eval.json is evaluated first \
+        (its best.safetensors, else checkpoint.safetensors, on the config's test split: the paper suite at the \
+        training ε on the first --eval-limit images, with an ε sweep) and the eval.json is written into the run. \
+        A run that cannot be read is named on stderr and in the report; the others still render.
+        """)
+
+    @Argument(help: "Run directories (runs/<name>), one table row each.")
+    var runs: [String]
+    @Option(help: "Directory for report.html, report.md and report.json (default: the run's directory for one run, else <parent of the first run>/report).")
+    var out: String?
+    @Option(help: "Attacks for runs evaluated here (registry names and suites).")
+    var evalAttacks: String = "paper"
+    @Option(help: "Runs evaluated here: attack only the first N test images (clean accuracy still uses all).")
+    var evalLimit: Int = 1000
+    @Option(help: "Runs evaluated here: ε sweep as multiples of the training ε (empty for none).")
+    var evalEpsSweep: String = "0,0.5,1,1.5,2"
+    @Flag(help: "Do not evaluate runs that lack eval.json; report them as unreadable instead.")
+    var noEval = false
+    @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        guard evalLimit > 0 else { throw ValidationError("--eval-limit must be > 0, got \(evalLimit)") }
+        _ = try sweepMultiples()
+    }
+
+    func sweepMultiples() throws -> [Float] {
+        try evalEpsSweep.split(separator: ",").map { s in
+            guard let v = parseNumber(s.trimmingCharacters(in: .whitespaces)), v >= 0, v.isFinite else {
+                throw ValidationError("--eval-eps-sweep: '\(s)' is not a number ≥ 0")
+            }
+            return v
+        }
+    }
+
+    func run() throws {
+        try common.apply()
+        let progress = TerminalProgress()
+        var notes: [String] = [], failures: [RunFailure] = []
+        var readable: [String] = []
+        for dir in runs {
+            let evalPath = (dir as NSString).appendingPathComponent(RunRecord.evaluationFile)
+            if noEval || FileManager.default.fileExists(atPath: evalPath) { readable.append(dir); continue }
+            do {
+                if let note = try evaluateIfPossible(dir, writingTo: evalPath, progress: progress) { notes.append(note) }
+                readable.append(dir)
+            } catch {
+                failures.append(RunFailure(directory: dir, message: "evaluating it failed: \(error)"))
+            }
+        }
+        let loaded = Reports.Report.load(directories: readable)
+        failures += loaded.failures
+        for f in failures { progress.note("warning: \(f.directory) is left out of the report: \(f.message)") }
+        let report = try Reports.Report(runs: loaded.runs, failures: failures, notes: notes, gitCommit: gitCommit())
+        let directory = out ?? (runs.count == 1 ? runs[0] : ((runs[0] as NSString).deletingLastPathComponent as NSString).appendingPathComponent("report"))
+        let paths = try report.write(to: directory)
+        print(report.comparisonText)
+        for p in paths { print("wrote \(p)") }
+    }
+
+    /// Evaluates the run's checkpoint when there is one; nil when there is nothing to evaluate (loading
+    /// the run then reports the missing eval.json).
+    func evaluateIfPossible(_ dir: String, writingTo evalPath: String, progress: TerminalProgress) throws -> String? {
+        let fm = FileManager.default
+        guard let checkpoint = ["best.safetensors", "checkpoint.safetensors"].map({ (dir as NSString).appendingPathComponent($0) })
+            .first(where: { fm.fileExists(atPath: $0) }),
+            let config = try? RunRecord.loadConfig(directory: dir) else { return nil }
+        let eps = config.attack.eps ?? 8 / 255
+        let note = "\(dir) had no eval.json: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
+            + "with '\(evalAttacks)' at the training ε = \(eps), attacks on the first \(evalLimit) images, and wrote \(evalPath)."
+        progress.note("note: " + note)
+        let (model, _) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
+        let data = try Dataset.load(config.data.test)
+        var options = EvaluationOptions(eps: eps)
+        options.attacks = evalAttacks
+        options.attackLimit = evalLimit
+        options.seed = config.seed
+        options.epsSweep = try sweepMultiples().map { $0 * eps }
+        let result = try Evaluator(model: model, options: options).evaluate(data, checkpoint: checkpoint, progress: progress)
+        try EvaluationFile.write(result, to: evalPath)
+        return note
+    }
+
+    /// The commit of the code: the working directory's repository, else the one the executable was built in
+    /// (.build/<config>/advdistill); "+ uncommitted changes" when it is dirty; "unknown" without git.
+    func gitCommit() -> String {
+        func git(_ args: [String], in directory: String?) -> String? {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["git"] + (directory.map { ["-C", $0] } ?? []) + args
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            p.standardError = FileHandle.nullDevice
+            guard (try? p.run()) != nil else { return nil }
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            guard p.terminationStatus == 0 else { return nil }
+            return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+            .map { ($0 as NSString).deletingLastPathComponent }
+        for directory in [nil, executable] {
+            guard let head = git(["rev-parse", "HEAD"], in: directory), !head.isEmpty else { continue }
+            let dirty = git(["status", "--porcelain", "--untracked-files=no"], in: directory).map { !$0.isEmpty } ?? false
+            return dirty ? head + " + uncommitted changes" : head
+        }
+        return "unknown"
+    }
+}

@@ -1,0 +1,78 @@
+import Engine
+import Foundation
+import NN
+import Testing
+@testable import Distillation
+
+extension TrainerRuns {
+    @Suite struct NonFinite {
+        /// Puts a NaN into one pixel of batch `batch` of epoch `epoch`. Batch-norm statistics spread it over
+        /// the batch and ReLU maps NaN to 0, so the loss stays finite and the NaN shows in the gradient.
+        static func poison(_ trainer: Trainer, epoch: Int, batch: Int, also: ((Int, Int) -> Void)? = nil) {
+            trainer.beforeStep = { e, b, x in
+                also?(e, b)
+                if e == epoch && b == batch { x.data[5] = .nan }
+            }
+        }
+
+        @Test func explodingLearningRateStopsAtTheFirstNonFiniteLoss() throws {
+            // lr 1e30: the first step sends the weights to ~1e29, the next logits overflow to ±∞.
+            let dir = TempDir()
+            var object = try configObject(dir, epochs: 1)
+            set(&object, "optimizer.lr", 1e30)
+            let trainer = try Trainer(config: try loadConfig(object, in: dir))
+            let error = try #require(throws: TrainerError.self) { try trainer.run() }
+            guard case let .nonFinite(what, epoch, batch) = error else { Issue.record("\(error)"); return }
+            #expect(what == "loss" && epoch == 1 && batch == 2, "\(error)")
+            #expect(!FileManager.default.fileExists(atPath: trainer.checkpointPath), "no checkpoint of a broken model")
+            #expect(!FileManager.default.fileExists(atPath: trainer.runDirectory + "/.lock"))
+        }
+
+        @Test func nanGradientStopsTheRunNamingEpochAndBatchAndKeepsTheLastCheckpoint() throws {
+            let dir = TempDir()
+            let trainer = try Trainer(config: try loadConfig(try configObject(dir, epochs: 2), in: dir))
+            var checkpointAfterEpoch1: Data?
+            Self.poison(trainer, epoch: 1, batch: 2) { e, b in
+                if e == 1 && b == 0 { checkpointAfterEpoch1 = FileManager.default.contents(atPath: trainer.checkpointPath) }
+            }
+            let error = try #require(throws: TrainerError.self) { try trainer.run() }
+            guard case let .nonFinite(what, epoch, batch) = error else { Issue.record("\(error)"); return }
+            #expect(what == "gradient" && epoch == 2 && batch == 3, "1-based, as the progress lines count: \(error)")
+            #expect(error.description.contains("epoch 2, batch 3") && error.description.contains("nan_policy"))
+            let saved = try #require(checkpointAfterEpoch1)
+            #expect(FileManager.default.contents(atPath: trainer.checkpointPath) == saved, "the checkpoint of epoch 1 is intact")
+            #expect(try trainerState(try SafeTensorsFile.read(path: trainer.checkpointPath)).epoch == 1)
+            #expect(try metricsLines(trainer.runDirectory).count == 1)
+            #expect(!FileManager.default.fileExists(atPath: trainer.runDirectory + "/.lock"), "the lock goes with the error")
+        }
+
+        @Test func skipPolicyDropsTheBatchCountsItAndLeavesNoTrace() throws {
+            let dir = TempDir()
+            var object = try configObject(dir, method: "bmtard", epochs: 1)
+            set(&object, "nan_policy", "skip")
+            let progress = RecordingProgress()
+            let trainer = try Trainer(config: try loadConfig(object, in: dir), progress: progress)
+            // The very first batch: B-MTARD would otherwise take its NaN losses as L(0) for good.
+            Self.poison(trainer, epoch: 0, batch: 0)
+            #expect(try trainer.run() == .finished)
+
+            let line = try #require(try metricsLines(trainer.runDirectory).first)
+            #expect(line["skipped_batches"] as? Int == 1)
+            #expect((line["train_loss"] as? Double)?.isFinite == true)
+            let seconds = try #require(line["train_seconds"] as? Double), rate = try #require(line["images_per_second"] as? Double)
+            #expect(abs(rate * seconds - 48) < 1e-6 * 48, "3 of the 4 batches of 16 were trained on")
+            #expect(progress.notes.contains { $0.contains("epoch 1, batch 1") && $0.contains("skipped") })
+
+            let file = try SafeTensorsFile.read(path: trainer.checkpointPath)
+            let state = try trainerState(file)
+            #expect(state.optimizerSteps == 3 && state.skipped == 1)
+            // BN running statistics saw only the three good batches (B-MTARD runs the student in training
+            // mode twice per batch, on x′ and on x): num_batches_tracked is 6, and nothing is NaN.
+            #expect(file["bn1.num_batches_tracked"]?.values == [6])
+            for e in file.entries { #expect(e.values.allSatisfy { $0.isFinite }, "\(e.name) holds a non-finite value") }
+            // The balancer's L(0) comes from the first *trained* batch, so the weights still move.
+            #expect(state.method["loss_adv_0"]?.isFinite == true && state.method["w_adv"] != 0.5)
+            #expect((line["clean_accuracy"] as? Double).map { $0 >= 0 && $0 <= 1 } == true)
+        }
+    }
+}
