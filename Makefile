@@ -36,11 +36,16 @@ BENCH_DIR := runs/bench
 BENCH_THREADS ?= $(shell nproc)
 BENCH_SECONDS ?= 3
 
+# Like the demo, the benchmarks ignore an inherited OPENBLAS_CORETYPE (some machines export one) so
+# that OpenBLAS and advdistill choose the kernels for this CPU; BENCH_KEEP_BLAS_ENV=1 keeps it.
+BENCH_ENV := $(if $(filter 1,$(BENCH_KEEP_BLAS_ENV)),,$(if $(OPENBLAS_CORETYPE),env -u OPENBLAS_CORETYPE,))
+
 ## bench: throughput on this machine: images/s, GFLOP/s, fraction of the measured sgemm peak, peak RSS
 ## per workload (bench/README.md). Rows also go to runs/bench/advdistill.json.
 bench: build
 	@mkdir -p $(BENCH_DIR)
-	$(BIN) bench --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/advdistill.json
+	@$(if $(BENCH_ENV),echo "note: ignoring the inherited OPENBLAS_CORETYPE=$(OPENBLAS_CORETYPE) (BENCH_KEEP_BLAS_ENV=1 keeps it)",true)
+	$(BENCH_ENV) $(BIN) bench --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/advdistill.json
 
 ## bench-compare: `make bench`, then the same workloads in PyTorch (bench/torch_reference.py, same batch
 ## sizes and thread count) and the ratio per row (ours / PyTorch). Skips the PyTorch side if it is missing.
