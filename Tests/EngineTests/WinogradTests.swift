@@ -77,6 +77,15 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
     #expect(!uses(padding: .symmetric(3)))
 }
 
+@Test func emptyBatchThroughWinogradGivesEmptyOutputAndZeroWeightGradient() {
+    let x = Tensor(zeros: [0, 8, 6, 6]), w = Tensor(repeating: 1, shape: [8, 8, 3, 3])
+    w.requiresGrad = true
+    let y = conv2d(x, weight: w, bias: nil, padding: .symmetric(1))
+    #expect(y.shape == [0, 8, 6, 6])
+    y.sum().backward()
+    #expect(w.grad?.shape == [8, 8, 3, 3] && w.grad?.scalars.allSatisfy { $0 == 0 } == true)
+}
+
 // MARK: - Transformed-weight cache
 
 @Test func cachedTransformIsReusedOnlyWhileTheWeightsAreBitwiseUnchanged() {

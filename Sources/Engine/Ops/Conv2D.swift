@@ -103,6 +103,7 @@ func shapePrecondition(_ condition: Bool, _ message: @autoclosure () -> String,
 /// is: slot `k` owns the `k`-th per-worker scratch buffer.
 @inline(__always)
 func parallelSlices(_ n: Int, slots: Int, _ body: (_ slot: Int, _ range: Range<Int>) -> Void) {
+    guard n > 0 && slots > 0 else { return }
     let size = (n + slots - 1) / slots
     parallelFor(slots, grain: 1) { r in
         for slot in r where slot * size < n { body(slot, slot * size..<min(n, (slot + 1) * size)) }

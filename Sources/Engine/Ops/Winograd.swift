@@ -252,6 +252,7 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
     let wantX = u != nil && dx != nil
     let workers = max(1, Compute.workers)
     let uCount = points * g.cin4 * g.cout4
+    guard g.tiles > 0 else { return wantW ? Tensor(zeros: [uCount]) : nil }  // an empty batch
     let plane4 = g.hp * g.wp * 4  // one blocked dx plane (one image, one channel block)
     nonisolated(unsafe) let (px, pdy, pu, pdx) = (x, dy, u, dx)
     var (phased, chunk) = g.schedule(schedule, workers: workers)
