@@ -42,17 +42,9 @@ final class PreActResNet18: Model {
     init(spec: ModelSpec, rng: inout SeededGenerator) {
         self.spec = spec
         conv1 = Conv2DLayer(spec.inChannels, 64, kernel: 3, padding: 1, rng: &rng)
-        var cin = 64
-        var stages: [[PreActBlock]] = []
-        for (s, cout) in [64, 128, 256, 512].enumerated() {
-            var blocks: [PreActBlock] = []
-            for b in 0..<2 {
-                blocks.append(PreActBlock(cin, cout, stride: (s > 0 && b == 0) ? 2 : 1, rng: &rng))
-                cin = cout
-            }
-            stages.append(blocks)
+        stages = residualStages(inWidth: 64, widths: [64, 128, 256, 512], blocks: 2, rng: &rng) {
+            PreActBlock($0, $1, stride: $2, rng: &$3)
         }
-        self.stages = stages
         bn = BatchNormLayer(512)
         head = LinearLayer(512, spec.numClasses, rng: &rng)
     }

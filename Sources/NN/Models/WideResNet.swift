@@ -45,13 +45,9 @@ final class TradesWideResNet: Model {
         let widths = [16, 16 * widen, 32 * widen, 64 * widen]
         let n = (depth - 4) / 6
         conv1 = Conv2DLayer(spec.inChannels, widths[0], kernel: 3, padding: 1, rng: &rng)
-        var groups: [[WideBlock]] = []
-        for g in 0..<3 {
-            groups.append((0..<n).map { i in
-                WideBlock(i == 0 ? widths[g] : widths[g + 1], widths[g + 1], stride: (i == 0 && g > 0) ? 2 : 1, rng: &rng)
-            })
+        groups = residualStages(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n, rng: &rng) {
+            WideBlock($0, $1, stride: $2, rng: &$3)
         }
-        self.groups = groups
         bn1 = BatchNormLayer(widths[3])
         fc = LinearLayer(widths[3], spec.numClasses, rng: &rng)
     }
