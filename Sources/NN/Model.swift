@@ -73,6 +73,20 @@ protocol StateProviding {
     func collect(_ prefix: String, into c: inout StateCollector)
 }
 
+/// Residual stages as the CIFAR ResNets and WideResNets lay them out: stage s holds `blocks` blocks of width
+/// `widths[s]`; its first block takes the previous width (`inWidth` for stage 0) and has stride 2, except in
+/// stage 0. Blocks are built stage by stage, block by block, so the seeded initialisation follows PyTorch's order.
+func residualStages<Block>(inWidth: Int, widths: [Int], blocks: Int, rng: inout SeededGenerator,
+                           _ make: (_ cin: Int, _ cout: Int, _ stride: Int, _ rng: inout SeededGenerator) -> Block) -> [[Block]] {
+    var cin = inWidth
+    return widths.enumerated().map { s, cout in
+        (0..<blocks).map { b in
+            defer { cin = cout }
+            return make(cin, cout, (s > 0 && b == 0) ? 2 : 1, &rng)
+        }
+    }
+}
+
 /// (x − mean)/std per channel, differentiable w.r.t. x (attacks see through it).
 func normalize(_ x: Tensor, mean: [Float], std: [Float]) -> Tensor {
     let (n, c, hw) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])

@@ -47,13 +47,9 @@ final class DMWideResNet: Model {
         let widths = [16, 16 * width, 32 * width, 64 * width]
         let n = (depth - 4) / 6
         initConv = Conv2DLayer(spec.inChannels, widths[0], kernel: 3, padding: 1, rng: &rng)
-        var groups: [[DMBlock]] = []
-        for g in 0..<3 {
-            groups.append((0..<n).map { i in
-                DMBlock(i == 0 ? widths[g] : widths[g + 1], widths[g + 1], stride: (i == 0 && g > 0) ? 2 : 1, rng: &rng)
-            })
+        groups = residualStages(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n, rng: &rng) {
+            DMBlock($0, $1, stride: $2, rng: &$3)
         }
-        self.groups = groups
         batchnorm = BatchNormLayer(widths[3])
         logits = LinearLayer(widths[3], spec.numClasses, rng: &rng)
     }

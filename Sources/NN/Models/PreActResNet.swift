@@ -1,19 +1,22 @@
 import Engine
 
-/// Pre-activation block: bn1, ReLU, conv1 (stride), bn2, ReLU, conv2; the shortcut (`shortcut.0`,
-/// a 1×1 conv, when the shape changes) takes the pre-activated input.
+/// Pre-activation block: bn1, ReLU, conv1 (stride), bn2, ReLU, conv2, plus the input. When the shape
+/// changes, the shortcut is a 1×1 conv of the *pre-activated* input (identity otherwise, on the raw input).
+/// PreActResNet keys it `shortcut.0`; the TRADES WideResNet's identical block keys it `convShortcut`.
 final class PreActBlock: StateProviding {
     let bn1, bn2: BatchNormLayer
     let conv1, conv2: Conv2DLayer
     let shortcut: Conv2DLayer?
+    let shortcutKey: String
 
-    init(_ cin: Int, _ cout: Int, stride: Int, rng: inout SeededGenerator) {
+    init(_ cin: Int, _ cout: Int, stride: Int, shortcutKey: String = "shortcut.0", rng: inout SeededGenerator) {
         bn1 = BatchNormLayer(cin)
         conv1 = Conv2DLayer(cin, cout, kernel: 3, stride: stride, padding: 1, rng: &rng)
         bn2 = BatchNormLayer(cout)
         conv2 = Conv2DLayer(cout, cout, kernel: 3, padding: 1, rng: &rng)
         shortcut = (stride != 1 || cin != cout)
             ? Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng) : nil
+        self.shortcutKey = shortcutKey
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
@@ -26,7 +29,7 @@ final class PreActBlock: StateProviding {
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "bn1", bn1); c.add(prefix + "conv1", conv1)
         c.add(prefix + "bn2", bn2); c.add(prefix + "conv2", conv2)
-        if let shortcut { c.add(prefix + "shortcut.0", shortcut) }
+        if let shortcut { c.add(prefix + shortcutKey, shortcut) }
     }
 }
 
@@ -42,17 +45,9 @@ final class PreActResNet18: Model {
     init(spec: ModelSpec, rng: inout SeededGenerator) {
         self.spec = spec
         conv1 = Conv2DLayer(spec.inChannels, 64, kernel: 3, padding: 1, rng: &rng)
-        var cin = 64
-        var stages: [[PreActBlock]] = []
-        for (s, cout) in [64, 128, 256, 512].enumerated() {
-            var blocks: [PreActBlock] = []
-            for b in 0..<2 {
-                blocks.append(PreActBlock(cin, cout, stride: (s > 0 && b == 0) ? 2 : 1, rng: &rng))
-                cin = cout
-            }
-            stages.append(blocks)
+        stages = residualStages(inWidth: 64, widths: [64, 128, 256, 512], blocks: 2, rng: &rng) {
+            PreActBlock($0, $1, stride: $2, rng: &$3)
         }
-        self.stages = stages
         bn = BatchNormLayer(512)
         head = LinearLayer(512, spec.numClasses, rng: &rng)
     }

@@ -42,18 +42,10 @@ final class ResNet: Model {
         self.spec = spec
         conv1 = Conv2DLayer(spec.inChannels, widths[0], kernel: 3, padding: 1, rng: &rng)
         bn1 = BatchNormLayer(widths[0])
-        var cin = widths[0]
-        var stages: [[BasicBlock]] = []
-        for (s, cout) in widths.enumerated() {
-            var blocks: [BasicBlock] = []
-            for b in 0..<blocksPerStage {
-                blocks.append(BasicBlock(cin, cout, stride: (s > 0 && b == 0) ? 2 : 1, rng: &rng))
-                cin = cout
-            }
-            stages.append(blocks)
+        stages = residualStages(inWidth: widths[0], widths: widths, blocks: blocksPerStage, rng: &rng) {
+            BasicBlock($0, $1, stride: $2, rng: &$3)
         }
-        self.stages = stages
-        head = LinearLayer(cin, spec.numClasses, rng: &rng)
+        head = LinearLayer(widths.last!, spec.numClasses, rng: &rng)
     }
 
     // x: [N, C, 32, 32] → logits [N, K]

@@ -1,42 +1,12 @@
 import Engine
 
-/// TRADES-layout wide block: pre-activation (bn1, ReLU) feeding conv1 (stride) and, when the width
-/// changes, `convShortcut` (1×1); bn2, ReLU, conv2; sum.
-final class WideBlock: StateProviding {
-    let bn1, bn2: BatchNormLayer
-    let conv1, conv2: Conv2DLayer
-    let convShortcut: Conv2DLayer?
-
-    init(_ cin: Int, _ cout: Int, stride: Int, rng: inout SeededGenerator) {
-        bn1 = BatchNormLayer(cin)
-        conv1 = Conv2DLayer(cin, cout, kernel: 3, stride: stride, padding: 1, rng: &rng)
-        bn2 = BatchNormLayer(cout)
-        conv2 = Conv2DLayer(cout, cout, kernel: 3, padding: 1, rng: &rng)
-        convShortcut = cin == cout ? nil : Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng)
-    }
-
-    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        let pre = bn1(x, training: training).relu()
-        let out = conv2(bn2(conv1(pre), training: training).relu())
-        // Equal widths: the identity shortcut takes the raw input; otherwise the 1×1 conv takes the
-        // pre-activated one (as in the TRADES code).
-        return out + (convShortcut.map { $0(pre) } ?? x)
-    }
-
-    func collect(_ prefix: String, into c: inout StateCollector) {
-        c.add(prefix + "bn1", bn1); c.add(prefix + "conv1", conv1)
-        c.add(prefix + "bn2", bn2); c.add(prefix + "conv2", conv2)
-        if let convShortcut { c.add(prefix + "convShortcut", convShortcut) }
-    }
-}
-
-/// `trades-wrn-D-W` (alias `wrn-34-10`): conv1 3×3 →16, block1..3 (`blockS.layer.i.*`, widths 16W/32W/64W,
+/// `trades-wrn-D-W` (alias `wrn-34-10`): conv1 3×3 →16, block1..3 of pre-activation blocks (`blockS.layer.i.*`, shortcut `convShortcut`, widths 16W/32W/64W,
 /// (D−4)/6 blocks each, strides 1/2/2), bn1, ReLU, 8×8 average pool, `fc`. TRADES checkpoints also hold an
 /// unused `sub_block1.*`, which loading ignores.
 final class TradesWideResNet: Model {
     let spec: ModelSpec
     let conv1: Conv2DLayer
-    let groups: [[WideBlock]]
+    let groups: [[PreActBlock]]
     let bn1: BatchNormLayer
     let fc: LinearLayer
 
@@ -45,13 +15,9 @@ final class TradesWideResNet: Model {
         let widths = [16, 16 * widen, 32 * widen, 64 * widen]
         let n = (depth - 4) / 6
         conv1 = Conv2DLayer(spec.inChannels, widths[0], kernel: 3, padding: 1, rng: &rng)
-        var groups: [[WideBlock]] = []
-        for g in 0..<3 {
-            groups.append((0..<n).map { i in
-                WideBlock(i == 0 ? widths[g] : widths[g + 1], widths[g + 1], stride: (i == 0 && g > 0) ? 2 : 1, rng: &rng)
-            })
+        groups = residualStages(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n, rng: &rng) {
+            PreActBlock($0, $1, stride: $2, shortcutKey: "convShortcut", rng: &$3)
         }
-        self.groups = groups
         bn1 = BatchNormLayer(widths[3])
         fc = LinearLayer(widths[3], spec.numClasses, rng: &rng)
     }
