@@ -10,12 +10,53 @@
 /// so e.g. an attack's input-only backward skips the weight-gradient GEMMs of a convolution).
 public typealias BackwardFunction = (_ gradOutput: Tensor, _ needs: [Bool]) -> [Tensor?]
 
+/// One recorded op. The graph holds nodes, not the tensors they computed: an intermediate result's
+/// storage lives only as long as some backward closure captured it (ReLU its output, a convolution
+/// its input, batch norm its input), as in PyTorch's saved tensors. A BN output feeding a ReLU, or
+/// the sum of a residual block, is freed as soon as the forward pass moves on; counting what a
+/// ResNet block keeps, that is 4 of its 7 activations.
 final class Node {
     let name: String
-    let inputs: [Tensor]
-    let backward: BackwardFunction
-    init(name: String, inputs: [Tensor], backward: @escaping BackwardFunction) {
-        self.name = name; self.inputs = inputs; self.backward = backward
+    /// Shape of the output, for checking the gradients flowing into it.
+    let shape: [Int]
+    /// Where each input's gradient goes.
+    private(set) var inputs: [Edge]
+    private(set) var backward: BackwardFunction?
+    /// The output tensor while somebody else keeps it, so that freeing the graph detaches it.
+    weak var output: Tensor?
+
+    init(name: String, shape: [Int], inputs: [Edge], backward: @escaping BackwardFunction) {
+        self.name = name; self.shape = shape; self.inputs = inputs; self.backward = backward
+    }
+
+    /// Drops the closure (and with it the saved tensors) and the edges, and detaches the output.
+    func release() {
+        backward = nil
+        inputs = []
+        if let output, output.node === self { output.node = nil; output.requiresGrad = false }
+    }
+}
+
+/// An op's input as the graph sees it: the node that computed it, or the tensor itself when it is
+/// a leaf (a parameter, an input we differentiate with respect to, or a constant).
+enum Edge {
+    case node(Node)
+    case leaf(Tensor)
+
+    init(_ t: Tensor) { self = t.node.map(Edge.node) ?? .leaf(t) }
+
+    var id: ObjectIdentifier {
+        switch self {
+        case .node(let n): ObjectIdentifier(n)
+        case .leaf(let t): ObjectIdentifier(t)
+        }
+    }
+
+    var shape: [Int] {
+        switch self {
+        case .node(let n): n.shape
+        case .leaf(let t): t.shape
+        }
     }
 }
 
@@ -34,8 +75,10 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
 @inline(__always)
 public func record(_ output: Tensor, _ name: String, _ inputs: [Tensor], _ backward: @escaping BackwardFunction) {
     guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return }
+    let node = Node(name: name, shape: output.shape, inputs: inputs.map(Edge.init), backward: backward)
+    node.output = output
     output.requiresGrad = true
-    output.node = Node(name: name, inputs: inputs, backward: backward)
+    output.node = node
 }
 
 extension Tensor {
@@ -58,69 +101,75 @@ extension Tensor {
     }
 
     /// Core of backward: returns (tensor, gradient) for each target reached (targets nil: every
-    /// leaf with requiresGrad).
+    /// leaf with requiresGrad). Frees each node once its gradient has been passed on, so saved
+    /// activations are released during the walk, not after it.
     private static func propagate(from root: Tensor, seed: Tensor?, targets: [Tensor]?) -> [(Tensor, Tensor)] {
         let seedGrad = seed ?? {
             guard root.count == 1 else { fatalError("backward() without a seed needs a scalar, got shape \(root.shape)") }
             return Tensor(repeating: 1, shape: root.shape)
         }()
         guard seedGrad.shape == root.shape else { fatalError("seed shape \(seedGrad.shape) ≠ output shape \(root.shape)") }
-        let targetIDs = targets.map { Set($0.map(ObjectIdentifier.init)) }
+        // Targets by the identity the graph knows them by: their node, or themselves for leaves.
+        let targetByID: [ObjectIdentifier: Tensor]? = targets.map { ts in
+            Dictionary(ts.map { (Edge($0).id, $0) }, uniquingKeysWith: { a, _ in a })
+        }
+        guard let rootNode = root.node else {
+            // A leaf: its own gradient is the seed.
+            let isTarget = targetByID.map { $0[ObjectIdentifier(root)] != nil } ?? root.requiresGrad
+            return isTarget ? [(root, seedGrad)] : []
+        }
 
-        // Topological order (inputs before outputs), iterative to survive deep networks.
-        var order: [Tensor] = []
+        // Topological order of the nodes (inputs before outputs), iterative to survive deep networks.
+        var order: [Node] = []
+        var leaves: [ObjectIdentifier: Tensor] = [:]
         var visited: Set<ObjectIdentifier> = []
-        var stack: [(Tensor, Bool)] = [(root, false)]
-        while let (t, expanded) = stack.popLast() {
-            let id = ObjectIdentifier(t)
-            if expanded { order.append(t); continue }
-            if visited.contains(id) { continue }
-            visited.insert(id)
-            stack.append((t, true))
-            if let node = t.node {
-                for input in node.inputs where !visited.contains(ObjectIdentifier(input)) {
-                    stack.append((input, false))
+        var stack: [(Node, Bool)] = [(rootNode, false)]
+        while let (node, expanded) = stack.popLast() {
+            if expanded { order.append(node); continue }
+            guard visited.insert(ObjectIdentifier(node)).inserted else { continue }
+            stack.append((node, true))
+            for edge in node.inputs {
+                switch edge {
+                case .node(let n): if !visited.contains(ObjectIdentifier(n)) { stack.append((n, false)) }
+                case .leaf(let t): leaves[ObjectIdentifier(t)] = t
                 }
             }
         }
 
-        // Which tensors lead to a target: only their gradients are computed.
+        // Which edges lead to a target: only their gradients are computed.
+        func isTarget(_ id: ObjectIdentifier) -> Bool { targetByID?[id] != nil }
         var needs: [ObjectIdentifier: Bool] = [:]
-        for t in order {
-            let id = ObjectIdentifier(t)
-            if let node = t.node {
-                needs[id] = (targetIDs?.contains(id) ?? false)
-                    || node.inputs.contains { needs[ObjectIdentifier($0)] ?? false }
-            } else {
-                needs[id] = targetIDs.map { $0.contains(id) } ?? t.requiresGrad
-            }
+        for (id, leaf) in leaves { needs[id] = targetByID == nil ? leaf.requiresGrad : isTarget(id) }
+        for node in order {
+            let id = ObjectIdentifier(node)
+            needs[id] = isTarget(id) || node.inputs.contains { needs[$0.id] ?? false }
         }
 
-        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seedGrad]
+        var grads: [ObjectIdentifier: Tensor] = [ObjectIdentifier(rootNode): seedGrad]
         var results: [(Tensor, Tensor)] = []
-        for t in order.reversed() {
-            let id = ObjectIdentifier(t)
+        for node in order.reversed() {
+            defer { node.release() }
+            let id = ObjectIdentifier(node)
             guard let g = grads.removeValue(forKey: id) else { continue }
-            let isTarget = targetIDs.map { $0.contains(id) } ?? (t.node == nil && t.requiresGrad)
-            if isTarget { results.append((t, g)) }
-            guard let node = t.node else { continue }
-            let mask = node.inputs.map { needs[ObjectIdentifier($0)] ?? false }
-            guard mask.contains(true) else { continue }
-            let inputGrads = OpProfile.measure("∂ " + node.name) { node.backward(g, mask) }
-            for (i, input) in node.inputs.enumerated() where mask[i] {
+            if let target = targetByID?[id] { results.append((target, g)) }
+            let mask = node.inputs.map { needs[$0.id] ?? false }
+            guard mask.contains(true), let backward = node.backward else { continue }
+            let inputGrads = OpProfile.measure("∂ " + node.name) { backward(g, mask) }
+            for (i, edge) in node.inputs.enumerated() where mask[i] {
                 guard let ig = inputGrads[i] else { continue }
-                guard ig.shape == input.shape else { fatalError("\(node.name) backward gave gradient \(ig.shape) for input \(input.shape)") }
-                let iid = ObjectIdentifier(input)
-                if let acc = grads[iid] {
+                guard ig.shape == edge.shape else { fatalError("\(node.name) backward gave gradient \(ig.shape) for input \(edge.shape)") }
+                if let acc = grads[edge.id] {
                     // Never mutate a gradient an op may have returned by reference (e.g. `add`).
-                    grads[iid] = OpProfile.measure("∂ accumulate") { acc.adding(ig) }
+                    grads[edge.id] = OpProfile.measure("∂ accumulate") { acc.adding(ig) }
                 } else {
-                    grads[iid] = ig
+                    grads[edge.id] = ig
                 }
             }
         }
-        // Free the graph: saved activations are released with the nodes.
-        for t in order where t.node != nil { t.node = nil; t.requiresGrad = false }
+        for (id, leaf) in leaves {
+            guard let g = grads[id], targetByID == nil ? leaf.requiresGrad : isTarget(id) else { continue }
+            results.append((leaf, g))
+        }
         return results
     }
 }

@@ -71,6 +71,10 @@ public final class Tensor: @unchecked Sendable {
         return out
     }
 
+    /// The same storage as a plain tensor outside the graph: what an op's backward closure keeps of
+    /// the op's own output (keeping the output itself would tie it to its node in a cycle).
+    var savedForBackward: Tensor { Tensor(shape: shape, storage: storage) }
+
     /// `[N, ...] → [N, prod(...)]`.
     public func flattened() -> Tensor { reshaped([shape[0], -1]) }
 

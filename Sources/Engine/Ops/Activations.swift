@@ -6,7 +6,8 @@ extension Tensor {
     /// max(x, 0). ∂/∂x = 1 where x > 0, else 0.
     public func relu() -> Tensor {
         let out = map(self, ReLU())
-        record(out, "relu", [self]) { g, _ in [zipMap(g, out, ReLUBackward())] }
+        let saved = out.savedForBackward
+        record(out, "relu", [self]) { g, _ in [zipMap(g, saved, ReLUBackward())] }
         return out
     }
 
@@ -32,7 +33,8 @@ extension Tensor {
     /// exp(x).
     public func exp() -> Tensor {
         let out = map(self, Exp())
-        record(out, "exp", [self]) { g, _ in [zipMap(g, out, Multiply())] }
+        let saved = out.savedForBackward
+        record(out, "exp", [self]) { g, _ in [zipMap(g, saved, Multiply())] }
         return out
     }
 

@@ -182,7 +182,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         let wantSums = needWeight || needBias || (needX && training)
         var sumG = [Double](repeating: 0, count: channels)
         var sumGX = [Double](repeating: 0, count: channels)
-        // x stays alive through the node's inputs; re-read its pointer rather than trust the capture.
+        // The closure captures x (the graph itself keeps no activations), so its pointer is valid here.
         nonisolated(unsafe) let (pg, px) = (g.data, x.data)
         if wantSums {
             sumG.withUnsafeMutableBufferPointer { sb in

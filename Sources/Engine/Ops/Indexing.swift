@@ -114,14 +114,15 @@ public func concatBatch(_ parts: [Tensor]) -> Tensor {
         (out.data + offset * row).update(from: part.data, count: part.count)
         offset += part.shape[0]
     }
+    let shapes = parts.map(\.shape)  // not the parts: backward needs only their shapes
     record(out, "concatBatch", parts) { g, needs in
         // g: [Σ N_i, ...] → dparts[i]: [N_i, ...]
         var grads: [Tensor?] = []
         var offset = 0
-        for (i, part) in parts.enumerated() {
+        for (i, shape) in shapes.enumerated() {
             if needs[i] {
-                let d = Tensor(uninitializedShape: part.shape)
-                d.data.update(from: g.data + offset * row, count: part.count)
+                let d = Tensor(uninitializedShape: shape)
+                d.data.update(from: g.data + offset * row, count: d.count)
                 grads.append(d)
             } else {
                 grads.append(nil)

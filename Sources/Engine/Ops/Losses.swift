@@ -132,8 +132,9 @@ public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0
         }
     }
     record(out, "klDivergenceRows", [p, logQ]) { g, needs in
-        // g: [N] → dp: [N, K], dlogQ: [N, K]
-        nonisolated(unsafe) let pg = g.data
+        // g: [N] → dp: [N, K], dlogQ: [N, K]. The closure captures p and logQ (the graph keeps no
+        // activations), so their pointers are re-read here.
+        nonisolated(unsafe) let (pg, pp, pq) = (g.data, p.data, logQ.data)
         var dp: Tensor?, dq: Tensor?
         if needs[0] {
             let t = Tensor(uninitializedShape: [n, k])

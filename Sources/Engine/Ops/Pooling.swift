@@ -69,9 +69,10 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
         }
         initialized = buffer.count
     }
+    let inShape = x.shape  // not x: backward needs only its shape
     record(y, "maxPool2d", [x]) { dy, _ in
         // dy: [N, C, OH, OW] → dx: [N, C, H, W]
-        let dx = Tensor(uninitializedShape: x.shape)
+        let dx = Tensor(uninitializedShape: inShape)
         nonisolated(unsafe) let (pdy, pdx) = (dy.data, dx.data)
         argmax.withUnsafeBufferPointer { indices in
             nonisolated(unsafe) let pa = indices.baseAddress!
@@ -242,9 +243,10 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
             }
         }
     }
+    let inShape = x.shape  // not x: backward needs only its shape
     record(y, "avgPool2d", [x]) { dy, _ in
         // dy: [N, C, OH, OW] → dx: [N, C, H, W]; every input in a window receives dy / k².
-        let dx = Tensor(uninitializedShape: x.shape)
+        let dx = Tensor(uninitializedShape: inShape)
         nonisolated(unsafe) let (pdy, pdx) = (dy.data, dx.data)
         parallelFor(g.planes, grain: g.grain) { planes in
             for plane in planes {

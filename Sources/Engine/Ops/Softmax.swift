@@ -58,10 +58,11 @@ public func softmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
             for j in 0..<k { out[j] = expf(s * z[j] - lse) }
         }
     }
+    let saved = y.savedForBackward
     record(y, "softmax", [logits]) { g, _ in
         // g: [N, K] → dz: [N, K]
         let dz = Tensor(uninitializedShape: [n, k])
-        nonisolated(unsafe) let (pg, py, pd) = (g.data, y.data, dz.data)
+        nonisolated(unsafe) let (pg, py, pd) = (g.data, saved.data, dz.data)
         parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
             for i in rows {
                 let gi = pg + i * k, yi = py + i * k, di = pd + i * k
@@ -95,10 +96,11 @@ public func logSoftmax(_ logits: Tensor, temperature: Float = 1) -> Tensor {
             for j in 0..<k { out[j] = s * z[j] - lse }
         }
     }
+    let saved = y.savedForBackward
     record(y, "logSoftmax", [logits]) { g, _ in
         // g: [N, K] → dz: [N, K]
         let dz = Tensor(uninitializedShape: [n, k])
-        nonisolated(unsafe) let (pg, py, pd) = (g.data, y.data, dz.data)
+        nonisolated(unsafe) let (pg, py, pd) = (g.data, saved.data, dz.data)
         parallelFor(n, grain: RowKernels.grain(classes: k)) { rows in
             for i in rows {
                 let gi = pg + i * k, yi = py + i * k, di = pd + i * k
