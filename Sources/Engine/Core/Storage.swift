@@ -41,7 +41,7 @@ public func resetPeakTensorBytes() { BufferPool.shared.resetPeak() }
 ///
 /// Idle blocks are bounded by what the process has shown it needs: on a miss (a size with no idle
 /// block), the least recently returned idle blocks are freed until live + idle bytes are within
-/// `headroom` of the most ever live at once (plus the new block). A loop that repeats the same
+/// `footprintLimit` (the most ever live at once, plus headroom). A loop that repeats the same
 /// sizes (a training step) keeps hitting; a step whose phases use different sizes (a wrn-34-10
 /// teacher's activations, then a ResNet-18 student's) stops hoarding one phase's blocks through the
 /// other, which held 1.1 GB idle at the peak of a B-MTARD step with wrn-34-10 teachers.
@@ -58,6 +58,8 @@ final class BufferPool: Sendable {
         /// The most bytes ever live at once (never reset, unlike `peakLiveBytes`).
         var highWaterBytes = 0
         var clock = 0
+        /// Takes served by a fresh allocation.
+        var misses = 0
 
         /// Removes the least recently returned idle block.
         mutating func evictOldest() -> (address: UInt, floats: Int)? {
@@ -69,11 +71,11 @@ final class BufferPool: Sendable {
     }
     private let state = Mutex(State())
     private let capacityBytes: Int
-    /// Idle bytes allowed beyond the high-water mark of live bytes: 1/8 of it, at least 256 MB.
+    /// Live + idle bytes allowed on a miss: the high-water mark of live bytes plus 1/8 of it, at least 256 MB.
     /// Exact-size recycling needs more than the high-water mark to never miss (each size's own
     /// maximum, at different moments of a step): smallcnn and ResNet-18 training fit within 256 MB
     /// of it, so they keep hitting.
-    private static func headroom(_ highWater: Int) -> Int { max(256 << 20, highWater / 8) }
+    func footprintLimit(_ highWater: Int) -> Int { highWater + max(256 << 20, highWater / 8) }
 
     init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
 
@@ -89,7 +91,8 @@ final class BufferPool: Sendable {
                 s.idleBytes -= n * 4
                 return block.address
             }
-            let limit = s.highWaterBytes + Self.headroom(s.highWaterBytes)
+            s.misses += 1
+            let limit = footprintLimit(s.highWaterBytes)
             while s.liveBytes + s.idleBytes > limit, let block = s.evictOldest() { evicted.append(block) }
             return nil
         }
@@ -132,8 +135,10 @@ final class BufferPool: Sendable {
         if !kept { Self.release(UInt(bitPattern: p), floats: n) }
     }
 
-    /// Idle bytes held for reuse (tests).
-    var idleBytes: Int { state.withLock { $0.idleBytes } }
+    /// Idle bytes held for reuse, the most bytes ever live, and the number of fresh allocations (tests).
+    var statistics: (idle: Int, highWater: Int, misses: Int) {
+        state.withLock { ($0.idleBytes, $0.highWaterBytes, $0.misses) }
+    }
 
     var liveBytes: (current: Int, peak: Int) { state.withLock { ($0.liveBytes, $0.peakLiveBytes) } }
     func resetPeak() { state.withLock { $0.peakLiveBytes = $0.liveBytes } }
