@@ -61,10 +61,12 @@ import Glibc
     }
     #expect(midWrite >= 4, "only \(midWrite) of \(rounds) kills landed inside a checkpoint write")
 
-    // The next run clears the temporary files the kills left, resumes and finishes with one metrics line per epoch.
+    // The next run takes over the killed run's lock, clears the temporary files the kill left, resumes and
+    // finishes with one metrics line per epoch.
     let leftBehind = temporaryFiles(in: runDirectory)
     let final = try workspace.run(["train", "--config", config, "--threads", "1", "--resume", "--epochs", "\(epoch + 1)"])
     #expect(final.exitStatus == 0, "\(final.log)")
+    #expect(final.log.contains("took over a stale lock"), "\(final.log)")
     #expect(temporaryFiles(in: runDirectory).isEmpty)
     if !leftBehind.isEmpty { #expect(final.log.contains("removed \(leftBehind.count) temporary file"), "\(final.log)") }
     #expect(try checkpointPosition(checkpoint).epoch == epoch + 1)
