@@ -43,6 +43,9 @@ let package = Package(
                     swiftSettings: optimisedEvenInDebug),
         // Runs the built CLI through Configs/demo/run.sh; needs no module of ours at compile time.
         .testTarget(name: "PipelineTests"),
+        // The built CLI under faults: kill -9 mid-checkpoint, a full disk, signals, a second run, NaN.
+        // Reads the checkpoints it leaves with NN; runs .build/…/advdistill, which `swift test` builds.
+        .testTarget(name: "FaultTests", dependencies: ["NN"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Attacks", "Distillation", "Datasets", "NN"],
                     swiftSettings: optimisedEvenInDebug),

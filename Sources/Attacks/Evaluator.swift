@@ -20,6 +20,11 @@ public struct EvaluationOptions: Sendable {
     public init(eps: Float) { self.eps = eps }
 }
 
+/// Thrown by `Evaluator.evaluate` when its `shouldStop` asked it to stop (the result is incomplete).
+public struct EvaluationInterrupted: Error, CustomStringConvertible {
+    public var description: String { "the evaluation was interrupted" }
+}
+
 /// Attack-evaluates a model the AutoAttack way: robustness is tracked per example. Each example starts
 /// robust if its clean prediction is right; an independent attack (the paper's columns) runs on every such
 /// example; a cumulative one (AutoAttack's suite) only on those no earlier cumulative attack fooled. The
@@ -32,7 +37,11 @@ public struct Evaluator {
         self.model = model; self.options = options
     }
 
-    public func evaluate(_ data: Dataset, checkpoint: String, progress: ProgressSink = SilentProgress()) throws -> EvaluationResult {
+    /// `shouldStop` is asked before every batch; when it says yes, the evaluation throws
+    /// `EvaluationInterrupted`, so a signal during a long evaluation is honoured within one batch.
+    public func evaluate(_ data: Dataset, checkpoint: String, progress: ProgressSink = SilentProgress(),
+                         shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
+        func checkStop() throws(EvaluationInterrupted) { if shouldStop() { throw EvaluationInterrupted() } }
         let started = Date()
         guard options.batchSize > 0 else { throw AttackError.invalidOption("batch size must be > 0, got \(options.batchSize)") }
         guard data.count > 0 else { throw AttackError.invalidOption("the data set \(data.source) is empty") }
@@ -51,6 +60,7 @@ public struct Evaluator {
         progress.begin("clean", total: n)
         var correct = [Bool](repeating: false, count: n)
         for lo in stride(from: 0, to: n, by: options.batchSize) {
+            try checkStop()
             let idx = Array(lo..<min(lo + options.batchSize, n))
             let (x, y) = data.tensor(idx)
             for (j, p) in predictions(model, x).enumerated() { correct[idx[j]] = p == y[j] }
@@ -73,6 +83,7 @@ public struct Evaluator {
             var robust = entry.mode == .cumulative ? cumulative : Array(correct.prefix(m))
             var attacked = 0
             for lo in stride(from: 0, to: m, by: options.batchSize) {
+                try checkStop()
                 let candidates = (lo..<min(lo + options.batchSize, m)).filter { robust[$0] }
                 attacked += candidates.count
                 if !candidates.isEmpty {
@@ -112,6 +123,7 @@ public struct Evaluator {
             if eps > 0 {
                 let pgd = AttackRegistry.pgdSAT(eps: eps, steps: 20, scale: eps / AttackRegistry.referenceEps)
                 for lo in stride(from: 0, to: m, by: options.batchSize) {
+                    try checkStop()
                     let candidates = (lo..<min(lo + options.batchSize, m)).filter { robust[$0] }
                     if candidates.isEmpty { continue }
                     let (x, y) = data.tensor(candidates)

@@ -21,6 +21,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     public var trainSeconds: Double
     public var evalSeconds: Double
     public var imagesPerSecond: Double
+    /// Batches of this epoch skipped for a non-finite loss or gradient (`nan_policy: skip`).
     public var skippedBatches: Int
 
     enum CodingKeys: String, CodingKey {

@@ -21,7 +21,8 @@ extension Trainer {
         var meta = [Self.trainerMetadataKey: trainerJSON, Self.methodMetadataKey: config.method.name,
                     "run": config.name, "seed": String(config.seed)]
         meta[Self.configMetadataKey] = String(decoding: try resolvedConfigJSON(), as: UTF8.self)
-        try Checkpoint.save(student, to: path, metadata: meta, extra: extra)
+        do { try Checkpoint.save(student, to: path, metadata: meta, extra: extra) }
+        catch { throw TrainerError.saveFailed(reason: "\(error)") }
     }
 
     /// Loads `checkpoint.safetensors` into the student, the optimizer and the method, and returns where

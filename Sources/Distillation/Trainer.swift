@@ -14,21 +14,29 @@ public enum TrainingOutcome: Equatable, Sendable {
 public enum TrainerError: Error, CustomStringConvertible {
     /// Epoch and batch are 1-based, as the progress lines show them.
     case nonFinite(what: String, epoch: Int, batch: Int)
+    /// `nan_policy: skip` skipped every batch of an epoch: the model has diverged and training cannot go on.
+    case everyBatchSkipped(epoch: Int, batches: Int)
     /// `pid`: the process named in the lock file (nil when the file names none).
     case runLocked(dir: String, pid: Int32?)
     case nothingToResume(dir: String)
     case resumeMismatch(file: String, why: String)
     case io(path: String, why: String)
+    /// A checkpoint could not be written (a full disk, a file-size limit); `reason` names the file.
+    case saveFailed(reason: String)
 
     public var description: String {
         switch self {
         case let .nonFinite(what, epoch, batch):
             "the \(what) became NaN or infinite at epoch \(epoch), batch \(batch); the run stopped and the last checkpoint is intact (lower the learning rate, or set \"nan_policy\": \"skip\")"
+        case let .everyBatchSkipped(epoch, batches):
+            "all \(batches) batches of epoch \(epoch) had a non-finite loss or gradient and were skipped: the model has diverged, so the run stopped; the last checkpoint is from before epoch \(epoch) (lower the learning rate)"
         case let .runLocked(dir, pid):
             "another run" + (pid.map { " (process \($0))" } ?? "") + " is writing to \(dir) (lock file \(dir)/.lock); wait for it to finish, or pass --force if it is not really running"
         case let .nothingToResume(dir): "--resume: no checkpoint.safetensors in \(dir)"
         case let .resumeMismatch(file, why): "--resume: \(file) \(why)"
         case let .io(path, why): "\(path): \(why)"
+        case let .saveFailed(reason):
+            "\(reason) The run stopped; once the cause is fixed, --resume continues from the last complete checkpoint."
         }
     }
 }
@@ -139,6 +147,11 @@ public final class Trainer {
         let (lock, lockNote) = try RunLock.acquire(directory: runDirectory, force: force)
         defer { lock.release() }
         if let lockNote { progress.note(lockNote) }
+        // Writes that a kill -9 cut short leave temporary files as large as a checkpoint; none is in use now.
+        let leftovers = [checkpointPath, bestPath, metricsPath, configPath].flatMap { AtomicFile.removeLeftovers(of: $0) }
+        if !leftovers.isEmpty {
+            progress.note("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") of interrupted writes: \(leftovers.joined(separator: ", "))")
+        }
 
         var state: TrainerState
         if resume {
@@ -174,18 +187,21 @@ public final class Trainer {
             let t0 = Date()
             var sessionImages = 0
 
-            // Saves where the next batch would start, so that `--resume` runs exactly the batches not yet run.
-            func interrupt(_ sig: Int32, nextBatch: Int) throws -> TrainingOutcome {
+            // Saves where the next batch would start, so that `--resume` runs exactly the batches not yet run
+            // (after the last batch: the evaluation). `trained`: this session's training time in the epoch.
+            func interrupt(_ sig: Int32, nextBatch: Int, trained: Double) throws -> TrainingOutcome {
                 state.epoch = epoch; state.batch = nextBatch; state.rng = rng.state
-                state.trainSeconds += Date().timeIntervalSince(t0)
+                state.trainSeconds += trained
                 try saveCheckpoint(state, to: checkpointPath)
-                progress.end("interrupted: checkpoint saved after \(nextBatch) of \(batchesPerEpoch) batches of epoch \(epoch + 1)")
+                progress.end(nextBatch < batchesPerEpoch
+                    ? "interrupted: checkpoint saved after \(nextBatch) of \(batchesPerEpoch) batches of epoch \(epoch + 1)"
+                    : "interrupted before the end of the evaluation of epoch \(epoch + 1): checkpoint saved after its \(batchesPerEpoch) batches")
                 return .interrupted(signal: sig)
             }
 
             for (offset, batch) in loader.batches(epoch: epoch, from: state.batch).enumerated() {
                 let b = state.batch + offset
-                if let sig = Interruption.received { return try interrupt(sig, nextBatch: b) }
+                if let sig = Interruption.received { return try interrupt(sig, nextBatch: b, trained: Date().timeIntervalSince(t0)) }
                 let lr = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
                                                       batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)
                 optimizer.learningRate = lr
@@ -209,7 +225,7 @@ public final class Trainer {
                     try snapshot.restore(student: student, method: method)
                     optimizer.zeroGrad()
                     state.skipped += 1
-                    progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite \(value.isFinite ? "gradient" : "loss"), batch skipped (\(state.skipped) so far)")
+                    progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite \(value.isFinite ? "gradient" : "loss"), batch skipped (\(state.skipped) in this epoch)")
                     continue
                 }
                 optimizer.step()
@@ -222,10 +238,14 @@ public final class Trainer {
                 progress.update(done: b + 1, info: String(format: "loss %.4f, %.0f img/s", value, rate))
             }
             // A signal during the last batch stops before the (possibly long) evaluation.
-            if let sig = Interruption.received { return try interrupt(sig, nextBatch: batchesPerEpoch) }
-            state.trainSeconds += Date().timeIntervalSince(t0)
-            let batches = Double(max(state.batchesDone, 1))
-            progress.end(String(format: "epoch %d: loss %.4f", epoch + 1, state.lossSum / batches))
+            let trained = Date().timeIntervalSince(t0)
+            if let sig = Interruption.received { return try interrupt(sig, nextBatch: batchesPerEpoch, trained: trained) }
+            let trainSeconds = state.trainSeconds + trained
+            // Without a single trained batch there is no loss to report and nothing left to learn from.
+            guard state.batchesDone > 0 else { throw TrainerError.everyBatchSkipped(epoch: epoch + 1, batches: batchesPerEpoch) }
+            let batches = Double(state.batchesDone)
+            progress.end(String(format: "epoch %d: loss %.4f", epoch + 1, state.lossSum / batches)
+                         + (state.skipped > 0 ? ", \(state.skipped) non-finite batch\(state.skipped == 1 ? "" : "es") skipped" : ""))
 
             // Evaluation and the epoch's metrics line.
             let isLast = epoch + 1 == config.epochs
@@ -235,14 +255,18 @@ public final class Trainer {
                                                         batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)),
                 trainLoss: state.lossSum / batches,
                 logs: state.logSums.mapValues { $0 / batches },
-                seconds: 0, trainSeconds: state.trainSeconds, evalSeconds: 0,
-                imagesPerSecond: Double(state.images) / max(state.trainSeconds, 1e-9),
+                seconds: 0, trainSeconds: trainSeconds, evalSeconds: 0,
+                imagesPerSecond: Double(state.images) / max(trainSeconds, 1e-9),
                 skippedBatches: state.skipped)
             let s = method.state
             metrics.tauNat = s["tau_nat"]; metrics.tauAdv = s["tau_adv"]; metrics.wNat = s["w_nat"]; metrics.wAdv = s["w_adv"]
             if (epoch + 1) % config.eval.every == 0 || isLast {
                 let e0 = Date()
-                let r = try evaluate()
+                // A signal during the evaluation stops it within a batch; `--resume` then runs it again.
+                var stoppedBy: Int32?
+                guard let r = try evaluate(shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil }) else {
+                    return try interrupt(stoppedBy!, nextBatch: batchesPerEpoch, trained: trained)
+                }
                 metrics.evalSeconds = Date().timeIntervalSince(e0)
                 metrics.cleanAccuracy = r.clean.accuracy
                 let robust = r.attacks.first { $0.key == "pgd20" } ?? r.attacks.first
@@ -257,7 +281,7 @@ public final class Trainer {
             try appendMetrics(metrics)
 
             state.epoch = epoch + 1; state.batch = 0; state.rng = rng.state
-            state.lossSum = 0; state.logSums = [:]; state.batchesDone = 0; state.trainSeconds = 0; state.images = 0
+            state.lossSum = 0; state.logSums = [:]; state.batchesDone = 0; state.skipped = 0; state.trainSeconds = 0; state.images = 0
             if let w = metrics.wRobust, w > (state.bestWRobust ?? -1) {
                 state.bestWRobust = w
                 try saveCheckpoint(state, to: bestPath, includeOptimizer: false)
@@ -269,7 +293,8 @@ public final class Trainer {
 
     /// Clean + the configured attacks on the validation (or test) split: `eval.limit` examples spread
     /// evenly over it (a split stored class by class, as image folders are, still gives every class).
-    func evaluate() throws -> EvaluationResult {
+    /// Nil when `shouldStop` stopped it.
+    func evaluate(shouldStop: () -> Bool) throws -> EvaluationResult? {
         let count = validation.count
         let n = min(config.eval.limit ?? count, count)
         let subset = n == count ? validation : validation.subset((0..<n).map { $0 * count / n })
@@ -278,7 +303,8 @@ public final class Trainer {
         options.batchSize = config.eval.batchSize
         options.seed = config.seed
         options.exampleCount = 0
-        return try Evaluator(model: student, options: options).evaluate(subset, checkpoint: checkpointPath)
+        do { return try Evaluator(model: student, options: options).evaluate(subset, checkpoint: checkpointPath, shouldStop: shouldStop) }
+        catch is EvaluationInterrupted { return nil }
     }
 
     func gradientsAreFinite() -> Bool {

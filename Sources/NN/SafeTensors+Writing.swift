@@ -75,8 +75,7 @@ extension SafeTensorsFile {
 
     func write(to path: String, failingAt injected: WriteStep?) throws(SafeTensorsError) {
         let bytes = try serialized(file: path)
-        let (directory, name) = splitPath(path)
-        let temporary = "\(directory)/.\(name).tmp-\(getpid())-\(String(UInt64.random(in: 0...UInt64.max), radix: 16))"
+        let temporary = AtomicFile.temporaryPath(for: path)
 
         func failure(_ operation: String, _ code: Int32) -> SafeTensorsError {
             .writeFailed(file: path, operation: operation, reason: systemErrorDescription(code))
@@ -122,12 +121,7 @@ extension SafeTensorsFile {
         if injected == .rename || posixRename(temporary, path) != 0 {
             throw abandon("renaming '\(temporary)' to '\(path)'", injected == .rename ? injectedCode : errno)
         }
-        // Make the rename itself durable. Best effort: the new file is already in place.
-        let directoryFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if directoryFD >= 0 {
-            fsync(directoryFD)
-            close(directoryFD)
-        }
+        AtomicFile.syncDirectory(of: path)
     }
 }
 
@@ -172,13 +166,6 @@ extension SafeTensorsEntry {
         }
         return exact
     }
-}
-
-/// ("dir", "name") of "dir/name"; "." for a bare name, "/" for a file in the root.
-private func splitPath(_ path: String) -> (directory: String, name: String) {
-    guard let slash = path.lastIndex(of: "/") else { return (".", path) }
-    let directory = String(path[..<slash])
-    return (directory.isEmpty ? "/" : directory, String(path[path.index(after: slash)...]))
 }
 
 // File-scope wrappers: inside `SafeTensorsFile`, `write` and `rename` would name its own methods.

@@ -16,9 +16,24 @@ struct AdvDistill: ParsableCommand {
         subcommands: [Train.self, Eval.self, Report.self, Inspect.self, DataCommand.self, Bench.self])
 
     static func main() {
+        setUpSignals()
         relaunchWithFasterBLASIfBeneficial()
         main(nil)
     }
+}
+
+/// Start-up step: signals as the commands expect them, whatever the parent process left.
+/// - SIGINT and SIGTERM unblocked: a parent may start us with them blocked (Foundation's `Process` blocks
+///   nearly every signal in its children), and then Ctrl-C and `kill` would do nothing at all.
+/// - SIGXFSZ ignored: past a file-size limit (`ulimit -f`) a write would kill the process, leaving a
+///   temporary file and no message; ignored, the write fails with EFBIG and the error names the file.
+private func setUpSignals() {
+    var stops = sigset_t()
+    sigemptyset(&stops)
+    sigaddset(&stops, SIGINT)
+    sigaddset(&stops, SIGTERM)
+    pthread_sigmask(SIG_UNBLOCK, &stops, nil)
+    signal(SIGXFSZ, SIG_IGN)
 }
 
 /// Start-up step: on a CPU with AVX-512 that OpenBLAS does not recognise (it then runs its AVX2

@@ -38,8 +38,20 @@ struct Train: ParsableCommand {
         case .finished:
             progress.note("done: \(trainer.runDirectory)")
         case .interrupted(let sig):
-            progress.note("stopped by signal \(sig); resume with: advdistill train --config \(config) --resume")
+            progress.note("stopped by signal \(sig); resume with: \(resumeCommand(CommandLine.arguments))")
             throw ExitCode(128 + sig)
         }
     }
+}
+
+/// The command line that continues an interrupted run: the program and arguments as given (so the same
+/// output directory, `--limit` and the other overrides that `--resume` checks) plus `--resume`, without
+/// `--force` (the interrupted run released its lock), quoted for a POSIX shell.
+func resumeCommand(_ arguments: [String]) -> String {
+    var words = arguments.filter { $0 != "--force" }
+    if !words.contains("--resume") { words.append("--resume") }
+    let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+    return words.map { word in
+        word.allSatisfy(plain.contains) && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }.joined(separator: " ")
 }

@@ -231,3 +231,24 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
         .rows(logits.gatherBatch([2, 0]), labels: [3, 0]).scalars
     #expect(sub == [full[2], full[0]])
 }
+
+/// `shouldStop` is asked before every batch: the clean pass, each attack and each ε of the sweep; a yes
+/// ends the evaluation at once (a trainer's SIGTERM during a long per-epoch evaluation).
+@Test func anEvaluationAsksBeforeEveryBatchAndStopsWhenTold() throws {
+    var options = EvaluationOptions(eps: 0.1)
+    options.attacks = "fgsm,pgd20"
+    options.epsSweep = [0.1]
+    options.batchSize = 32
+    let data = blobs(64, seed: 99)
+    let evaluator = Evaluator(model: trainedBlobModel, options: options)
+    var asked = 0
+    _ = try evaluator.evaluate(data, checkpoint: "t", shouldStop: { asked += 1; return false })
+    #expect(asked == 8, "2 batches × (clean, FGSM, PGD-20, one ε)")
+    for stopAt in [1, 4, 8] {
+        var calls = 0
+        #expect(throws: EvaluationInterrupted.self) {
+            try evaluator.evaluate(data, checkpoint: "t", shouldStop: { calls += 1; return calls == stopAt })
+        }
+        #expect(calls == stopAt, "nothing runs after the stop")
+    }
+}

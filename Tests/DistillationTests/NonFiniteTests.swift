@@ -46,6 +46,48 @@ extension TrainerRuns {
             #expect(!FileManager.default.fileExists(atPath: trainer.runDirectory + "/.lock"), "the lock goes with the error")
         }
 
+        /// The check behind "gradient": any NaN or ±∞ in any parameter's gradient (an overflow to ∞ need not
+        /// come with a NaN, and +∞ and -∞ in one tensor sum to NaN, so each case is its own).
+        @Test(arguments: [Float.infinity, -Float.infinity, Float.nan])
+        func aNonFiniteValueInAnyGradientIsCaught(_ bad: Float) throws {
+            let dir = TempDir()
+            let trainer = try Trainer(config: try loadConfig(try configObject(dir, epochs: 1), in: dir))
+            let parameters = trainer.student.parameters
+            for p in parameters { p.grad = Tensor(shape: p.shape, scalars: [Float](repeating: 0.5, count: p.count)) }
+            #expect(trainer.gradientsAreFinite())
+            let last = try #require(parameters.last?.grad)
+            last.data[last.count - 1] = bad
+            #expect(!trainer.gradientsAreFinite())
+        }
+
+        @Test func skippedBatchesAreCountedPerEpoch() throws {
+            let dir = TempDir()
+            var object = try configObject(dir, epochs: 2)
+            set(&object, "nan_policy", "skip")
+            let progress = RecordingProgress()
+            let trainer = try Trainer(config: try loadConfig(object, in: dir), progress: progress)
+            trainer.beforeStep = { e, b, x in if (e, b) == (0, 1) || (e, b) == (1, 3) { x.data[5] = .nan } }
+            #expect(try trainer.run() == .finished)
+            #expect(try metricsLines(trainer.runDirectory).map { $0["skipped_batches"] as? Int } == [1, 1])
+            #expect(progress.notes.contains { $0.contains("epoch 2, batch 4") && $0.contains("(1 in this epoch)") })
+        }
+
+        @Test func skipPolicyStopsWhenEveryBatchOfAnEpochIsSkipped() throws {
+            // lr 1e30: after the first step every loss overflows, so epoch 2 has no batch left to train on.
+            let dir = TempDir()
+            var object = try configObject(dir, epochs: 3)
+            set(&object, "nan_policy", "skip")
+            set(&object, "optimizer.lr", 1e30)
+            let trainer = try Trainer(config: try loadConfig(object, in: dir))
+            let error = try #require(throws: TrainerError.self) { try trainer.run() }
+            guard case let .everyBatchSkipped(epoch, batches) = error else { Issue.record("\(error)"); return }
+            #expect(epoch == 2 && batches == 4)
+            #expect(error.description.contains("all 4 batches of epoch 2") && error.description.contains("diverged"))
+            #expect(try metricsLines(trainer.runDirectory).map { $0["skipped_batches"] as? Int } == [3])
+            #expect(try trainerState(try SafeTensorsFile.read(path: trainer.checkpointPath)).epoch == 1)
+            #expect(!FileManager.default.fileExists(atPath: trainer.runDirectory + "/.lock"))
+        }
+
         @Test func skipPolicyDropsTheBatchCountsItAndLeavesNoTrace() throws {
             let dir = TempDir()
             var object = try configObject(dir, method: "bmtard", epochs: 1)
@@ -65,7 +107,8 @@ extension TrainerRuns {
 
             let file = try SafeTensorsFile.read(path: trainer.checkpointPath)
             let state = try trainerState(file)
-            #expect(state.optimizerSteps == 3 && state.skipped == 1)
+            // The count is per epoch: epoch 1's is in its metrics line, the checkpoint starts epoch 2 at 0.
+            #expect(state.optimizerSteps == 3 && state.skipped == 0)
             // BN running statistics saw only the three good batches (B-MTARD runs the student in training
             // mode twice per batch, on x′ and on x): num_batches_tracked is 6, and nothing is NaN.
             #expect(file["bn1.num_batches_tracked"]?.values == [6])

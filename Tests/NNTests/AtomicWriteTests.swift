@@ -99,3 +99,24 @@ import Testing
     let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains(".tmp-") }
     #expect(left.isEmpty, "\(left)")
 }
+
+/// What a kill -9 mid-write leaves (a hidden temporary file beside the target) is recognised and removed
+/// for that target only: other files, and the temporaries of other targets, stay.
+@Test func leftoversOfInterruptedWritesAreRemovedForTheirTargetOnly() throws {
+    let dir = TemporaryDirectory()
+    defer { dir.remove() }
+    let target = dir.path + "/checkpoint.safetensors"
+    try AtomicWriteTests.old.write(to: target)
+    let left = [AtomicFile.temporaryPath(for: target), AtomicFile.temporaryPath(for: target)]
+    let other = AtomicFile.temporaryPath(for: dir.path + "/best.safetensors")
+    for path in left + [other] { writeBytes([1, 2, 3], to: path) }
+    writeBytes([4], to: dir.path + "/checkpoint.safetensors.notes")
+    #expect(left.allSatisfy { ($0 as NSString).lastPathComponent.hasPrefix(".checkpoint.safetensors.tmp-") })
+
+    let removed = AtomicFile.removeLeftovers(of: target)
+    #expect(removed == left.map { ($0 as NSString).lastPathComponent }.sorted())
+    #expect(dir.listing().sorted() == [(other as NSString).lastPathComponent, "checkpoint.safetensors",
+                                       "checkpoint.safetensors.notes"].sorted())
+    #expect(try SafeTensorsFile.read(path: target) == AtomicWriteTests.old)
+    #expect(AtomicFile.removeLeftovers(of: target).isEmpty)
+}

@@ -1,0 +1,92 @@
+import Foundation
+import NN
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// SIGINT and SIGTERM sent to a real `advdistill train`: it saves a checkpoint, says how to resume and exits
+/// 128 + the signal; the command it prints continues the run to the same weights as a run never stopped.
+@Suite struct Signals {
+    /// SIGTERM's run is started with SIGINT and SIGTERM blocked, as Foundation's `Process` starts children:
+    /// the CLI unblocks them, or the signal would stay pending and the run would go on to the end.
+    @Test(arguments: [(SIGINT, Int32(130), [Int32]()), (SIGTERM, Int32(143), [SIGINT, SIGTERM])])
+    func aSignalMidEpochSavesACheckpointAndTheResumeCommandFinishesTheSameRun(_ sig: Int32, _ status: Int32,
+                                                                              _ blockedByParent: [Int32]) throws {
+        // smallcnn, 20×20 images, 32 batches of 8 per epoch: about 10 ms of CPU per batch.
+        let workspace = try Workspace(side: 20, train: 256, test: 16)
+        let config = try workspace.config("signal test", epochs: 2, batchSize: 8)   // a path a shell must quote
+        let straight = try workspace.run(["train", "--config", config, "--threads", "1", "--output", workspace.sub("straight")])
+        #expect(straight.exitStatus == 0, "\(straight.log)")
+
+        let output = workspace.sub("stopped")
+        let runDirectory = try workspace.runDirectory(output: output)
+        let child = try workspace.launch(["train", "--config", config, "--threads", "1", "--output", output],
+                                         blocking: blockedByParent)
+        // The lock appears as training starts (the signal handlers are in place by then); 0.1 s of the run's
+        // own CPU time later it is several batches into the epoch (of ~0.3 s), however busy the machine is.
+        try #require(waitUntil(child) { FileManager.default.fileExists(atPath: runDirectory + "/.lock") }, "\(child.log)")
+        let start = child.cpuSeconds
+        try #require(waitUntil(child) { child.cpuSeconds - start >= 0.1 }, "\(child.log)")
+        kill(child.pid, sig)
+        child.waitForExit()
+
+        let log = child.log
+        #expect(child.exitStatus == status, "\(log)")
+        let saved = try #require(log.firstMatch(of: /interrupted: checkpoint saved after (\d+) of 32 batches of epoch (\d+)/), "\(log)")
+        let batch = try #require(Int(saved.output.1)), epoch = try #require(Int(saved.output.2))
+        #expect(batch > 0 && batch < 32, "the signal came mid-epoch")
+        let position = try checkpointPosition(runDirectory + "/checkpoint.safetensors")
+        #expect(position.epoch == epoch - 1 && position.batch == batch)
+        #expect(!FileManager.default.fileExists(atPath: runDirectory + "/.lock"), "the lock is released")
+
+        // The printed command, pasted into a shell: the same arguments (the output directory too) + --resume.
+        let hint = try #require(log.firstMatch(of: /stopped by signal (\d+); resume with: (.+)\n/), "\(log)")
+        #expect(Int32(hint.output.1) == sig)
+        #expect(hint.output.2 == "\(try CLI.require()) train --config '\(config)' --threads 1 --output \(output) --resume")
+        let resumed = try workspace.launch(["-c", String(hint.output.2)], executable: "/bin/sh").waitForExit()
+        #expect(resumed.exitStatus == 0, "\(resumed.log)")
+        #expect(resumed.log.contains("resuming run at epoch \(epoch), batch \(batch + 1) of 32"), "\(resumed.log)")
+        #expect(try metricsEpochs(runDirectory) == [1, 2])
+
+        // And it went on exactly where it stopped: the final weights, BN statistics and optimizer state are
+        // those of the run that was never interrupted, bit for bit.
+        let a = try SafeTensorsFile.read(path: workspace.sub("straight/run/checkpoint.safetensors"))
+        let b = try SafeTensorsFile.read(path: runDirectory + "/checkpoint.safetensors")
+        #expect(a.entries.map(\.name) == b.entries.map(\.name))
+        for (x, y) in zip(a.entries, b.entries) {
+            #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern), "\(x.name) differs")
+        }
+    }
+
+    /// Per-epoch evaluations can take minutes (PGD-20 on a thousand images); a signal during one is
+    /// honoured within an evaluation batch, and `--resume` runs just the evaluation.
+    @Test func aSignalDuringTheEvaluationStopsItAndResumeRunsOnlyTheEvaluation() throws {
+        // 8 training batches (~0.1 s of CPU), then PGD-20 on 1000 test images (several seconds of CPU).
+        let workspace = try Workspace(side: 20, train: 64, test: 1000)
+        let config = try workspace.config(epochs: 1, batchSize: 8, changes: ["eval.attacks": "pgd20", "eval.limit": 1000])
+        let runDirectory = try workspace.runDirectory()
+        let child = try workspace.launch(["train", "--config", config, "--threads", "1"])
+        try #require(waitUntil(child) { FileManager.default.fileExists(atPath: runDirectory + "/.lock") }, "\(child.log)")
+        let start = child.cpuSeconds
+        try #require(waitUntil(child) { child.cpuSeconds - start >= 0.3 }, "\(child.log)")
+        kill(child.pid, SIGTERM)
+        child.waitForExit()
+
+        #expect(child.exitStatus == 143, "\(child.log)")
+        #expect(child.log.contains("interrupted before the end of the evaluation of epoch 1: checkpoint saved after its 8 batches"), "\(child.log)")
+        let position = try checkpointPosition(runDirectory + "/checkpoint.safetensors")
+        #expect(position.epoch == 0 && position.batch == 8, "positioned at the evaluation")
+        #expect(!FileManager.default.fileExists(atPath: runDirectory + "/metrics.jsonl"), "no metrics line without an evaluation")
+
+        // A resumed run may evaluate differently (here on 32 images): the evaluation is not part of the trajectory.
+        let quick = try workspace.config("quick", epochs: 1, batchSize: 8, changes: ["eval.attacks": "pgd20", "eval.limit": 32])
+        let resumed = try workspace.run(["train", "--config", quick, "--threads", "1", "--resume"])
+        #expect(resumed.exitStatus == 0, "\(resumed.log)")
+        #expect(resumed.log.contains("resuming run at the evaluation of epoch 1"), "\(resumed.log)")
+        let lines = try metricsLines(runDirectory)
+        #expect(lines.count == 1 && lines.first?["eval_examples"] as? Int == 32)
+        let final = try checkpointPosition(runDirectory + "/checkpoint.safetensors")
+        #expect(final.epoch == 1 && final.batch == 0)
+    }
+}
