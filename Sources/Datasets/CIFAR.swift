@@ -6,7 +6,7 @@
 ///   numeric order), test = `test_batch.bin`; names from `batches.meta.txt` when present.
 /// - CIFAR-100 (3074-byte records: coarse label, fine label): train = `train.bin`, test = `test.bin`;
 ///   the fine label is used; names from `fine_label_names.txt` when present.
-@_spi(Fuzzing) public enum CIFAR {
+@_spi(Parsing) public enum CIFAR {
     static let pixelsPerRecord = 3 * 32 * 32
 
     static func isCIFAR10TrainFile(_ lower: String) -> Bool {
@@ -38,7 +38,7 @@
     /// The first `limit` records of one batch file's contents (`file` names it in errors): the pixels
     /// of each, [3, 32, 32] one after another, and its label (the fine one for CIFAR-100), every label
     /// checked. `load` calls this per file; it is SPI so that the fuzz harness drives the same code.
-    @_spi(Fuzzing) public static func records(_ bytes: [UInt8], file: String, hundred: Bool,
+    @_spi(Parsing) public static func records(_ bytes: [UInt8], file: String, hundred: Bool,
                                               limit: Int) throws -> (pixels: [UInt8], labels: [Int]) {
         let classCount = hundred ? 100 : 10
         let labelBytes = hundred ? 2 : 1

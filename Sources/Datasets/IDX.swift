@@ -14,7 +14,7 @@ import Foundation
 /// Class names: `classes.txt` beside the files (one per line) when present; otherwise the
 /// Fashion-MNIST names when the directory's name or target contains "fashion"; otherwise "0", "1", …
 /// for max(10, largest label + 1) classes.
-@_spi(Fuzzing) public enum IDX {
+@_spi(Parsing) public enum IDX {
     static let imagesMagic: UInt32 = 0x0000_0803
     static let labelsMagic: UInt32 = 0x0000_0801
     /// Counts are refused at 2^31 and above before anything is allocated.
@@ -40,7 +40,7 @@ import Foundation
     /// The first `limit` (default all) images and labels of one split from the contents of its two
     /// files, each raw or gzip, after every header check; the names are only for error messages.
     /// `load` reads the files and calls this; it is SPI so that the fuzz harness drives the same code.
-    @_spi(Fuzzing) public static func decode(images imageFile: [UInt8], named imagesFile: String,
+    @_spi(Parsing) public static func decode(images imageFile: [UInt8], named imagesFile: String,
                                              labels labelFile: [UInt8], named labelsFile: String,
                                              limit: Int?) throws -> (pixels: [UInt8], labels: [Int], rows: Int, cols: Int) {
         let imageBytes = try FileAccess.decompressIfGzip(imageFile, file: imagesFile)

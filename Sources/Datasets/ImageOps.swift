@@ -1,6 +1,6 @@
 /// Pixel-layout helpers on planar 8-bit images ([C, H, W], row-major): channel conversion,
 /// interleaved → planar, and resizing. Reference-simple loops: they run once at load time.
-@_spi(Fuzzing) public enum ImageOps {
+@_spi(Parsing) public enum ImageOps {
     /// [H, W, C] interleaved → [C, H, W] planar.
     public static func planar(_ hwc: [UInt8], height: Int, width: Int, channels: Int) -> [UInt8] {
         if channels == 1 { return hwc }

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Datasets
+@_spi(Parsing) import Datasets
 
 /// `IDX.decode`, the loader's code after reading the two files. The input is framed as
 /// `[n: UInt32 big-endian][images file: n bytes][labels file: the rest]` (n clamped to what is there),

@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Datasets
+@_spi(Parsing) import Datasets
 
 /// `decodeImage` (CImageCodecs: libpng or libjpeg, chosen by signature), then what the image-folder
 /// loader does with the pixels: interleaved → planar and a resize. The requested channel count

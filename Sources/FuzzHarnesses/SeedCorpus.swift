@@ -1,4 +1,4 @@
-@_spi(Fuzzing) import Datasets
+@_spi(Parsing) import Datasets
 import Engine
 import NN
 
