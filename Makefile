@@ -5,7 +5,7 @@ BIN := .build/release/advdistill
 DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps data build test bench bench-compare clean demo demo-full demo-teachers report-screenshot
+.PHONY: deps data build test bench bench-compare clean demo demo-full demo-teachers report-screenshot fuzz fuzz-build asan
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
 deps:
@@ -77,8 +77,60 @@ demo-teachers: build data
 	    --json Configs/demo/teachers/teacher-$$t/eval.json; \
 	done
 
+FUZZ_TARGETS ?= safetensors idx cifar png jpeg config
+FUZZ_SECONDS ?= 60
+FUZZ_DIR := runs/fuzz
+FUZZ_CORPUS := Tests/Fixtures/fuzz
+FUZZ_BIN := .build-fuzz/release/advdistill-fuzz
+# libFuzzer and AddressSanitizer for the Swift code, coverage and ASan for the C target (CImageCodecs);
+# lld links it (gold fails on the sanitizer runtimes). The system libpng, libjpeg and zlib are not
+# rebuilt, so they are neither instrumented nor checked by ASan: our glue around them is.
+FUZZ_FLAGS := -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address \
+  -Xswiftc -Xclang-linker -Xswiftc -fuse-ld=lld
+# A hang (one input over 10 s), more than 2 GB resident, or a leak fails a target.
+FUZZ_OPTIONS := -timeout=10 -rss_limit_mb=2048 -detect_leaks=1 -print_final_stats=1
+# Swift's own crash reporter would hold the process after libFuzzer's report; libFuzzer reports crashes.
+FUZZ_ENV := SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=1:max_allocation_size_mb=2048
+
+## fuzz-build: the libFuzzer + AddressSanitizer build of advdistill-fuzz, in .build-fuzz.
+fuzz-build: deps
+	$(SWIFT) build -c release --build-path .build-fuzz --product advdistill-fuzz $(FUZZ_FLAGS)
+
+## fuzz: libFuzzer on every parser (FUZZ_TARGETS) for FUZZ_SECONDS each (default 60), one after another,
+## from a scratch copy of the seed corpus Tests/Fixtures/fuzz/<target>/ in runs/fuzz/<target>/. Prints the
+## inputs executed per target; a crash, hang, OOM or leak fails it and keeps the input in runs/fuzz/<target>/.
+fuzz: fuzz-build
+	@failed=""; summary=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  dir=$(FUZZ_DIR)/$$t; rm -rf $$dir; mkdir -p $$dir/corpus; \
+	  find $(FUZZ_CORPUS)/$$t -type f -exec cp {} $$dir/corpus/ \; ; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS) s from $$(ls $$dir/corpus | wc -l) seed files (log: $$dir/fuzz.log)"; \
+	  $(FUZZ_ENV) $(FUZZ_BIN) $$t $$dir/corpus -max_total_time=$(FUZZ_SECONDS) $(FUZZ_OPTIONS) \
+	    -artifact_prefix=$$dir/ > $$dir/fuzz.log 2>&1; rc=$$?; \
+	  runs=$$(sed -n 's/^stat::number_of_executed_units: *//p' $$dir/fuzz.log); \
+	  rate=$$(sed -n 's/^stat::average_exec_per_sec: *//p' $$dir/fuzz.log); \
+	  artifacts=$$(find $$dir -maxdepth 1 -type f \( -name 'crash-*' -o -name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \)); \
+	  if [ $$rc -eq 0 ] && [ -z "$$artifacts" ]; then verdict=passed; else verdict="FAILED (exit $$rc) $$artifacts"; failed="$$failed $$t"; \
+	    grep -m1 -E '^==[0-9]+== ?ERROR|^ERROR: libFuzzer|deadly signal|Fatal error' $$dir/fuzz.log; fi; \
+	  line=$$(printf '%-12s %10s inputs  %7s/s  %s' $$t "$${runs:-?}" "$${rate:-?}" "$$verdict"); \
+	  echo "  $$line"; summary="$$summary$$line\n"; \
+	done; \
+	echo; echo "make fuzz: $(FUZZ_SECONDS) s per target"; printf "$$summary"; \
+	if [ -n "$$failed" ]; then echo "make fuzz: failed:$$failed"; exit 1; fi
+
+## asan: the replay driver built with AddressSanitizer (.build-asan) over the committed corpus and, if
+## `make fuzz` has run, the corpus it grew in runs/fuzz/: every decoder and parser, C glue included.
+asan: deps
+	$(SWIFT) build --build-path .build-asan --product advdistill-fuzz --sanitize=address
+	@for t in $(FUZZ_TARGETS); do \
+	  dirs=$(FUZZ_CORPUS)/$$t; [ -d $(FUZZ_DIR)/$$t/corpus ] && dirs="$$dirs $(FUZZ_DIR)/$$t/corpus"; \
+	  $(FUZZ_ENV) .build-asan/debug/advdistill-fuzz $$t $$dirs > .build-asan/replay-$$t.log 2>&1 \
+	    || { cat .build-asan/replay-$$t.log | tail -40; echo "make asan: $$t FAILED"; exit 1; }; \
+	  tail -1 .build-asan/replay-$$t.log; \
+	done
+
 clean:
-	rm -rf .build runs
+	rm -rf .build .build-fuzz .build-asan runs
 
 ## report-screenshot: render REPORT (default runs/report/report.html) with headless Chromium: a PNG of the
 ## page as a reader sees it and a PDF as it prints, beside the report. Installs Debian's chromium if needed.

@@ -11,6 +11,7 @@ let package = Package(
     name: "AdvDistill",
     products: [
         .executable(name: "advdistill", targets: ["advdistill"]),
+        .executable(name: "advdistill-fuzz", targets: ["advdistill-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -34,6 +35,9 @@ let package = Package(
                 "Engine", "NN", "Datasets", "Attacks", "Distillation", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // libFuzzer harnesses for every parser of outside files, and their driver (`make fuzz`, `make asan`).
+        .target(name: "FuzzHarnesses", dependencies: ["Datasets", "Distillation", "Engine", "NN"]),
+        .executableTarget(name: "advdistill-fuzz", dependencies: ["FuzzHarnesses"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], exclude: ["Fixtures"],
                     swiftSettings: optimisedEvenInDebug),
@@ -46,6 +50,8 @@ let package = Package(
         // The built CLI under faults: kill -9 mid-checkpoint, a full disk, signals, a second run, NaN.
         // Reads the checkpoints it leaves with NN; runs .build/…/advdistill, which `swift test` builds.
         .testTarget(name: "FaultTests", dependencies: ["NN"]),
+        // Replays the committed fuzz corpus (Tests/Fixtures/fuzz) through the harnesses.
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarnesses"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Attacks", "Distillation", "Datasets", "NN"],
                     swiftSettings: optimisedEvenInDebug),

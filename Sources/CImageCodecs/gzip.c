@@ -1,11 +1,15 @@
 /* gzip (RFC 1952) decompression and compression through zlib, all in memory. */
 #include "CImageCodecs.h"
 #include "common.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <zlib.h>
 
 /* zlib's avail_in/avail_out are 32-bit: feed and drain at most this much per call. */
 #define CHUNK_LIMIT ((size_t)1 << 30)
+
+/* DEFLATE's largest expansion: a 258-byte match coded in 2 bits, i.e. about 1032 output bytes per input byte. */
+#define MAX_DEFLATE_RATIO ((size_t)1032)
 
 static size_t min_size(size_t a, size_t b) { return a < b ? a : b; }
 
@@ -18,9 +22,12 @@ int cimg_gunzip(const unsigned char *data, size_t len, size_t max_out,
         return 1;
     }
     /* The trailer's ISIZE (size mod 2^32 of the last member) is a good first guess for one-member
-     * files; it is only a hint, since the buffer grows as needed and never past max_out. */
+     * files; it is only a hint, since the buffer grows as needed and never past max_out. A corrupt or
+     * hostile trailer can claim 4 GiB on a 20-byte file (found by fuzzing: a 2.3 GB malloc), and
+     * DEFLATE expands at most 1032:1, so a hint beyond that bound is ignored. */
     size_t hint = (size_t)data[len - 4] | (size_t)data[len - 3] << 8 | (size_t)data[len - 2] << 16 | (size_t)data[len - 1] << 24;
-    size_t cap = min_size(hint < 65536 ? 65536 : hint + 1, max_out + 1);
+    size_t most = len > SIZE_MAX / MAX_DEFLATE_RATIO ? SIZE_MAX : len * MAX_DEFLATE_RATIO;
+    size_t cap = min_size(hint < 65536 || hint > most ? 65536 : hint + 1, max_out + 1);
     unsigned char *buf = malloc(cap);
     if (buf == NULL) { cimg_set_error(err, errlen, "out of memory"); return 3; }
 

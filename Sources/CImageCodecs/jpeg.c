@@ -25,15 +25,25 @@ static void on_jpeg_error(j_common_ptr cinfo) {
     longjmp(trap->escape, 1);
 }
 
-/* libjpeg calls this for its first warning. Its warnings are all about damaged data ("Premature
- * end of JPEG file", "Corrupt JPEG data: ..."), after which it fills the missing part with grey and
- * carries on. A training image with a grey hole is wrong data, so the decoder turns a warning into
- * a failure once decoding is done; here we only keep the message (and stderr quiet). */
+/* Keeps libjpeg's current message in the caller's buffer (and stderr quiet). As output_message it
+ * serves the encoder, for which libjpeg reports the first warning and carries on. */
 static void on_jpeg_message(j_common_ptr cinfo) {
     struct jpeg_trap *trap = (struct jpeg_trap *)cinfo->err;
     char msg[JMSG_LENGTH_MAX];
     (*cinfo->err->format_message)(cinfo, msg);
     cimg_set_error(trap->err, trap->errlen, msg);
+}
+
+/* The decoder's emit_message. libjpeg's warnings (msg_level -1) are all about damaged data
+ * ("Premature end of JPEG file", "Corrupt JPEG data: ..."), after which it would fill the missing
+ * part with grey and carry on. A training image with a grey hole is wrong data, so the first warning
+ * fails the decode, at once: carrying on would decode the rest of a corrupt stream for nothing (a
+ * hostile file can make libjpeg pad megapixels of grey after a few bytes of data). Trace messages
+ * (levels >= 0) are ignored, as libjpeg's default does at trace_level 0. */
+static void on_jpeg_decode_message(j_common_ptr cinfo, int msg_level) {
+    if (msg_level >= 0) return;
+    on_jpeg_message(cinfo);
+    longjmp(((struct jpeg_trap *)cinfo->err)->escape, 1);
 }
 
 static struct jpeg_error_mgr *install_trap(struct jpeg_trap *trap, char *err, size_t errlen) {
@@ -58,6 +68,7 @@ int cimg_decode_jpeg(const unsigned char *data, size_t len, int channels,
     struct jpeg_trap trap;
     unsigned char *volatile pixels = NULL;   /* assigned after setjmp, freed after a longjmp */
     cinfo.err = install_trap(&trap, err, errlen);
+    trap.mgr.emit_message = on_jpeg_decode_message;
     if (setjmp(trap.escape)) {
         jpeg_destroy_decompress(&cinfo);
         free(pixels);
@@ -68,17 +79,21 @@ int cimg_decode_jpeg(const unsigned char *data, size_t len, int channels,
     jpeg_read_header(&cinfo, TRUE);
     int is_grey = cinfo.jpeg_color_space == JCS_GRAYSCALE;
     int want = channels == 0 ? (is_grey ? 1 : 3) : channels;
-    /* libjpeg produces grey from colour by keeping the Y of YCbCr: BT.601 luma. */
-    cinfo.out_color_space = want == 1 ? JCS_GRAYSCALE : JCS_RGB;
-    jpeg_start_decompress(&cinfo);
-    size_t w = cinfo.output_width, h = cinfo.output_height;
-    if (cinfo.output_components != want) {
-        cimg_set_error(err, errlen, "libjpeg produced an unexpected channel count");
+    /* The size check comes before jpeg_start_decompress, which allocates libjpeg's buffers: for a
+     * progressive file, the whole image's DCT coefficients, 2 bytes per sample of every component
+     * (the file's components, which can outnumber the channels we produce). */
+    size_t w = cinfo.image_width, h = cinfo.image_height;
+    size_t per_pixel = (size_t)(cinfo.num_components > want ? cinfo.num_components : want);
+    if (w * h * per_pixel > CIMG_MAX_SAMPLES) {
+        cimg_describe_too_large(err, errlen, (unsigned long)w, (unsigned long)h);
         jpeg_destroy_decompress(&cinfo);
         return 4;
     }
-    if (w * h * (size_t)want > CIMG_MAX_SAMPLES) {
-        cimg_set_error(err, errlen, "image dimensions are too large");
+    /* libjpeg produces grey from colour by keeping the Y of YCbCr: BT.601 luma. */
+    cinfo.out_color_space = want == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_start_decompress(&cinfo);
+    if (cinfo.output_components != want || cinfo.output_width != w || cinfo.output_height != h) {
+        cimg_set_error(err, errlen, "libjpeg produced an unexpected size or channel count");
         jpeg_destroy_decompress(&cinfo);
         return 4;
     }
@@ -94,12 +109,7 @@ int cimg_decode_jpeg(const unsigned char *data, size_t len, int channels,
         jpeg_read_scanlines(&cinfo, &row, 1);
     }
     jpeg_finish_decompress(&cinfo);
-    long warnings = trap.mgr.num_warnings;
     jpeg_destroy_decompress(&cinfo);
-    if (warnings > 0) {   /* the message is already in err */
-        free(pixels);
-        return 5;
-    }
     if (err && errlen) err[0] = '\0';
     *out = pixels;
     *width = (int)w;

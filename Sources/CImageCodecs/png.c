@@ -73,7 +73,11 @@ int cimg_decode_png(const unsigned char *data, size_t len, int channels,
     int has_trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
     int is_colour = (color_type & PNG_COLOR_MASK_COLOR) != 0;
     int want = channels == 0 ? (is_colour ? 3 : 1) : channels;
-    if ((size_t)w * (size_t)h * 3 > CIMG_MAX_SAMPLES) png_error(png, "image dimensions are too large");
+    if ((size_t)w * (size_t)h * 3 > CIMG_MAX_SAMPLES) {
+        char msg[160];
+        cimg_describe_too_large(msg, sizeof msg, w, h);
+        png_error(png, msg);   /* before any pixel buffer exists: only the header has been read */
+    }
 
     /* Normalise every flavour to 8-bit grey or RGB without alpha ("strip" semantics: no
      * compositing, no gamma), so a pixel value is what the file stores. */

@@ -35,15 +35,15 @@ enum FileAccess {
         return [UInt8](data)
     }
 
-    /// The file's bytes, gunzipped when it is gzip data (by its 1f 8b signature, or a `.gz` name).
-    static func readMaybeCompressed(_ path: String) throws -> [UInt8] {
-        let bytes = try read(path)
+    /// `bytes` (the contents of `file`), gunzipped when they are gzip data (by the 1f 8b signature,
+    /// or a `.gz` name).
+    static func decompressIfGzip(_ bytes: [UInt8], file: String) throws -> [UInt8] {
         let looksGzip = bytes.count >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b
-        guard looksGzip || path.lowercased().hasSuffix(".gz") else { return bytes }
+        guard looksGzip || file.lowercased().hasSuffix(".gz") else { return bytes }
         do {
             return try gunzip(bytes, maxOutput: maxDecompressedBytes)
         } catch {
-            throw DatasetError.decompressionFailed(file: path, reason: error.message)
+            throw DatasetError.decompressionFailed(file: file, reason: error.message)
         }
     }
 }

@@ -14,7 +14,7 @@ import Foundation
 /// Class names: `classes.txt` beside the files (one per line) when present; otherwise the
 /// Fashion-MNIST names when the directory's name or target contains "fashion"; otherwise "0", "1", …
 /// for max(10, largest label + 1) classes.
-enum IDX {
+@_spi(Parsing) public enum IDX {
     static let imagesMagic: UInt32 = 0x0000_0803
     static let labelsMagic: UInt32 = 0x0000_0801
     /// Counts are refused at 2^31 and above before anything is allocated.
@@ -27,23 +27,31 @@ enum IDX {
     static func load(directory: String, split: Split, limit: Int?) throws -> LoadedImages {
         let imagesFile = try find(in: directory, split: split, kind: "images", dims: "idx3")
         let labelsFile = try find(in: directory, split: split, kind: "labels", dims: "idx1")
+        let split = try decode(images: try FileAccess.read(imagesFile), named: imagesFile,
+                               labels: try FileAccess.read(labelsFile), named: labelsFile, limit: limit)
+        let classNames = try classNames(directory: directory, largestLabel: split.labels.max() ?? 0)
+        if let bad = split.labels.firstIndex(where: { $0 >= classNames.count }) {
+            throw DatasetError.labelOutOfRange(file: labelsFile, index: bad, label: split.labels[bad], classCount: classNames.count)
+        }
+        return LoadedImages(images: split.pixels, labels: split.labels, channels: 1, height: split.rows, width: split.cols,
+                            classNames: classNames)
+    }
 
-        let imageBytes = try FileAccess.readMaybeCompressed(imagesFile)
+    /// The first `limit` (default all) images and labels of one split from the contents of its two
+    /// files, each raw or gzip, after every header check; the names are only for error messages.
+    /// `load` reads the files and calls this; it is SPI so that the fuzz harness drives the same code.
+    @_spi(Parsing) public static func decode(images imageFile: [UInt8], named imagesFile: String,
+                                             labels labelFile: [UInt8], named labelsFile: String,
+                                             limit: Int?) throws -> (pixels: [UInt8], labels: [Int], rows: Int, cols: Int) {
+        let imageBytes = try FileAccess.decompressIfGzip(imageFile, file: imagesFile)
         let (count, rows, cols) = try imagesHeader(imageBytes, file: imagesFile)
-        let labelBytes = try FileAccess.readMaybeCompressed(labelsFile)
+        let labelBytes = try FileAccess.decompressIfGzip(labelFile, file: labelsFile)
         let labelCount = try labelsHeader(labelBytes, file: labelsFile)
         guard labelCount == count else {
             throw DatasetError.countMismatch(imagesFile: imagesFile, images: count, labelsFile: labelsFile, labels: labelCount)
         }
-
-        let n = min(count, limit ?? count)
-        let labels = labelBytes[8..<8 + n].map(Int.init)
-        let classNames = try classNames(directory: directory, largestLabel: labels.max() ?? 0)
-        if let bad = labels.firstIndex(where: { $0 >= classNames.count }) {
-            throw DatasetError.labelOutOfRange(file: labelsFile, index: bad, label: labels[bad], classCount: classNames.count)
-        }
-        let images = Array(imageBytes[16..<16 + n * rows * cols])
-        return LoadedImages(images: images, labels: labels, channels: 1, height: rows, width: cols, classNames: classNames)
+        let n = min(count, max(0, limit ?? count))
+        return (Array(imageBytes[16..<16 + n * rows * cols]), labelBytes[8..<8 + n].map(Int.init), rows, cols)
     }
 
     /// (count, rows, cols) after checking the magic, the limits and that the file holds them all.

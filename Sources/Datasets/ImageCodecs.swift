@@ -2,19 +2,19 @@ import CImageCodecs
 import Glibc
 
 /// A decode or encode failure from the C codecs, before it is given a file name.
-struct CodecFailure: Error { let message: String }
+@_spi(Parsing) public struct CodecFailure: Error { public let message: String }
 
 /// A decoded image: `pixels` is [height, width, channels] interleaved (HWC), 8 bits per sample.
-struct DecodedImage {
-    var pixels: [UInt8]
-    var width: Int
-    var height: Int
-    var channels: Int
+@_spi(Parsing) public struct DecodedImage {
+    public var pixels: [UInt8]
+    public var width: Int
+    public var height: Int
+    public var channels: Int
 }
 
 /// Decodes a PNG or JPEG (told apart by their signatures, not by file name).
-/// `channels`: 1 grey, 3 RGB, 0 the file's own.
-func decodeImage(_ bytes: [UInt8], channels: Int) throws(CodecFailure) -> DecodedImage {
+/// `channels`: 1 grey, 3 RGB, 0 the file's own. SPI so that the fuzz harness drives it directly.
+@_spi(Parsing) public func decodeImage(_ bytes: [UInt8], channels: Int) throws(CodecFailure) -> DecodedImage {
     let isPNG = bytes.starts(with: [0x89, 0x50, 0x4E, 0x47])
     let isJPEG = bytes.starts(with: [0xFF, 0xD8])
     guard isPNG || isJPEG else {
@@ -102,8 +102,8 @@ func gunzip(_ bytes: [UInt8], maxOutput: Int) throws(CodecFailure) -> [UInt8] {
     return Array(UnsafeBufferPointer(start: result, count: len))
 }
 
-/// gzip-compresses `bytes` (zlib level 1...9).
-func gzip(_ bytes: [UInt8], level: Int = 6) throws(CodecFailure) -> [UInt8] {
+/// gzip-compresses `bytes` (zlib level 1...9). SPI for the fuzz seed corpus and the tests.
+@_spi(Parsing) public func gzip(_ bytes: [UInt8], level: Int = 6) throws(CodecFailure) -> [UInt8] {
     var out: UnsafeMutablePointer<UInt8>? = nil
     var len = 0
     var err = [CChar](repeating: 0, count: 256)

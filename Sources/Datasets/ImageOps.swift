@@ -1,8 +1,8 @@
 /// Pixel-layout helpers on planar 8-bit images ([C, H, W], row-major): channel conversion,
 /// interleaved → planar, and resizing. Reference-simple loops: they run once at load time.
-enum ImageOps {
+@_spi(Parsing) public enum ImageOps {
     /// [H, W, C] interleaved → [C, H, W] planar.
-    static func planar(_ hwc: [UInt8], height: Int, width: Int, channels: Int) -> [UInt8] {
+    public static func planar(_ hwc: [UInt8], height: Int, width: Int, channels: Int) -> [UInt8] {
         if channels == 1 { return hwc }
         let plane = height * width
         return [UInt8](unsafeUninitializedCapacity: hwc.count) { out, n in
@@ -37,7 +37,7 @@ enum ImageOps {
     }
 
     /// Resizes one planar image. See `ResizeRule` for the exact sampling rule.
-    static func resize(_ src: [UInt8], channels: Int, height: Int, width: Int,
+    public static func resize(_ src: [UInt8], channels: Int, height: Int, width: Int,
                        toHeight outH: Int, toWidth outW: Int, filter: ResizeFilter) -> [UInt8] {
         if height == outH && width == outW { return src }
         let sy = Double(height) / Double(outH), sx = Double(width) / Double(outW)

@@ -70,37 +70,43 @@ public enum ModelZoo {
     }
 
     /// Guesses the architecture of a PyTorch state_dict from its keys and shapes (for files without our
-    /// metadata). Returns nil when nothing fits.
+    /// metadata). Returns nil when nothing fits, including when a tensor it reads has too few dimensions
+    /// (a hostile or corrupt file: a 1-D `conv1.weight` once made this trap).
     public static func detect(shapes: [String: [Int]]) -> ModelSpec? {
         func has(_ k: String) -> Bool { shapes[k] != nil }
-        func classes(_ head: String) -> Int? { shapes[head + ".weight"]?.first }
-        if let w = shapes["init_conv.weight"], let k = classes("logits") {
+        /// Dimension `i` of the tensor called `key`, nil if it is absent or has fewer dimensions.
+        func dim(_ key: String, _ i: Int) -> Int? {
+            guard let shape = shapes[key], i < shape.count else { return nil }
+            return shape[i]
+        }
+        func classes(_ head: String) -> Int? { dim(head + ".weight", 0) }
+        if let inChannels = dim("init_conv.weight", 1), let k = classes("logits") {
             let blocks = (0...).prefix { has("layer.0.block.\($0).conv_0.weight") }.count
-            let width = (shapes["layer.0.block.0.conv_0.weight"]?.first ?? 16) / 16
-            return ModelSpec(arch: "dm-wrn-\(6 * blocks + 4)-\(width)", numClasses: k, inChannels: w[1], inputSize: 32)
+            let width = (dim("layer.0.block.0.conv_0.weight", 0) ?? 16) / 16
+            return ModelSpec(arch: "dm-wrn-\(6 * blocks + 4)-\(width)", numClasses: k, inChannels: inChannels, inputSize: 32)
         }
-        if let w = shapes["conv1.weight"], has("block1.layer.0.conv1.weight"), let k = classes("fc") {
+        if let inChannels = dim("conv1.weight", 1), has("block1.layer.0.conv1.weight"), let k = classes("fc") {
             let blocks = (0...).prefix { has("block1.layer.\($0).conv1.weight") }.count
-            let width = (shapes["block1.layer.0.conv1.weight"]?.first ?? 16) / 16
+            let width = (dim("block1.layer.0.conv1.weight", 0) ?? 16) / 16
             let arch = (blocks == 5 && width == 10) ? "wrn-34-10" : "trades-wrn-\(6 * blocks + 4)-\(width)"
-            return ModelSpec(arch: arch, numClasses: k, inChannels: w[1], inputSize: 32)
+            return ModelSpec(arch: arch, numClasses: k, inChannels: inChannels, inputSize: 32)
         }
-        guard let stem = shapes["conv1.weight"] else { return nil }
+        guard let stemOut = dim("conv1.weight", 0), let inChannels = dim("conv1.weight", 1) else { return nil }
         if has("layers.0.conv1.weight"), let k = classes("linear") {
-            return ModelSpec(arch: "mobilenetv2", numClasses: k, inChannels: stem[1], inputSize: 32)
+            return ModelSpec(arch: "mobilenetv2", numClasses: k, inChannels: inChannels, inputSize: 32)
         }
         if has("layer4.1.conv2.weight"), let k = classes("linear") {
             let arch = has("bn1.weight") ? "resnet18" : "preactresnet18"
-            return ModelSpec(arch: arch, numClasses: k, inChannels: stem[1], inputSize: 32)
+            return ModelSpec(arch: arch, numClasses: k, inChannels: inChannels, inputSize: 32)
         }
         if has("layer3.8.conv2.weight"), !has("layer4.0.conv1.weight"), let k = classes("linear") {
-            return ModelSpec(arch: "resnet56", numClasses: k, inChannels: stem[1], inputSize: 32)
+            return ModelSpec(arch: "resnet56", numClasses: k, inChannels: inChannels, inputSize: 32)
         }
-        if has("conv3.weight"), let fc1 = shapes["fc1.weight"], let k = classes("fc2") {
-            let arch = stem[0] == 16 ? "tinycnn" : "smallcnn"
-            let c3 = shapes["conv3.weight"]?.first ?? 1
-            let side = Int((Double(fc1[1] / max(c3, 1))).squareRoot().rounded())
-            return ModelSpec(arch: arch, numClasses: k, inChannels: stem[1], inputSize: side * 4)
+        if has("conv3.weight"), let fc1Inputs = dim("fc1.weight", 1), let k = classes("fc2") {
+            let arch = stemOut == 16 ? "tinycnn" : "smallcnn"
+            let c3 = dim("conv3.weight", 0) ?? 1
+            let side = Int((Double(fc1Inputs / max(c3, 1))).squareRoot().rounded())
+            return ModelSpec(arch: arch, numClasses: k, inChannels: inChannels, inputSize: side * 4)
         }
         return nil
     }

@@ -1,5 +1,5 @@
 import Testing
-@testable import Datasets
+@_spi(Parsing) @testable import Datasets
 
 @Suite struct CodecTests {
     /// 3×2 RGB pixels with distinct channel values.
@@ -71,6 +71,35 @@ import Testing
         #expect(throws: CodecFailure.self) { try decodeImage(flipped, channels: 1) }
         #expect(throws: CodecFailure.self) { try decodeImage(Array("GIF89a".utf8), channels: 1) }
         #expect(throws: CodecFailure.self) { try decodeImage([], channels: 1) }
+    }
+
+    /// A header claiming a huge image is refused from the header alone, before libpng or libjpeg
+    /// allocates for the pixels, with a message naming the size.
+    @Test func pngClaiming100000By100000PixelsIsRefusedFromItsHeader() throws {
+        // A valid 1×1 grey file whose IHDR (bytes 16..<29, CRC recomputed) now says 100000×100000.
+        var png = handMadePNG(width: 1, height: 1, channels: 1, pixels: [7])
+        png.replaceSubrange(16..<24, with: bigEndian32(100_000) + bigEndian32(100_000))
+        png.replaceSubrange(29..<33, with: bigEndian32(crc32(Array(png[12..<29]))))
+        for channels in [0, 1, 3] {
+            let failure = try #require(throws: CodecFailure.self) { try decodeImage(png, channels: channels) }
+            #expect(failure.message.hasPrefix("image dimensions 100000x100000 are too large"), "\(failure.message)")
+        }
+    }
+
+    /// JPEG stores sizes in 16 bits and libjpeg-turbo stops at 65500, so 65500×65500 is the largest claim
+    /// a JPEG can make; as a progressive file it would have libjpeg zero 25 GB of DCT coefficients in
+    /// `jpeg_start_decompress` if the size were checked only after it.
+    @Test(arguments: [UInt8(0xC0), 0xC2])   // SOF0 baseline as written; SOF2 progressive
+    func jpegClaiming65500By65500PixelsIsRefusedFromItsHeader(startOfFrame: UInt8) throws {
+        var jpeg = try encodeJPEG(pixels: pattern(8 * 8 * 3), width: 8, height: 8, channels: 3)
+        let sof = try #require((0..<jpeg.count - 1).first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xC0 })
+        jpeg[sof + 1] = startOfFrame
+        // After the marker: length (2 bytes), precision (1), height (2), width (2).
+        jpeg.replaceSubrange(sof + 5..<sof + 9, with: [0xFF, 0xDC, 0xFF, 0xDC])
+        for channels in [0, 1, 3] {
+            let failure = try #require(throws: CodecFailure.self) { try decodeImage(jpeg, channels: channels) }
+            #expect(failure.message.hasPrefix("image dimensions 65500x65500 are too large"), "\(failure.message)")
+        }
     }
 
     @Test func encoderRejectsMismatchedSizes() {

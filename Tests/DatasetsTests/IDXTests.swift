@@ -1,5 +1,5 @@
 import Testing
-@testable import Datasets
+@_spi(Parsing) @testable import Datasets
 
 @Suite struct IDXTests {
     @Test func rawIDXLoadsEveryPixelAndLabelInOrder() throws {

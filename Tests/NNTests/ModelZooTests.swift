@@ -104,3 +104,15 @@ func architectureIsDetectedFromPyTorchKeys(_ arch: String) throws {
     #expect(detected.arch == arch)
     #expect(detected.numClasses == 7)
 }
+
+/// A file without our metadata whose tensors have too few dimensions for the architecture their keys
+/// suggest (a corrupt or hostile checkpoint) is not detected as anything; it used to trap on `shape[1]`.
+@Test(arguments: [
+    ["init_conv.weight": [2], "logits.weight": [2, 1]],                                    // DeepMind WRN, 1-D stem
+    ["conv1.weight": [16], "block1.layer.0.conv1.weight": [16, 16, 3, 3], "fc.weight": [7, 64]],   // TRADES WRN
+    ["conv1.weight": [], "layer4.1.conv2.weight": [512, 512, 3, 3], "linear.weight": [7, 512]],    // ResNet, 0-d stem
+    ["conv1.weight": [16, 1, 3, 3], "conv3.weight": [64], "fc1.weight": [128], "fc2.weight": [7, 128]], // small CNN, 1-D fc1
+])
+func shapesWithTooFewDimensionsAreNotDetected(_ shapes: [String: [Int]]) {
+    #expect(ModelZoo.detect(shapes: shapes) == nil)
+}

@@ -193,6 +193,15 @@ import Testing
         expectMessage(error, ["'x'", "[\(begin), \(end)]", "8-byte data buffer"])
     }
 
+    /// A 2^20 × 2^20 F32 tensor (4 TiB) claimed by a file with 4 data bytes: refused from the header,
+    /// by name, before anything is decoded or allocated for it.
+    @Test func aTensorClaimingMoreBytesThanTheFileIsRefusedBeforeDecoding() {
+        let error = parseError(header: #"{"w":{"dtype":"F32","shape":[1048576,1048576],"data_offsets":[0,4398046511104]}}"#,
+                               data: [0, 0, 0, 0])
+        #expect(error == .offsetsOutOfRange(file: "bad.safetensors", key: "w", begin: 0, end: 4_398_046_511_104, dataLength: 4))
+        expectMessage(error, ["'w'", "[0, 4398046511104]", "4-byte data buffer"])
+    }
+
     @Test func overlappingTensorsAreRefusedByName() {
         let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"#
             + #""empty":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},"#

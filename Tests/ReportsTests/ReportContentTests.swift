@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Datasets
+@_spi(Parsing) @testable import Datasets
 @testable import Reports
 
 /// Builds the report of the three fixture runs and parses its HTML as XML.

@@ -53,6 +53,11 @@ public struct RunConfig: Codable, Sendable, Equatable {
         guard let bytes = FileManager.default.contents(atPath: path) else {
             throw ConfigError.unreadable(file: path, reason: "no such file or not readable")
         }
+        return try parse(bytes, source: path)
+    }
+
+    /// Decodes and validates the contents of a config file; `source` names it in error messages.
+    public static func parse(_ bytes: Data, source path: String) throws -> RunConfig {
         do {
             let config = try JSONDecoder().decode(RunConfig.self, from: bytes)
             try config.validate()
