@@ -6,8 +6,8 @@
 /// FuzzRegressionTests replay the committed corpus (Tests/Fixtures/fuzz/<target>/) through the same
 /// functions.
 public enum FuzzTarget: String, CaseIterable, Sendable {
-    /// A safetensors file: header and body, then its metadata, architecture detection and loading
-    /// into a model's state.
+    /// A safetensors file: header and body, then its metadata, architecture detection, the check of
+    /// that claim against the file's size, and building the model and loading the file into it.
     case safetensors
     /// An IDX images file and an IDX labels file (each raw or gzip), framed as one input.
     case idx

@@ -29,9 +29,10 @@ public enum SeedCorpus {
             SafeTensorsEntry(name: "u8", dtype: .u8, shape: [2, 2], values: [0, 1, 254, 255]),
             SafeTensorsEntry(name: "empty", dtype: .f32, shape: [0, 5], values: []),
         ]).serialized()
-        // The harness's model with every value 0 (1 for the BatchNorm variances), stored as U8 to stay
-        // small: a complete checkpoint that loads, so mutations reach the key and shape checks.
-        let model = Checkpoint.file(of: SafeTensorsHarness.model)
+        // The seed model with every value 0 (1 for the BatchNorm variances), stored as U8 to stay small:
+        // a complete checkpoint that loads, so mutations reach the size, key and shape checks.
+        var rng = SeededGenerator(seed: 0)
+        let model = Checkpoint.file(of: try ModelZoo.make(SafeTensorsHarness.seedSpec, rng: &rng))
         let zeros = model.entries.map { e in
             SafeTensorsEntry(name: e.name, dtype: e.name.hasSuffix("num_batches_tracked") ? .i64 : .u8, shape: e.shape,
                              values: [Float](repeating: e.name.hasSuffix("running_var") ? 1 : 0, count: e.values.count))

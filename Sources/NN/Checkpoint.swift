@@ -30,52 +30,72 @@ public enum Checkpoint {
         try file(of: model, metadata: metadata, extra: extra).write(to: path)
     }
 
-    /// The spec recorded in our metadata, if any.
+    /// The spec recorded in our metadata, if any, checked against `ModelSpec`'s limits and the zoo's names.
     public static func spec(in file: SafeTensorsFile, source: String) throws -> ModelSpec? {
         guard let json = file.metadata[modelMetadataKey] else { return nil }
-        do { return try JSONDecoder().decode(ModelSpec.self, from: Data(json.utf8)) }
+        let spec: ModelSpec
+        do { spec = try JSONDecoder().decode(ModelSpec.self, from: Data(json.utf8)) }
         catch { throw CheckpointError.badMetadata(file: source, key: modelMetadataKey, reason: "\(error)") }
+        do { _ = try ModelZoo.blueprint(spec) }
+        catch { throw CheckpointError.badMetadata(file: source, key: modelMetadataKey, reason: "\(error)") }
+        return spec
     }
 
-    /// Reads a checkpoint and builds its model. `arch` is required when the file has no metadata and
-    /// overrides detection; an `arch` that contradicts our metadata is an error.
+    /// Reads a checkpoint and builds its model (see `model(from:source:arch:inputSize:)`).
     public static func loadModel(path: String, arch: String? = nil, inputSize: Int? = nil) throws -> (Model, SafeTensorsFile) {
         let file = try SafeTensorsFile.read(path: path)
-        var spec: ModelSpec
-        if let recorded = try Self.spec(in: file, source: path) {
-            if let arch, try ModelZoo.canonicalName(arch) != ModelZoo.canonicalName(recorded.arch) {
-                throw CheckpointError.architectureConflict(file: path, requested: arch, recorded: recorded.arch)
-            }
-            spec = recorded
-        } else {
-            let shapes = modelShapes(file)
-            if let arch {
-                _ = try ModelZoo.canonicalName(arch)
-                let detected = ModelZoo.detect(shapes: shapes)
-                spec = ModelZoo.defaultSpec(arch: arch, numClasses: detected?.numClasses ?? 10,
-                                            inChannels: detected?.inChannels, inputSize: detected?.inputSize)
-                if detected == nil, let head = headClasses(shapes) { spec.numClasses = head }
-            } else if let detected = ModelZoo.detect(shapes: shapes) {
-                spec = detected
-            } else {
-                throw CheckpointError.noArchitecture(file: path)
-            }
-        }
+        return (try model(from: file, source: path, arch: arch, inputSize: inputSize), file)
+    }
+
+    /// Builds the model a parsed file describes and copies its tensors in. `arch` is required when the file
+    /// has no metadata and overrides detection; an `arch` that contradicts our metadata is an error.
+    ///
+    /// The file's claim (metadata, or its tensor shapes) is checked before anything is allocated: the spec
+    /// must be within `ModelSpec`'s limits, and the model must not need more values than the file's model
+    /// tensors hold — a real checkpoint holds every one, so a small file claiming a huge model is refused
+    /// instead of allocating what it claims.
+    public static func model(from file: SafeTensorsFile, source: String, arch: String? = nil,
+                             inputSize: Int? = nil) throws -> Model {
+        var (spec, claim) = try claimedSpec(file, source: source, arch: arch)
         if let inputSize { spec.inputSize = inputSize }
+        let needed: Int
+        do { needed = try ModelZoo.stateElementCount(spec) }
+        catch { throw CheckpointError.invalidModel(file: source, claim: claim, reason: "\(error)") }
+        let held = modelEntries(file).values.reduce(0) { $0 + $1.values.count }
+        guard needed <= held else {
+            throw CheckpointError.modelExceedsFile(file: source, claim: claim, spec: spec, needed: needed, held: held)
+        }
         var rng = SeededGenerator(seed: 0)
         let model = try ModelZoo.make(spec, rng: &rng)
-        try load(file, into: model, source: path)
-        return (model, file)
+        try load(file, into: model, source: source)
+        return model
+    }
+
+    /// The spec the file claims and where the claim comes from: our metadata, `arch` with the class and
+    /// channel counts read off the tensors, or detection from the tensor keys and shapes.
+    static func claimedSpec(_ file: SafeTensorsFile, source: String, arch: String?) throws -> (ModelSpec, ModelClaim) {
+        if let recorded = try Self.spec(in: file, source: source) {
+            if let arch, try ModelZoo.canonicalName(arch) != ModelZoo.canonicalName(recorded.arch) {
+                throw CheckpointError.architectureConflict(file: source, requested: arch, recorded: recorded.arch)
+            }
+            return (recorded, .metadata)
+        }
+        let shapes = modelShapes(file)
+        if let arch {
+            _ = try ModelZoo.canonicalName(arch)
+            let detected = ModelZoo.detect(shapes: shapes)
+            var spec = ModelZoo.defaultSpec(arch: arch, numClasses: detected?.numClasses ?? 10,
+                                            inChannels: detected?.inChannels, inputSize: detected?.inputSize)
+            if detected == nil, let head = headClasses(shapes) { spec.numClasses = head }
+            return (spec, .requested)
+        }
+        guard let detected = ModelZoo.detect(shapes: shapes) else { throw CheckpointError.noArchitecture(file: source) }
+        return (detected, .tensorShapes)
     }
 
     /// Copies the file's tensors into the model, checking that the key sets and shapes match exactly.
     public static func load(_ file: SafeTensorsFile, into model: Model, source: String) throws {
-        var byKey: [String: SafeTensorsEntry] = [:]
-        for e in file.entries {
-            let key = normalizedKey(e.name)
-            if key.hasPrefix(reservedPrefix) || key.hasPrefix("sub_block1.") { continue }
-            byKey[key] = e
-        }
+        let byKey = modelEntries(file)
         let state = model.state
         let expected = Set(state.map(\.key))
         let missing = state.map(\.key).filter { byKey[$0] == nil }
@@ -99,6 +119,18 @@ public enum Checkpoint {
     /// The architecture the file's keys and shapes suggest (files without our metadata).
     public static func detectedSpec(_ file: SafeTensorsFile) -> ModelSpec? { ModelZoo.detect(shapes: modelShapes(file)) }
 
+    /// The file's tensors that are model state, by normalised key: not our training state, not TRADES'
+    /// unused `sub_block1`.
+    static func modelEntries(_ file: SafeTensorsFile) -> [String: SafeTensorsEntry] {
+        var byKey: [String: SafeTensorsEntry] = [:]
+        for e in file.entries {
+            let key = normalizedKey(e.name)
+            if key.hasPrefix(reservedPrefix) || key.hasPrefix("sub_block1.") { continue }
+            byKey[key] = e
+        }
+        return byKey
+    }
+
     static func normalizedKey(_ name: String) -> String {
         name.hasPrefix("module.") ? String(name.dropFirst("module.".count)) : name
     }
@@ -116,12 +148,32 @@ public enum Checkpoint {
     }
 }
 
+/// Where the architecture a checkpoint is loaded as comes from, for error messages.
+public enum ModelClaim: Sendable, Equatable {
+    /// Our `model` metadata.
+    case metadata
+    /// Detected from the tensor keys and shapes (a file without our metadata).
+    case tensorShapes
+    /// Given by the caller (`--model`, a teacher's `arch`), with class and channel counts read off the tensors.
+    case requested
+
+    var describes: String {
+        switch self {
+        case .metadata: "its metadata describes"
+        case .tensorShapes: "its tensor shapes describe"
+        case .requested: "the requested architecture, sized by its tensors, is"
+        }
+    }
+}
+
 public enum CheckpointError: Error, CustomStringConvertible {
     case keyMismatch(file: String, arch: String, missing: [String], unexpected: [String])
     case shapeMismatch(file: String, key: String, expected: [Int], found: [Int])
     case noArchitecture(file: String)
     case architectureConflict(file: String, requested: String, recorded: String)
     case badMetadata(file: String, key: String, reason: String)
+    case invalidModel(file: String, claim: ModelClaim, reason: String)
+    case modelExceedsFile(file: String, claim: ModelClaim, spec: ModelSpec, needed: Int, held: Int)
 
     public var description: String {
         func list(_ keys: [String]) -> String {
@@ -142,6 +194,11 @@ public enum CheckpointError: Error, CustomStringConvertible {
             return "\(file) was saved as '\(recorded)' but --model says '\(requested)'"
         case let .badMetadata(file, key, reason):
             return "\(file): metadata '\(key)' is not valid: \(reason)"
+        case let .invalidModel(file, claim, reason):
+            return "\(file): \(claim.describes) an \(reason)"
+        case let .modelExceedsFile(file, claim, spec, needed, held):
+            return "\(file): \(claim.describes) \(spec.arch) with \(spec.numClasses) classes and \(spec.inChannels) input "
+                + "channels (\(spec.inputSize)×\(spec.inputSize)), which needs \(needed) values; the file holds \(held)"
         }
     }
 }

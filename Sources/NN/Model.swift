@@ -75,16 +75,30 @@ protocol StateProviding {
 
 /// Residual stages as the CIFAR ResNets and WideResNets lay them out: stage s holds `blocks` blocks of width
 /// `widths[s]`; its first block takes the previous width (`inWidth` for stage 0) and has stride 2, except in
-/// stage 0. Blocks are built stage by stage, block by block, so the seeded initialisation follows PyTorch's order.
-func residualStages<Block>(inWidth: Int, widths: [Int], blocks: Int, rng: inout SeededGenerator,
-                           _ make: (_ cin: Int, _ cout: Int, _ stride: Int, _ rng: inout SeededGenerator) -> Block) -> [[Block]] {
+/// stage 0. `residualStages` builds from this layout and the models' `elementCount`s count from it.
+func residualLayout(inWidth: Int, widths: [Int], blocks: Int) -> [[(cin: Int, cout: Int, stride: Int)]] {
     var cin = inWidth
     return widths.enumerated().map { s, cout in
         (0..<blocks).map { b in
             defer { cin = cout }
-            return make(cin, cout, (s > 0 && b == 0) ? 2 : 1, &rng)
+            return (cin, cout, (s > 0 && b == 0) ? 2 : 1)
         }
     }
+}
+
+/// The blocks of `residualLayout`, built stage by stage, block by block, so the seeded initialisation follows
+/// PyTorch's order.
+func residualStages<Block>(inWidth: Int, widths: [Int], blocks: Int, rng: inout SeededGenerator,
+                           _ make: (_ cin: Int, _ cout: Int, _ stride: Int, _ rng: inout SeededGenerator) -> Block) -> [[Block]] {
+    residualLayout(inWidth: inWidth, widths: widths, blocks: blocks).map { stage in
+        stage.map { make($0.cin, $0.cout, $0.stride, &rng) }
+    }
+}
+
+/// Values of the blocks of `residualLayout`, given one block's count.
+func residualElementCount(inWidth: Int, widths: [Int], blocks: Int,
+                          _ block: (_ cin: Int, _ cout: Int, _ stride: Int) -> Int) -> Int {
+    residualLayout(inWidth: inWidth, widths: widths, blocks: blocks).joined().reduce(0) { $0 + block($1.cin, $1.cout, $1.stride) }
 }
 
 /// (x − mean)/std per channel, differentiable w.r.t. x (attacks see through it).

@@ -10,31 +10,56 @@ public enum ModelZoo {
 
     /// Builds a freshly initialised model (PyTorch's default initialisation, drawn from `rng`).
     public static func make(_ spec: ModelSpec, rng: inout SeededGenerator) throws -> Model {
-        guard spec.numClasses >= 2 else { throw ModelZooError.invalid(spec.arch, "num_classes must be ≥ 2, got \(spec.numClasses)") }
-        guard spec.inChannels >= 1 else { throw ModelZooError.invalid(spec.arch, "in_channels must be ≥ 1, got \(spec.inChannels)") }
-        if let mean = spec.mean, mean.count != spec.inChannels {
-            throw ModelZooError.invalid(spec.arch, "mean has \(mean.count) values for \(spec.inChannels) channels")
+        switch try blueprint(spec) {
+        case let .smallCNN(widths, hidden): return SmallCNN(spec: spec, widths: widths, hidden: hidden, rng: &rng)
+        case let .resNet(widths, blocks): return ResNet(spec: spec, widths: widths, blocksPerStage: blocks, rng: &rng)
+        case .preActResNet18: return PreActResNet18(spec: spec, rng: &rng)
+        case .mobileNetV2: return MobileNetV2(spec: spec, rng: &rng)
+        case let .tradesWRN(depth, width): return TradesWideResNet(spec: spec, depth: depth, widen: width, rng: &rng)
+        case let .dmWRN(depth, width): return DMWideResNet(spec: spec, depth: depth, width: width, rng: &rng)
         }
-        if let std = spec.std, std.count != spec.inChannels || std.contains(where: { $0 <= 0 }) {
-            throw ModelZooError.invalid(spec.arch, "std needs \(spec.inChannels) positive values, got \(std)")
+    }
+
+    /// How many values `make(spec)` would allocate — every tensor of its `state`, parameters and buffers —
+    /// worked out without allocating them, so that a file's claim about its model can be checked against
+    /// what the file holds before the model is built. Throws what `make` throws for an invalid spec.
+    public static func stateElementCount(_ spec: ModelSpec) throws -> Int {
+        switch try blueprint(spec) {
+        case let .smallCNN(widths, hidden): SmallCNN.elementCount(spec: spec, widths: widths, hidden: hidden)
+        case let .resNet(widths, blocks): ResNet.elementCount(spec: spec, widths: widths, blocksPerStage: blocks)
+        case .preActResNet18: PreActResNet18.elementCount(spec: spec)
+        case .mobileNetV2: MobileNetV2.elementCount(spec: spec)
+        case let .tradesWRN(depth, width): TradesWideResNet.elementCount(spec: spec, depth: depth, widen: width)
+        case let .dmWRN(depth, width): DMWideResNet.elementCount(spec: spec, depth: depth, width: width)
         }
+    }
+
+    /// What `make` builds for a spec and what `stateElementCount` counts: one decision for both, taken
+    /// after the spec is checked against `ModelSpec`'s limits (which also keep the counts far from overflow).
+    enum Blueprint {
+        case smallCNN(widths: (Int, Int, Int), hidden: Int)
+        case resNet(widths: [Int], blocksPerStage: Int)
+        case preActResNet18
+        case mobileNetV2
+        case tradesWRN(depth: Int, width: Int)
+        case dmWRN(depth: Int, width: Int)
+    }
+
+    static func blueprint(_ spec: ModelSpec) throws -> Blueprint {
+        try spec.validate()
         switch try canonicalName(spec.arch) {
         case "smallcnn", "tinycnn":
-            guard spec.inputSize >= 4, spec.inputSize % 4 == 0 else {
-                throw ModelZooError.invalid(spec.arch, "input size must be a multiple of 4, got \(spec.inputSize)")
+            guard spec.inputSize % 4 == 0 else {
+                throw ModelZooError.invalid(spec.arch, "input_size must be a multiple of 4, got \(spec.inputSize)")
             }
-            return spec.arch == "smallcnn"
-                ? SmallCNN(spec: spec, widths: (32, 64, 128), hidden: 256, rng: &rng)
-                : SmallCNN(spec: spec, widths: (16, 32, 64), hidden: 128, rng: &rng)
-        case "resnet18": return ResNet(spec: spec, widths: [64, 128, 256, 512], blocksPerStage: 2, rng: &rng)
-        case "resnet56": return ResNet(spec: spec, widths: [16, 32, 64], blocksPerStage: 9, rng: &rng)
-        case "preactresnet18": return PreActResNet18(spec: spec, rng: &rng)
-        case "mobilenetv2": return MobileNetV2(spec: spec, rng: &rng)
+            return spec.arch == "smallcnn" ? .smallCNN(widths: (32, 64, 128), hidden: 256) : .smallCNN(widths: (16, 32, 64), hidden: 128)
+        case "resnet18": return .resNet(widths: [64, 128, 256, 512], blocksPerStage: 2)
+        case "resnet56": return .resNet(widths: [16, 32, 64], blocksPerStage: 9)
+        case "preactresnet18": return .preActResNet18
+        case "mobilenetv2": return .mobileNetV2
         case let name:
             let (layout, depth, width) = try parseWRN(name)
-            return layout == "trades"
-                ? TradesWideResNet(spec: spec, depth: depth, widen: width, rng: &rng)
-                : DMWideResNet(spec: spec, depth: depth, width: width, rng: &rng)
+            return layout == "trades" ? .tradesWRN(depth: depth, width: width) : .dmWRN(depth: depth, width: width)
         }
     }
 
@@ -60,14 +85,26 @@ public enum ModelZoo {
         }
     }
 
-    /// "trades-wrn-34-10" → ("trades", 34, 10). Depth must be 6n + 4.
+    /// "trades-wrn-34-10" → ("trades", 34, 10). Depth must be 6n + 4 within `wrnDepths`, width within `wrnWidths`.
     static func parseWRN(_ name: String) throws -> (String, Int, Int) {
         let parts = name.split(separator: "-")
         guard parts.count == 4, parts[1] == "wrn", parts[0] == "trades" || parts[0] == "dm",
-              let depth = Int(parts[2]), let width = Int(parts[3]), width >= 1, depth >= 10, (depth - 4) % 6 == 0
+              let depth = Int(parts[2]), let width = Int(parts[3])
         else { throw ModelZooError.unknownArchitecture(name) }
+        guard wrnDepths.contains(depth), (depth - 4) % 6 == 0 else {
+            throw ModelZooError.invalid(name, "WRN depth must be 6n+4 in \(wrnDepths.lowerBound)…\(wrnDepths.upperBound), got \(depth)")
+        }
+        guard wrnWidths.contains(width) else {
+            throw ModelZooError.invalid(name, "WRN width must be in \(wrnWidths.lowerBound)…\(wrnWidths.upperBound), got \(width)")
+        }
         return (String(parts[0]), depth, width)
     }
+
+    /// WideResNet depths and widths accepted: the published robust models go up to WRN-106-16 (Gowal et al.,
+    /// Wang et al.); these bounds leave ample room while keeping a name like `dm-wrn-100000-100` from
+    /// describing a model of 10^13 values.
+    public static let wrnDepths = 10...1000
+    public static let wrnWidths = 1...64
 
     /// Guesses the architecture of a PyTorch state_dict from its keys and shapes (for files without our
     /// metadata). Returns nil when nothing fits, including when a tensor it reads has too few dimensions

@@ -20,6 +20,9 @@ final class BatchNormLayer: StateProviding {
         self.momentum = momentum; self.eps = eps
     }
 
+    /// Values `init` allocates: four per channel (γ, β, running mean and variance) and the 0-d batch counter.
+    static func elementCount(_ channels: Int) -> Int { 4 * channels + 1 }
+
     /// x: [N, C, H, W] → same shape.
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
         batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,

@@ -26,6 +26,11 @@ final class Conv2DLayer: StateProviding {
                   groups: groups, bias: bias, rng: &rng)
     }
 
+    /// Values `init` allocates for the same arguments (weight, then bias), without allocating them.
+    static func elementCount(_ cin: Int, _ cout: Int, kernel: Int, groups: Int = 1, bias: Bool = false) -> Int {
+        cout * (cin / groups) * kernel * kernel + (bias ? cout : 0)
+    }
+
     /// x: [N, Cin, H, W] → [N, Cout, OH, OW]
     func callAsFunction(_ x: Tensor) -> Tensor {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)

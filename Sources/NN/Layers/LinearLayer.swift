@@ -13,6 +13,11 @@ final class LinearLayer: StateProviding {
         self.bias?.requiresGrad = true
     }
 
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true) -> Int {
+        outFeatures * inFeatures + (bias ? outFeatures : 0)
+    }
+
     /// x: [N, in] → [N, out]
     func callAsFunction(_ x: Tensor) -> Tensor { linear(x, weight: weight, bias: bias) }
 

@@ -14,7 +14,16 @@ final class DMBlock: StateProviding {
         conv0 = Conv2DLayer(cin, cout, kernel: 3, stride: stride, padding: pad, rng: &rng)
         batchnorm1 = BatchNormLayer(cout)
         conv1 = Conv2DLayer(cout, cout, kernel: 3, padding: 1, rng: &rng)
-        shortcut = cin == cout ? nil : Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng)
+        shortcut = Self.hasShortcut(cin, cout) ? Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng) : nil
+    }
+
+    static func hasShortcut(_ cin: Int, _ cout: Int) -> Bool { cin != cout }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(_ cin: Int, _ cout: Int, stride: Int) -> Int {
+        BatchNormLayer.elementCount(cin) + Conv2DLayer.elementCount(cin, cout, kernel: 3)
+            + BatchNormLayer.elementCount(cout) + Conv2DLayer.elementCount(cout, cout, kernel: 3)
+            + (hasShortcut(cin, cout) ? Conv2DLayer.elementCount(cin, cout, kernel: 1) : 0)
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
@@ -44,14 +53,27 @@ final class DMWideResNet: Model {
 
     init(spec: ModelSpec, depth: Int, width: Int, rng: inout SeededGenerator) {
         self.spec = spec
-        let widths = [16, 16 * width, 32 * width, 64 * width]
-        let n = (depth - 4) / 6
+        let (widths, n) = Self.layout(depth: depth, width: width)
         initConv = Conv2DLayer(spec.inChannels, widths[0], kernel: 3, padding: 1, rng: &rng)
         groups = residualStages(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n, rng: &rng) {
             DMBlock($0, $1, stride: $2, rng: &$3)
         }
         batchnorm = BatchNormLayer(widths[3])
         logits = LinearLayer(widths[3], spec.numClasses, rng: &rng)
+    }
+
+    /// Stem width then the three stage widths, and blocks per stage.
+    static func layout(depth: Int, width: Int) -> (widths: [Int], blocks: Int) {
+        ([16, 16 * width, 32 * width, 64 * width], (depth - 4) / 6)
+    }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(spec: ModelSpec, depth: Int, width: Int) -> Int {
+        let (widths, n) = layout(depth: depth, width: width)
+        return Conv2DLayer.elementCount(spec.inChannels, widths[0], kernel: 3)
+            + residualElementCount(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n,
+                                   DMBlock.elementCount)
+            + BatchNormLayer.elementCount(widths[3]) + LinearLayer.elementCount(widths[3], spec.numClasses)
     }
 
     func forward(_ x: Tensor, training: Bool) -> Tensor {

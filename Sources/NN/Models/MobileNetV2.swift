@@ -14,9 +14,21 @@ final class InvertedResidual: StateProviding {
         conv2 = Conv2DLayer(planes, planes, kernel: 3, stride: stride, padding: 1, groups: planes, rng: &rng)
         bn2 = BatchNormLayer(planes)
         conv3 = Conv2DLayer(planes, cout, kernel: 1, padding: 0, rng: &rng); bn3 = BatchNormLayer(cout)
-        shortcut = (stride == 1 && cin != cout)
+        shortcut = Self.hasShortcut(cin, cout, stride: stride)
             ? (Conv2DLayer(cin, cout, kernel: 1, padding: 0, rng: &rng), BatchNormLayer(cout)) : nil
         self.stride = stride
+    }
+
+    static func hasShortcut(_ cin: Int, _ cout: Int, stride: Int) -> Bool { stride == 1 && cin != cout }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(_ cin: Int, _ cout: Int, expansion: Int, stride: Int) -> Int {
+        let planes = expansion * cin
+        return Conv2DLayer.elementCount(cin, planes, kernel: 1) + BatchNormLayer.elementCount(planes)
+            + Conv2DLayer.elementCount(planes, planes, kernel: 3, groups: planes) + BatchNormLayer.elementCount(planes)
+            + Conv2DLayer.elementCount(planes, cout, kernel: 1) + BatchNormLayer.elementCount(cout)
+            + (hasShortcut(cin, cout, stride: stride)
+                ? Conv2DLayer.elementCount(cin, cout, kernel: 1) + BatchNormLayer.elementCount(cout) : 0)
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
@@ -49,17 +61,28 @@ final class MobileNetV2: Model {
     init(spec: ModelSpec, rng: inout SeededGenerator) {
         self.spec = spec
         conv1 = Conv2DLayer(spec.inChannels, 32, kernel: 3, padding: 1, rng: &rng); bn1 = BatchNormLayer(32)
-        var cin = 32
-        var blocks: [InvertedResidual] = []
-        for (expansion, cout, n, stride) in Self.stages {
-            for i in 0..<n {
-                blocks.append(InvertedResidual(cin, cout, expansion: expansion, stride: i == 0 ? stride : 1, rng: &rng))
-                cin = cout
-            }
-        }
-        self.blocks = blocks
+        blocks = Self.blockLayout.map { InvertedResidual($0.cin, $0.cout, expansion: $0.expansion, stride: $0.stride, rng: &rng) }
         conv2 = Conv2DLayer(320, 1280, kernel: 1, padding: 0, rng: &rng); bn2 = BatchNormLayer(1280)
         head = LinearLayer(1280, spec.numClasses, rng: &rng)
+    }
+
+    /// The inverted residuals of `stages`, one entry per block: each stage's first block has its stride.
+    static let blockLayout: [(cin: Int, cout: Int, expansion: Int, stride: Int)] = {
+        var cin = 32
+        return stages.flatMap { expansion, cout, n, stride in
+            (0..<n).map { i in
+                defer { cin = cout }
+                return (cin, cout, expansion, i == 0 ? stride : 1)
+            }
+        }
+    }()
+
+    /// Values `init` allocates for the same spec, without allocating them.
+    static func elementCount(spec: ModelSpec) -> Int {
+        Conv2DLayer.elementCount(spec.inChannels, 32, kernel: 3) + BatchNormLayer.elementCount(32)
+            + blockLayout.reduce(0) { $0 + InvertedResidual.elementCount($1.cin, $1.cout, expansion: $1.expansion, stride: $1.stride) }
+            + Conv2DLayer.elementCount(320, 1280, kernel: 1) + BatchNormLayer.elementCount(1280)
+            + LinearLayer.elementCount(1280, spec.numClasses)
     }
 
     func forward(_ x: Tensor, training: Bool) -> Tensor {

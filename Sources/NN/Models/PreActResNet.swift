@@ -14,9 +14,18 @@ final class PreActBlock: StateProviding {
         conv1 = Conv2DLayer(cin, cout, kernel: 3, stride: stride, padding: 1, rng: &rng)
         bn2 = BatchNormLayer(cout)
         conv2 = Conv2DLayer(cout, cout, kernel: 3, padding: 1, rng: &rng)
-        shortcut = (stride != 1 || cin != cout)
+        shortcut = Self.hasShortcut(cin, cout, stride: stride)
             ? Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng) : nil
         self.shortcutKey = shortcutKey
+    }
+
+    static func hasShortcut(_ cin: Int, _ cout: Int, stride: Int) -> Bool { stride != 1 || cin != cout }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(_ cin: Int, _ cout: Int, stride: Int) -> Int {
+        BatchNormLayer.elementCount(cin) + Conv2DLayer.elementCount(cin, cout, kernel: 3)
+            + BatchNormLayer.elementCount(cout) + Conv2DLayer.elementCount(cout, cout, kernel: 3)
+            + (hasShortcut(cin, cout, stride: stride) ? Conv2DLayer.elementCount(cin, cout, kernel: 1) : 0)
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
@@ -45,11 +54,20 @@ final class PreActResNet18: Model {
     init(spec: ModelSpec, rng: inout SeededGenerator) {
         self.spec = spec
         conv1 = Conv2DLayer(spec.inChannels, 64, kernel: 3, padding: 1, rng: &rng)
-        stages = residualStages(inWidth: 64, widths: [64, 128, 256, 512], blocks: 2, rng: &rng) {
+        stages = residualStages(inWidth: 64, widths: Self.widths, blocks: 2, rng: &rng) {
             PreActBlock($0, $1, stride: $2, rng: &$3)
         }
         bn = BatchNormLayer(512)
         head = LinearLayer(512, spec.numClasses, rng: &rng)
+    }
+
+    static let widths = [64, 128, 256, 512]
+
+    /// Values `init` allocates for the same spec, without allocating them.
+    static func elementCount(spec: ModelSpec) -> Int {
+        Conv2DLayer.elementCount(spec.inChannels, 64, kernel: 3)
+            + residualElementCount(inWidth: 64, widths: widths, blocks: 2, PreActBlock.elementCount)
+            + BatchNormLayer.elementCount(512) + LinearLayer.elementCount(512, spec.numClasses)
     }
 
     func forward(_ x: Tensor, training: Bool) -> Tensor {

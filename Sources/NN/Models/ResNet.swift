@@ -10,8 +10,18 @@ final class BasicBlock: StateProviding {
     init(_ cin: Int, _ cout: Int, stride: Int, rng: inout SeededGenerator) {
         conv1 = Conv2DLayer(cin, cout, kernel: 3, stride: stride, padding: 1, rng: &rng); bn1 = BatchNormLayer(cout)
         conv2 = Conv2DLayer(cout, cout, kernel: 3, padding: 1, rng: &rng); bn2 = BatchNormLayer(cout)
-        shortcut = (stride != 1 || cin != cout)
+        shortcut = Self.hasShortcut(cin, cout, stride: stride)
             ? (Conv2DLayer(cin, cout, kernel: 1, stride: stride, padding: 0, rng: &rng), BatchNormLayer(cout)) : nil
+    }
+
+    static func hasShortcut(_ cin: Int, _ cout: Int, stride: Int) -> Bool { stride != 1 || cin != cout }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(_ cin: Int, _ cout: Int, stride: Int) -> Int {
+        Conv2DLayer.elementCount(cin, cout, kernel: 3) + BatchNormLayer.elementCount(cout)
+            + Conv2DLayer.elementCount(cout, cout, kernel: 3) + BatchNormLayer.elementCount(cout)
+            + (hasShortcut(cin, cout, stride: stride)
+                ? Conv2DLayer.elementCount(cin, cout, kernel: 1) + BatchNormLayer.elementCount(cout) : 0)
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
@@ -46,6 +56,13 @@ final class ResNet: Model {
             BasicBlock($0, $1, stride: $2, rng: &$3)
         }
         head = LinearLayer(widths.last!, spec.numClasses, rng: &rng)
+    }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(spec: ModelSpec, widths: [Int], blocksPerStage: Int) -> Int {
+        Conv2DLayer.elementCount(spec.inChannels, widths[0], kernel: 3) + BatchNormLayer.elementCount(widths[0])
+            + residualElementCount(inWidth: widths[0], widths: widths, blocks: blocksPerStage, BasicBlock.elementCount)
+            + LinearLayer.elementCount(widths.last!, spec.numClasses)
     }
 
     // x: [N, C, 32, 32] → logits [N, K]

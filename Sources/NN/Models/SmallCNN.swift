@@ -21,6 +21,16 @@ final class SmallCNN: Model {
         fc2 = LinearLayer(hidden, spec.numClasses, rng: &rng)
     }
 
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(spec: ModelSpec, widths: (Int, Int, Int), hidden: Int) -> Int {
+        let (w1, w2, w3) = widths
+        let side = spec.inputSize / 4
+        return Conv2DLayer.elementCount(spec.inChannels, w1, kernel: 3) + BatchNormLayer.elementCount(w1)
+            + Conv2DLayer.elementCount(w1, w2, kernel: 3) + BatchNormLayer.elementCount(w2)
+            + Conv2DLayer.elementCount(w2, w3, kernel: 3) + BatchNormLayer.elementCount(w3)
+            + LinearLayer.elementCount(w3 * side * side, hidden) + LinearLayer.elementCount(hidden, spec.numClasses)
+    }
+
     // x: [N, C, S, S] → logits [N, K]
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)

@@ -12,14 +12,27 @@ final class TradesWideResNet: Model {
 
     init(spec: ModelSpec, depth: Int, widen: Int, rng: inout SeededGenerator) {
         self.spec = spec
-        let widths = [16, 16 * widen, 32 * widen, 64 * widen]
-        let n = (depth - 4) / 6
+        let (widths, n) = Self.layout(depth: depth, widen: widen)
         conv1 = Conv2DLayer(spec.inChannels, widths[0], kernel: 3, padding: 1, rng: &rng)
         groups = residualStages(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n, rng: &rng) {
             PreActBlock($0, $1, stride: $2, shortcutKey: "convShortcut", rng: &$3)
         }
         bn1 = BatchNormLayer(widths[3])
         fc = LinearLayer(widths[3], spec.numClasses, rng: &rng)
+    }
+
+    /// Stem width then the three stage widths, and blocks per stage.
+    static func layout(depth: Int, widen: Int) -> (widths: [Int], blocks: Int) {
+        ([16, 16 * widen, 32 * widen, 64 * widen], (depth - 4) / 6)
+    }
+
+    /// Values `init` allocates for the same arguments, without allocating them.
+    static func elementCount(spec: ModelSpec, depth: Int, widen: Int) -> Int {
+        let (widths, n) = layout(depth: depth, widen: widen)
+        return Conv2DLayer.elementCount(spec.inChannels, widths[0], kernel: 3)
+            + residualElementCount(inWidth: widths[0], widths: Array(widths.dropFirst()), blocks: n,
+                                   PreActBlock.elementCount)
+            + BatchNormLayer.elementCount(widths[3]) + LinearLayer.elementCount(widths[3], spec.numClasses)
     }
 
     func forward(_ x: Tensor, training: Bool) -> Tensor {
