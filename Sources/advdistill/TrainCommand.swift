@@ -25,7 +25,11 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        var cfg = try RunConfig.load(path: config)
+        var cfg: RunConfig
+        do { cfg = try RunConfig.load(path: config) } catch let e as ConfigError {
+            if case .unreadable = e { throw e }  // names the file already
+            throw InConfigFile(path: config, error: e)
+        }
         if let epochs { cfg.epochs = epochs }
         if let limit { cfg.data.train.limit = limit }
         if let output { cfg.output = output }
@@ -54,4 +58,11 @@ func resumeCommand(_ arguments: [String]) -> String {
     return words.map { word in
         word.allSatisfy(plain.contains) && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }.joined(separator: " ")
+}
+
+/// A config error, prefixed with the file it is in.
+struct InConfigFile: Error, CustomStringConvertible {
+    let path: String
+    let error: ConfigError
+    var description: String { "\(path): \(error)" }
 }

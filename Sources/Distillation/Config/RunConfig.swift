@@ -65,7 +65,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         } catch let e as ConfigError {
             throw e
         } catch let e as DecodingError {
-            throw ConfigError.unreadable(file: path, reason: describe(e))
+            throw ConfigError.unreadable(file: path, reason: describe(e, in: bytes))
         } catch {
             throw ConfigError.unreadable(file: path, reason: "\(error)")
         }
@@ -90,20 +90,61 @@ public struct RunConfig: Codable, Sendable, Equatable {
     }
 }
 
-/// Human-readable decoding errors: the path of the field and what was wrong.
-func describe(_ e: DecodingError) -> String {
+/// Human-readable decoding errors: the path of the field and what was wrong; for a syntax error, where
+/// in the file (line and column, from `bytes`) the JSON stops making sense.
+func describe(_ e: DecodingError, in bytes: Data? = nil) -> String {
     func path(_ c: [CodingKey]) -> String { c.map(\.stringValue).filter { !$0.isEmpty }.joined(separator: ".") }
     switch e {
     case .keyNotFound(let key, let ctx):
         let p = path(ctx.codingPath + [key])
         return "missing required key '\(p)'"
-    case .typeMismatch(let type, let ctx): return "'\(path(ctx.codingPath))' should be \(type)"
-    case .valueNotFound(let type, let ctx): return "'\(path(ctx.codingPath))' is null, expected \(type)"
+    case .typeMismatch(let type, let ctx):
+        return "'\(path(ctx.codingPath))' should be \(kind(type))\(found(ctx.debugDescription))"
+    case .valueNotFound(let type, let ctx): return "'\(path(ctx.codingPath))' is null, expected \(kind(type))"
     case .dataCorrupted(let ctx):
+        if ctx.codingPath.isEmpty, let bytes { return "not valid JSON (\(jsonSyntaxError(bytes)))" }
         if let underlying = ctx.underlyingError { return "not valid JSON (\(underlying.localizedDescription))" }
         return "'\(path(ctx.codingPath))': \(ctx.debugDescription)"
     @unknown default: return "\(e)"
     }
+}
+
+/// What a config value of Swift type `type` is called in JSON terms.
+private func kind(_ type: Any.Type) -> String {
+    switch type {
+    case is Float.Type, is Double.Type: return "a number"
+    case is Int.Type, is UInt64.Type, is Int64.Type: return "a whole number"
+    case is String.Type: return "a string"
+    case is Bool.Type: return "true or false"
+    default:
+        let name = "\(type)"
+        if name.hasPrefix("Array") { return "a list" }
+        if name.hasPrefix("Dictionary") || name.hasSuffix("Config") || name.hasSuffix("Spec") { return "an object" }
+        return name
+    }
+}
+
+/// " (found a string)" from a decoder's "Expected to decode Float but found a string instead.", or "".
+private func found(_ debugDescription: String) -> String {
+    guard let start = debugDescription.range(of: "but found ") else { return "" }
+    var what = debugDescription[start.upperBound...]
+    if let end = what.range(of: " instead") { what = what[..<end.lowerBound] }
+    return what.isEmpty ? "" : " (found \(what))"
+}
+
+/// The JSON parser's complaint about `bytes`, with "around character N" turned into a line and column.
+func jsonSyntaxError(_ bytes: Data) -> String {
+    let message: String
+    do { _ = try JSONSerialization.jsonObject(with: bytes, options: [.fragmentsAllowed]); return "not a JSON object" }
+    catch { message = ((error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String) ?? "\(error)" }
+    let trimmed = message.hasSuffix(".") ? String(message.dropLast()) : message
+    guard let r = trimmed.range(of: "around character "), let offset = Int(trimmed[r.upperBound...]),
+          offset >= 0, offset <= bytes.count else { return trimmed }
+    var line = 1, column = 1
+    for byte in bytes.prefix(offset) {
+        if byte == UInt8(ascii: "\n") { line += 1; column = 1 } else if byte & 0xC0 != 0x80 { column += 1 }
+    }
+    return trimmed[..<r.lowerBound].trimmingCharacters(in: .whitespaces) + " at line \(line), column \(column)"
 }
 
 public struct DataConfig: Codable, Sendable, Equatable {
