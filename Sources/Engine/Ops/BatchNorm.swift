@@ -61,6 +61,21 @@ private func simdSum(_ n: Int, _ f: (Int) -> SIMD8<Float>, _ g: (Int) -> Float) 
     return s
 }
 
+/// g[i..<i+8] where y[i..<i+8] > 0, else 0: the gradient through a fused ReLU with output y.
+@inline(__always) private func masked(_ g: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD8<Float> {
+    SIMD8<Float>().replacing(with: load8(g, i), where: load8(y, i) .> SIMD8<Float>())
+}
+
+/// out[base + i] = f(base + i) for i in 0..<n, eight at a time (`f8`) with a scalar tail (`f1`).
+@inline(__always)
+private func simdMap(_ n: Int, base: Int, to out: UnsafeMutablePointer<Float>,
+                     _ f8: (Int) -> SIMD8<Float>, _ f1: (Int) -> Float) {
+    var i = base
+    let end = base + n
+    while i + 8 <= end { UnsafeMutableRawPointer(out + i).storeBytes(of: f8(i), as: SIMD8<Float>.self); i += 8 }
+    while i < end { out[i] = f1(i); i += 1 }
+}
+
 /// Mean and Σ (x − mean)² of one block: two passes over the (cache-resident) block, the first
 /// shifted by its first value.
 @inline(__always)
@@ -113,9 +128,14 @@ private func batchStatistics(_ x: Tensor, _ layout: ChannelLayout) -> (mean: [Do
 ///   training: dx = γι·(g − mean_c(g) − x̂·mean_c(g·x̂)), the full batch-statistics backward;
 ///   eval:     dx = γι·g (the running statistics are constants);
 ///   both:     dγ = Σ g·x̂, dβ = Σ g over N, H, W.
+/// `relu: true` fuses the ReLU that follows in most networks: y = max(γ·x̂ + β, 0), exactly
+/// `batchNorm2d(…).relu()` (a NaN gives 0), with g replaced by g·[y > 0] in every formula above. One pass
+/// over the activation instead of two each way, and no intermediate tensor.
 public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
-                        numBatchesTracked: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5) -> Tensor {
-    let profiled = OpProfile.begin("batchNorm2d (\(training ? "train" : "eval"))")
+                        numBatchesTracked: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
+                        relu: Bool = false) -> Tensor {
+    let name = "batchNorm2d\(relu ? "+relu" : "")"
+    let profiled = OpProfile.begin("\(name) (\(training ? "train" : "eval"))")
     defer { OpProfile.end(profiled) }
     // x: [N, C, H, W] or [N, C] → y: same shape
     guard x.rank == 4 || x.rank == 2 else {
@@ -165,7 +185,11 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
             let (hi, lo) = split(mean[ch])
             let scale = (gamma?[ch] ?? 1) * invStd[ch], shift = beta?[ch] ?? 0
             layout.forEachBlock(ch) { base in
-                for i in base..<(base + layout.hw) { py[i] = ((px[i] - hi) - lo) * scale + shift }
+                if relu {
+                    for i in base..<(base + layout.hw) { let v = ((px[i] - hi) - lo) * scale + shift; py[i] = v > 0 ? v : 0 }
+                } else {
+                    for i in base..<(base + layout.hw) { py[i] = ((px[i] - hi) - lo) * scale + shift }
+                }
             }
         }
     }
@@ -173,7 +197,9 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     let inputs = [x] + [weight, bias].compactMap { $0 }
     let weightIndex: Int? = weight == nil ? nil : 1
     let biasIndex: Int? = bias == nil ? nil : inputs.count - 1
-    record(y, training ? "batchNorm2d(train)" : "batchNorm2d(eval)", inputs) { g, needs in
+    // With the ReLU fused, backward masks g by the output (a plain alias: no node ↔ output cycle).
+    let output = relu ? y.savedForBackward : nil
+    record(y, "\(name)(\(training ? "train" : "eval"))", inputs) { g, needs in
         // g: [N, C, H, W] → dx: [N, C, H, W], dγ: [C], dβ: [C]
         let needX = needs[0]
         let needWeight = weightIndex.map { needs[$0] } ?? false
@@ -184,6 +210,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         var sumGX = [Double](repeating: 0, count: channels)
         // The closure captures x (the graph itself keeps no activations), so its pointer is valid here.
         nonisolated(unsafe) let (pg, px) = (g.data, x.data)
+        nonisolated(unsafe) let py = output?.data
         if wantSums {
             sumG.withUnsafeMutableBufferPointer { sb in
                 sumGX.withUnsafeMutableBufferPointer { xb in
@@ -195,9 +222,16 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                             var (sg, sgx) = (0.0, 0.0)
                             layout.forEachBlock(ch) { base in
                                 let (g, x) = (UnsafePointer(pg + base), UnsafePointer(px + base))
-                                sg += Double(simdSum(layout.hw, { load8(g, $0) }, { g[$0] }))
-                                sgx += Double(simdSum(layout.hw, { i in load8(g, i) * ((load8(x, i) - h8) - l8) },
-                                                      { i in g[i] * ((x[i] - hi) - lo) }))
+                                if let py {
+                                    let (gm, y) = (pg + base, py + base)
+                                    sg += Double(simdSum(layout.hw, { masked(gm, y, $0) }, { y[$0] > 0 ? g[$0] : 0 }))
+                                    sgx += Double(simdSum(layout.hw, { i in masked(gm, y, i) * ((load8(x, i) - h8) - l8) },
+                                                          { i in (y[i] > 0 ? g[i] : 0) * ((x[i] - hi) - lo) }))
+                                } else {
+                                    sg += Double(simdSum(layout.hw, { load8(g, $0) }, { g[$0] }))
+                                    sgx += Double(simdSum(layout.hw, { i in load8(g, i) * ((load8(x, i) - h8) - l8) },
+                                                          { i in g[i] * ((x[i] - hi) - lo) }))
+                                }
                             }
                             ps[ch] = sg
                             pgx[ch] = sgx
@@ -220,12 +254,26 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                         let k3 = Float(-Double(k1) * sumG[ch] / Double(m))
                         let (hi, lo) = split(mean[ch])
                         layout.forEachBlock(ch) { base in
-                            for i in base..<(base + layout.hw) { pd[i] = k1 * pg[i] + k2 * ((px[i] - hi) - lo) + k3 }
+                            if let py {
+                                let (c1, c2, c3) = (SIMD8<Float>(repeating: k1), SIMD8<Float>(repeating: k2), SIMD8<Float>(repeating: k3))
+                                let (h8, l8) = (SIMD8<Float>(repeating: hi), SIMD8<Float>(repeating: lo))
+                                simdMap(layout.hw, base: base, to: pd,
+                                        { i in c1 * masked(pg, py, i) + c2 * ((load8(px, i) - h8) - l8) + c3 },
+                                        { i in k1 * (py[i] > 0 ? pg[i] : 0) + k2 * ((px[i] - hi) - lo) + k3 })
+                            } else {
+                                for i in base..<(base + layout.hw) { pd[i] = k1 * pg[i] + k2 * ((px[i] - hi) - lo) + k3 }
+                            }
                         }
                     } else {
                         // Running statistics are constants: the affine map's derivative γι.
                         layout.forEachBlock(ch) { base in
-                            for i in base..<(base + layout.hw) { pd[i] = k1 * pg[i] }
+                            if let py {
+                                let c1 = SIMD8<Float>(repeating: k1)
+                                simdMap(layout.hw, base: base, to: pd, { i in c1 * masked(pg, py, i) },
+                                        { i in py[i] > 0 ? k1 * pg[i] : 0 })
+                            } else {
+                                for i in base..<(base + layout.hw) { pd[i] = k1 * pg[i] }
+                            }
                         }
                     }
                 }

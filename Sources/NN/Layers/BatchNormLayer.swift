@@ -23,10 +23,11 @@ final class BatchNormLayer: StateProviding {
     /// Values `init` allocates: four per channel (γ, β, running mean and variance) and the 0-d batch counter.
     static func elementCount(_ channels: Int) -> Int { 4 * channels + 1 }
 
-    /// x: [N, C, H, W] → same shape.
-    func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
+    /// x: [N, C, H, W] → same shape. `relu: true` is `self(x, training:).relu()` in one fused op.
+    func callAsFunction(_ x: Tensor, training: Bool, relu: Bool = false) -> Tensor {
         batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                    numBatchesTracked: numBatchesTracked, training: training, momentum: momentum, eps: eps)
+                    numBatchesTracked: numBatchesTracked, training: training, momentum: momentum, eps: eps,
+                    relu: relu)
     }
 
     func collect(_ prefix: String, into c: inout StateCollector) {

@@ -32,8 +32,8 @@ final class InvertedResidual: StateProviding {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        var out = bn1(conv1(x), training: training).relu()
-        out = bn2(conv2(out), training: training).relu()
+        var out = bn1(conv1(x), training: training, relu: true)
+        out = bn2(conv2(out), training: training, relu: true)
         out = bn3(conv3(out), training: training)
         guard stride == 1 else { return out }
         return out + (shortcut.map { $0.1($0.0(x), training: training) } ?? x)
@@ -87,9 +87,9 @@ final class MobileNetV2: Model {
 
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
-        var h = bn1(conv1(x), training: training).relu()
+        var h = bn1(conv1(x), training: training, relu: true)
         for b in blocks { h = b(h, training: training) }
-        h = bn2(conv2(h), training: training).relu()
+        h = bn2(conv2(h), training: training, relu: true)
         return head(globalAvgPool2d(h))
     }
 

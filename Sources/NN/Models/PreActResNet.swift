@@ -29,9 +29,9 @@ final class PreActBlock: StateProviding {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        let pre = bn1(x, training: training).relu()
+        let pre = bn1(x, training: training, relu: true)
         let sc = shortcut.map { $0(pre) } ?? x
-        let out = conv2(bn2(conv1(pre), training: training).relu())
+        let out = conv2(bn2(conv1(pre), training: training, relu: true))
         return out + sc
     }
 
@@ -74,7 +74,7 @@ final class PreActResNet18: Model {
         checkInput(x)
         var h = conv1(x)
         for stage in stages { for block in stage { h = block(h, training: training) } }
-        return head(globalAvgPool2d(bn(h, training: training).relu()))
+        return head(globalAvgPool2d(bn(h, training: training, relu: true)))
     }
 
     var state: [StateEntry] {

@@ -25,7 +25,7 @@ final class BasicBlock: StateProviding {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        var out = bn1(conv1(x), training: training).relu()
+        var out = bn1(conv1(x), training: training, relu: true)
         out = bn2(conv2(out), training: training)
         let sc = shortcut.map { $0.1($0.0(x), training: training) } ?? x
         return (out + sc).relu()
@@ -68,7 +68,7 @@ final class ResNet: Model {
     // x: [N, C, 32, 32] → logits [N, K]
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
-        var h = bn1(conv1(x), training: training).relu()
+        var h = bn1(conv1(x), training: training, relu: true)
         for stage in stages { for block in stage { h = block(h, training: training) } }
         // resnet18's 4×4 average pool and resnet56's global pool coincide on 32×32 inputs (4×4 maps).
         return head(globalAvgPool2d(h))

@@ -34,9 +34,9 @@ final class SmallCNN: Model {
     // x: [N, C, S, S] → logits [N, K]
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
-        var h = bn1(conv1(x), training: training).relu()
-        h = maxPool2d(bn2(conv2(h), training: training).relu(), kernel: 2)
-        h = maxPool2d(bn3(conv3(h), training: training).relu(), kernel: 2)
+        var h = bn1(conv1(x), training: training, relu: true)
+        h = maxPool2d(bn2(conv2(h), training: training, relu: true), kernel: 2)
+        h = maxPool2d(bn3(conv3(h), training: training, relu: true), kernel: 2)
         h = fc1(h.flattened()).relu()
         return fc2(h)
     }

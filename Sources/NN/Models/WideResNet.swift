@@ -39,7 +39,7 @@ final class TradesWideResNet: Model {
         checkInput(x)
         var h = conv1(x)
         for group in groups { for block in group { h = block(h, training: training) } }
-        return fc(globalAvgPool2d(bn1(h, training: training).relu()))
+        return fc(globalAvgPool2d(bn1(h, training: training, relu: true)))
     }
 
     var state: [StateEntry] {
