@@ -61,9 +61,43 @@ extension TrainerRuns {
                 if b == 0 { heldDuringTraining = try? String(contentsOfFile: t.runDirectory + "/.lock", encoding: .utf8) }
             }
             #expect(try t.run() == .finished)
-            #expect(heldDuringTraining == "\(getpid())\n")
+            #expect(heldDuringTraining == "\(getpid()) \(try #require(RunLock.startTime(of: getpid())))\n")
             #expect(progress.notes.contains { $0.contains("stale") && $0.contains("process \(dead)") })
             #expect(!FileManager.default.fileExists(atPath: t.runDirectory + "/.lock"), "removed on exit")
+        }
+
+        /// A lock whose pid runs but started at another time than the lock says: the pid was reused by
+        /// an unrelated process (here: this test process, under a made-up start time), so the lock is stale.
+        @Test func lockOfAReusedPIDIsTakenOverWithANote() throws {
+            let dir = TempDir()
+            let progress = RecordingProgress()
+            let t = try trainer(dir, progress: progress)
+            let started = try #require(RunLock.startTime(of: getpid()))
+            try writeLock(t, "\(getpid()) \(started + 1)\n")
+            #expect(try t.run() == .finished)
+            #expect(progress.notes.contains { $0.contains("stale") && $0.contains("started at another time") })
+            // The same pid with its true start time is a live owner.
+            try writeLock(t, "\(getpid()) \(started)\n")
+            #expect(throws: TrainerError.self) { try t.run() }
+        }
+
+        @Test func startTimeIsThisProcesssAndParsingIsStrict() throws {
+            // /proc/self/stat field 22 against the same field read by a shell tool.
+            let started = try #require(RunLock.startTime(of: getpid()))
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/bin/sh")
+            p.arguments = ["-c", "cut -d')' -f2- /proc/\(getpid())/stat | awk '{print $20}'"]
+            let pipe = Pipe()
+            p.standardOutput = pipe
+            try p.run()
+            p.waitUntilExit()
+            let shell = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            #expect(UInt64(shell.trimmingCharacters(in: .whitespacesAndNewlines)) == started)
+            #expect(RunLock.parse(Data("12 34\n".utf8)) == (12, 34))
+            #expect(RunLock.parse(Data("12\n".utf8)) == (12, nil))
+            #expect(RunLock.parse(Data("12 34 56".utf8)).pid == nil)
+            #expect(RunLock.parse(Data("x".utf8)).pid == nil)
+            #expect(RunLock.parse(Data()).pid == nil)
         }
 
         @Test func unreadableLockCountsAsHeld() throws {
