@@ -135,23 +135,36 @@ private func padPlane(_ src: UnsafePointer<Float>, h: Int, w: Int, into dst: Uns
 }
 
 /// out[r, c] += Σ_{i, j} k[i, j] · src[r·s + i, c·s + j] for r < oh, c < ow; `src` has rows of
-/// `width` floats and is large enough (padded). At stride 1, 8 outputs at a time in one SIMD register.
+/// `width` floats and is large enough (padded). At stride 1, 8 outputs at a time in one SIMD register;
+/// a row whose width is not a multiple of 8 (28, 14, …) ends with one more vector over its last 8
+/// outputs, started from their values before this call, so the outputs it shares with the vector
+/// before it get the same sum again (bit for bit: same terms, same order) instead of a scalar tail.
 @inline(__always)
 private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: UnsafePointer<Float>,
                             kh: Int, kw: Int, stride s: Int, adding out: UnsafeMutablePointer<Float>,
                             oh: Int, ow: Int) {
     let vectorEnd = s == 1 ? ow - ow % 8 : 0
+    let overlappingTail = s == 1 && ow > 8 && ow % 8 != 0
+    @inline(__always) func vector(_ acc: SIMD8<Float>, _ base: UnsafePointer<Float>, _ c: Int) -> SIMD8<Float> {
+        var acc = acc
+        for i in 0..<kh {
+            let row = base + i * sw + c
+            for j in 0..<kw { acc += SIMD8(repeating: k[i * kw + j]) * load8(row + j) }
+        }
+        return acc
+    }
     for r in 0..<oh {
         let (o, base) = (out + r * ow, src + r * s * sw)
+        let tailStart = ow - 8
+        let tailBefore = overlappingTail ? load8(o + tailStart) : SIMD8<Float>()
         var c = 0
         while c < vectorEnd {
-            var acc = load8(o + c)
-            for i in 0..<kh {
-                let row = base + i * sw + c
-                for j in 0..<kw { acc += SIMD8(repeating: k[i * kw + j]) * load8(row + j) }
-            }
-            store8(acc, o + c)
+            store8(vector(load8(o + c), base, c), o + c)
             c += 8
+        }
+        if overlappingTail {
+            store8(vector(tailBefore, base, tailStart), o + tailStart)
+            continue
         }
         while c < ow {
             var acc = o[c]
