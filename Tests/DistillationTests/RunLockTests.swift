@@ -81,7 +81,7 @@ extension TrainerRuns {
             #expect(throws: TrainerError.self) { try t.run() }
         }
 
-        @Test func startTimeIsThisProcesssAndParsingIsStrict() throws {
+        @Test func startTimeMatchesProcStatAndParsingIsStrict() throws {
             // /proc/self/stat field 22 against the same field read by a shell tool.
             let started = try #require(RunLock.startTime(of: getpid()))
             let p = Process()

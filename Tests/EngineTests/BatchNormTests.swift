@@ -54,8 +54,8 @@ func batchNormWithFusedReLUGradientMatchesFiniteDifferences(_ bnCase: BatchNormC
     GradientCheck(h: 1e-3).check(bnCase.rawValue + "+relu", inputs: bnCase.inputs(), bnCase.forward(relu: true))
 }
 
-/// `batchNorm2d(…, relu: true)` is `batchNorm2d(…).relu()` exactly: the output, every gradient (x, γ, β)
-/// and the running statistics, bit for bit, also where an input is NaN (both give 0 there).
+/// `batchNorm2d(…, relu: true)` is `batchNorm2d(…).relu()` exactly: the output and every gradient (x, γ, β)
+/// bit for bit; with a NaN input, the outputs too (the ReLU turns the NaNs into 0 in both).
 @Test(arguments: BatchNormCase.allCases)
 func batchNormWithFusedReLUEqualsBatchNormThenReLU(_ bnCase: BatchNormCase) {
     func run(fused: Bool, nan: Bool) -> (y: [Float], grads: [[Float]]) {
