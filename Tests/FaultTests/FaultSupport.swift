@@ -24,6 +24,9 @@ enum CLI {
     }
 }
 
+/// `v` as 4 big-endian bytes (IDX headers, PNG chunk lengths and CRCs).
+func be32(_ v: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8(truncatingIfNeeded: v >> $0) } }
+
 /// A temporary directory with a synthetic IDX dataset (`data/`) and the runs of one test; removed at the end.
 /// Class k is a bright 2×2 block in cell k of a 4×4 grid on dim noise, labels cycle 0…9: learnable in an
 /// epoch, so evaluations attack most images.
@@ -39,7 +42,6 @@ final class Workspace {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return UInt8((state >> 33) % 60)
         }
-        func be32(_ v: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8(v >> $0 & 0xFF) } }
         let cell = side / 4
         for (prefix, count) in [("train", train), ("t10k", test)] {
             let labels = (0..<count).map { $0 % 10 }
