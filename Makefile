@@ -65,10 +65,16 @@ demo: build data
 demo-full: build data
 	Configs/demo/run.sh Configs/demo-full runs/demo-full
 
-## demo-teachers: retrain the two shipped smallcnn teachers and refresh Configs/demo/teachers/.
+## demo-teachers: train the two shipped smallcnn teachers (hours on 2 cores) and refresh Configs/demo/teachers/.
+## Resumable: a teacher whose run has a checkpoint continues from it (--resume; a finished one is not retrained),
+## so stopping and starting again many times loses at most one batch. TEACHER_THREADS sets the kernel threads.
+TEACHER_THREADS ?= $(shell nproc)
 demo-teachers: build data
-	$(BIN) train --config Configs/fmnist-teacher-natural.json
-	$(BIN) train --config Configs/fmnist-teacher-pgdat.json
+	@for t in natural pgdat; do \
+	  run=runs/fmnist-teacher-$$t; resume=""; \
+	  if [ -f $$run/checkpoint.safetensors ]; then resume=--resume; echo "demo-teachers: continuing $$run"; fi; \
+	  $(BIN) train --config Configs/fmnist-teacher-$$t.json --threads $(TEACHER_THREADS) $$resume || exit $$?; \
+	done
 	for t in natural pgdat; do \
 	  mkdir -p Configs/demo/teachers/teacher-$$t; \
 	  for f in best.safetensors config.json metrics.jsonl; do cp runs/fmnist-teacher-$$t/$$f Configs/demo/teachers/teacher-$$t/; done; \
