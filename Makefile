@@ -65,16 +65,18 @@ demo: build data
 demo-full: build data
 	Configs/demo/run.sh Configs/demo-full runs/demo-full
 
-## demo-teachers: retrain the two shipped smallcnn teachers and refresh Configs/demo/teachers/.
+## demo-teachers: retrain the two shipped smallcnn teachers and refresh Configs/demo/teachers/ (tracked files:
+## git keeps the old ones). Retraining is on purpose: --overwrite twice moves the earlier runs/fmnist-teacher-*
+## into its previous/, replacing the one kept there before.
 demo-teachers: build data
-	$(BIN) train --config Configs/fmnist-teacher-natural.json
-	$(BIN) train --config Configs/fmnist-teacher-pgdat.json
+	$(BIN) train --config Configs/fmnist-teacher-natural.json --overwrite --overwrite
+	$(BIN) train --config Configs/fmnist-teacher-pgdat.json --overwrite --overwrite
 	for t in natural pgdat; do \
 	  mkdir -p Configs/demo/teachers/teacher-$$t; \
 	  for f in best.safetensors config.json metrics.jsonl; do cp runs/fmnist-teacher-$$t/$$f Configs/demo/teachers/teacher-$$t/; done; \
 	  $(BIN) eval --checkpoint runs/fmnist-teacher-$$t/best.safetensors --data Data/fashion-mnist --eps 0.1 \
 	    --attacks fgsm,pgd20,cw30,aa --limit 1000 --eps-sweep 0,0.025,0.05,0.075,0.1,0.125,0.15 \
-	    --json Configs/demo/teachers/teacher-$$t/eval.json; \
+	    --json Configs/demo/teachers/teacher-$$t/eval.json --overwrite; \
 	done
 
 FUZZ_TARGETS ?= safetensors idx cifar png jpeg config
