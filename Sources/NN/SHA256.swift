@@ -25,10 +25,16 @@ public struct SHA256 {
         pending.append(contentsOf: bytes)
         let whole = pending.count / 64 * 64
         guard whole > 0 else { return }
-        pending.withUnsafeBufferPointer { p in
-            for start in stride(from: 0, to: whole, by: 64) { compress(p.baseAddress! + start) }
+        // The round constants and the message schedule through pointers: no bounds checks, no allocation per block.
+        let blocks = pending   // a local: reading it while compress(_:_:_:) mutates self is no overlapping access
+        Self.k.withUnsafeBufferPointer { k in
+            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+                blocks.withUnsafeBufferPointer { p in
+                    for start in stride(from: 0, to: whole, by: 64) { compress(p.baseAddress! + start, k.baseAddress!, w.baseAddress!) }
+                }
+            }
         }
-        pending.removeFirst(whole)
+        pending = Array(blocks[whole...])
     }
 
     /// The digest as 64 lowercase hex digits. Padding: a 1 bit, zeros to 56 mod 64 bytes, the bit length (big-endian).
@@ -43,10 +49,9 @@ public struct SHA256 {
         return h.map { word in (0..<4).map { String(format: "%02x", (word >> (24 - 8 * $0)) & 0xff) }.joined() }.joined()
     }
 
-    /// One 64-byte block into the state.
-    private mutating func compress(_ block: UnsafePointer<UInt8>) {
+    /// One 64-byte block into the state; `w`: room for the 64-word message schedule.
+    private mutating func compress(_ block: UnsafePointer<UInt8>, _ k: UnsafePointer<UInt32>, _ w: UnsafeMutablePointer<UInt32>) {
         func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { x >> n | x << (32 - n) }
-        var w = [UInt32](repeating: 0, count: 64)
         for t in 0..<16 {
             w[t] = UInt32(block[4 * t]) << 24 | UInt32(block[4 * t + 1]) << 16 | UInt32(block[4 * t + 2]) << 8 | UInt32(block[4 * t + 3])
         }
@@ -57,11 +62,11 @@ public struct SHA256 {
         }
         var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
         for t in 0..<64 {
-            let t1 = hh &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ Self.k[t] &+ w[t]
+            let t1 = hh &+ (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) &+ ((e & f) ^ (~e & g)) &+ k[t] &+ w[t]
             let t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) &+ ((a & b) ^ (a & c) ^ (b & c))
             (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
         }
-        for (i, v) in [a, b, c, d, e, f, g, hh].enumerated() { h[i] = h[i] &+ v }
+        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d; h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
     }
 
     public static func hex<Bytes: Collection>(of bytes: Bytes) -> String where Bytes.Element == UInt8 {
