@@ -90,7 +90,7 @@ public enum AttackError: Error, CustomStringConvertible, Equatable {
             "unknown attack '\(name)'; known: \(AttackRegistry.names.joined(separator: ", "))"
         case .invalidEps(let e): "ε must be a finite number ≥ 0, got \(e)"
         case .invalidOption(let why): why
-        case let .evaluationExists(path, existing?, requested) where existing.sameThreatModel(as: requested) && existing.sameCheckpoint(as: requested):
+        case let .evaluationExists(path, existing?, requested) where existing.sameEvaluation(as: requested):
             "\(path) already holds this evaluation (\(existing)); nothing was written. Pass --overwrite to evaluate again and replace it, or --json PATH to keep both."
         case let .evaluationExists(path, existing?, requested):
             "\(path) already holds another evaluation (\(existing)); this one would be \(requested); nothing was written. "

@@ -85,8 +85,8 @@ extension EvaluationFile {
     }
 }
 
-/// What an evaluation measured: which checkpoint, and under which threat model (ε, the attacks, how many
-/// images were attacked). Two evaluations with the same threat model are comparable in one report.
+/// What an evaluation measured: which checkpoint, under which threat model (ε and the images attacked: what
+/// makes two evaluations comparable in one report), and with which attacks.
 public struct EvaluationSettings: Sendable, Equatable, CustomStringConvertible {
     public var checkpoint: String
     public var checkpointSha256: String?
@@ -110,9 +110,9 @@ public struct EvaluationSettings: Sendable, Equatable, CustomStringConvertible {
                   attackCount: r.attackCount ?? r.count, count: r.count, created: r.created)
     }
 
-    /// Same ε, the same attacks in the same order, on the same number of images.
+    /// Same ε, on the same images: the numbers measure the same thing (the attacks may differ, as columns do).
     public func sameThreatModel(as other: EvaluationSettings) -> Bool {
-        abs(eps - other.eps) < 1e-9 && attacks == other.attacks && attackCount == other.attackCount && count == other.count
+        abs(eps - other.eps) < 1e-9 && attackCount == other.attackCount && count == other.count
     }
 
     /// The same bytes when both digests are known, else the same path.
@@ -121,14 +121,22 @@ public struct EvaluationSettings: Sendable, Equatable, CustomStringConvertible {
         return checkpoint == other.checkpoint
     }
 
-    /// "L∞ ε = 0.1, attacks fgsm, pgd20 on the first 1000 of 10000 images".
-    public var threatModel: String {
-        "L∞ ε = " + String(format: "%.4g", eps) + ", attacks " + (attacks.isEmpty ? "none" : attacks.joined(separator: ", "))
-            + (attackCount < count ? " on the first \(attackCount) of \(count) images" : " on all \(count) images")
+    /// The same checkpoint, threat model and attacks: running it again would measure the same thing.
+    public func sameEvaluation(as other: EvaluationSettings) -> Bool {
+        sameCheckpoint(as: other) && sameThreatModel(as: other) && attacks == other.attacks
     }
 
+    /// "L∞ ε = 0.1, attacks on the first 1000 of 10000 images".
+    public var threatModel: String { "L∞ ε = " + String(format: "%.4g", eps) + ", attacks " + images }
+
+    /// "on the first 1000 of 10000 images", or "on all 16 images".
+    var images: String { attackCount < count ? "on the first \(attackCount) of \(count) images" : "on all \(count) images" }
+
+    /// "of runs/x/best.safetensors (sha256 0180273a5293…), L∞ ε = 0.1, attacks fgsm, pgd20 on the first 1000 of
+    /// 10000 images, made 2026-12-06T10:08:23Z".
     public var description: String {
-        "of \(checkpoint)" + (checkpointSha256.map { " (sha256 \($0.prefix(12))…)" } ?? "") + ", \(threatModel)"
-            + (created.map { ", made \($0)" } ?? "")
+        "of \(checkpoint)" + (checkpointSha256.map { " (sha256 \($0.prefix(12))…)" } ?? "")
+            + ", L∞ ε = " + String(format: "%.4g", eps) + ", attacks " + (attacks.isEmpty ? "none" : attacks.joined(separator: ", "))
+            + " " + images + (created.map { ", made \($0)" } ?? "")
     }
 }

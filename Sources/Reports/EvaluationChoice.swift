@@ -4,7 +4,7 @@ import Foundation
 /// Which of a run's evaluation files a report shows, when a run has several (eval.json for its best
 /// checkpoint, eval-checkpoint.json for its last, others written there with `--json`).
 ///
-/// The report's threat model is the one (ε, attacks, images attacked) under which the most runs have an
+/// The report's threat model is the one (ε and the images attacked) under which the most runs have an
 /// evaluation; on a tie, the one of the earliest run's eval.json. Each run is shown with its first file under
 /// that threat model (eval.json when it qualifies), or with its first file when none qualifies, and a note
 /// says so: rows measured under different threat models are not comparable.

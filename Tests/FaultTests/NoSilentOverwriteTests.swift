@@ -174,7 +174,7 @@ import Testing
             #expect(report.exitStatus == 0, "round \(round): \(report.log)")
             #expect(report.log.contains("\(a): numbers from \(a)/eval.json"), "\(report.log)")
             #expect(report.log.contains("\(b): numbers from \(b)/eval-fgsm.json"), "\(report.log)")
-            #expect(report.log.contains("note: \(b) is shown with \(b)/eval-fgsm.json, its evaluation under this report's threat model (L∞ ε = 0.1, attacks fgsm on the first 8 of 16 images); \(b)/eval.json was made under another (L∞ ε = 0.1, attacks pgd20 on the first 4 of 16 images)."), "\(report.log)")
+            #expect(report.log.contains("note: \(b) is shown with \(b)/eval-fgsm.json, its evaluation under this report's threat model (L∞ ε = 0.1, attacks on the first 8 of 16 images); \(b)/eval.json was made under another (L∞ ε = 0.1, attacks on the first 4 of 16 images)."), "\(report.log)")
         }
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))) as? [String: Any])
         let runs = try #require(json["runs"] as? [[String: Any]])
