@@ -65,11 +65,10 @@ struct Eval: ParsableCommand {
         let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let spec = try dataSpec(data, split: split)
         let dataset = try Dataset.load(spec)
-        if !overwrite {
-            try EvaluationFile.checkVacant(out, for: EvaluationSettings(
-                checkpoint: checkpoint, checkpointSha256: digest, eps: Double(epsValue), attacks: entries.map(\.key),
-                attackCount: min(limit ?? dataset.count, dataset.count), count: dataset.count))
-        }
+        let requested = EvaluationSettings(checkpoint: checkpoint, checkpointSha256: digest, eps: Double(epsValue),
+                                           attacks: entries.map(\.key), attackCount: min(limit ?? dataset.count, dataset.count),
+                                           count: dataset.count)
+        if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
         var options = EvaluationOptions(eps: epsValue)
         options.attacks = attacks
         options.attackLimit = limit
@@ -80,6 +79,8 @@ struct Eval: ParsableCommand {
         var result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
         result.checkpointSha256 = digest
         result.checkpointBytes = bytes
+        // Again: another process may have written the file while this one evaluated.
+        if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
         try EvaluationFile.write(result, to: out)
         print(EvaluationTable.render(result))
         print("wrote \(out)")
