@@ -67,7 +67,8 @@ demo-full: build data
 
 ## demo-teachers: train the two shipped smallcnn teachers (hours on 2 cores) and refresh Configs/demo/teachers/.
 ## Resumable: a teacher whose run has a checkpoint continues from it (--resume; a finished one is not retrained),
-## so stopping and starting again many times loses at most one batch. TEACHER_THREADS sets the kernel threads.
+## so stopping and starting again many times loses at most one batch; to retrain from scratch, move runs/fmnist-teacher-*
+## away first. TEACHER_THREADS sets the kernel threads.
 TEACHER_THREADS ?= $(shell nproc)
 demo-teachers: build data
 	@for t in natural pgdat; do \
@@ -80,7 +81,7 @@ demo-teachers: build data
 	  for f in best.safetensors config.json metrics.jsonl; do cp runs/fmnist-teacher-$$t/$$f Configs/demo/teachers/teacher-$$t/; done; \
 	  $(BIN) eval --checkpoint runs/fmnist-teacher-$$t/best.safetensors --data Data/fashion-mnist --eps 0.1 \
 	    --attacks fgsm,pgd20,cw30,aa --limit 1000 --eps-sweep 0,0.025,0.05,0.075,0.1,0.125,0.15 \
-	    --json Configs/demo/teachers/teacher-$$t/eval.json; \
+	    --json Configs/demo/teachers/teacher-$$t/eval.json --overwrite; \
 	done
 
 FUZZ_TARGETS ?= safetensors idx cifar png jpeg config

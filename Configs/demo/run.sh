@@ -3,7 +3,11 @@
 #   Configs/demo/run.sh CONFIG_DIR OUTPUT_DIR
 # A teacher is reused when OUTPUT_DIR/<teacher>/best.safetensors exists; otherwise it is copied from
 # Configs/demo/teachers/ (trained by `make demo-teachers`, with their config.json and metrics.jsonl) when
-# CONFIG_DIR has no config for it, or trained from CONFIG_DIR/<teacher>.json. Students are always retrained.
+# CONFIG_DIR has no config for it, or trained from CONFIG_DIR/<teacher>.json (a teacher run cut short is not
+# trained over: train refuses and says how to resume it). Students are always retrained, on purpose: with
+# --overwrite given twice, the previous demo's student moves to OUTPUT_DIR/<student>/previous/, replacing the
+# one kept there before, so repeated demos keep one earlier run each and no more. An evaluation is redone
+# (--overwrite) only when eval.json is missing or older than the checkpoint it describes.
 # Every number printed comes from a file under OUTPUT_DIR that the report also reads.
 set -euo pipefail
 # An inherited OPENBLAS_CORETYPE (some machines export one) would pin OpenBLAS to those kernels; without it
@@ -47,7 +51,7 @@ for teacher in teacher-natural teacher-pgdat; do
 done
 
 for student in natural pgdat bmtard; do
-    run_stage "train $student" "$bin" train --config "$conf/$student.json"
+    run_stage "train $student" "$bin" train --config "$conf/$student.json" --overwrite --overwrite
 done
 
 for model in teacher-natural teacher-pgdat natural pgdat bmtard; do
@@ -56,7 +60,7 @@ for model in teacher-natural teacher-pgdat natural pgdat bmtard; do
         continue
     fi
     run_stage "eval $model" "$bin" eval --checkpoint "$out/$model/best.safetensors" --data "$data" --eps 0.1 \
-        --attacks "$attacks" --limit "$limit" --eps-sweep "$sweep" --json "$out/$model/eval.json"
+        --attacks "$attacks" --limit "$limit" --eps-sweep "$sweep" --json "$out/$model/eval.json" --overwrite
 done
 
 run_stage "report" "$bin" report "$out/teacher-natural" "$out/teacher-pgdat" "$out/natural" "$out/pgdat" "$out/bmtard" --out "$out"

@@ -80,6 +80,9 @@ public enum AttackError: Error, CustomStringConvertible, Equatable {
     case unknownAttack(String)
     case invalidEps(Float)
     case invalidOption(String)
+    /// An evaluation file is already at `path` (`existing`: what it holds, nil when unreadable), and
+    /// `requested` would replace it.
+    case evaluationExists(path: String, existing: EvaluationSettings?, requested: EvaluationSettings)
 
     public var description: String {
         switch self {
@@ -87,6 +90,13 @@ public enum AttackError: Error, CustomStringConvertible, Equatable {
             "unknown attack '\(name)'; known: \(AttackRegistry.names.joined(separator: ", "))"
         case .invalidEps(let e): "ε must be a finite number ≥ 0, got \(e)"
         case .invalidOption(let why): why
+        case let .evaluationExists(path, existing?, requested) where existing.sameEvaluation(as: requested):
+            "\(path) already holds this evaluation (\(existing)); nothing was written. Pass --overwrite to evaluate again and replace it, or --json PATH to keep both."
+        case let .evaluationExists(path, existing?, requested):
+            "\(path) already holds another evaluation (\(existing)); this one would be \(requested); nothing was written. "
+                + "Pass --json PATH to write it beside the other (a report picks the evaluation that matches its threat model), or --overwrite to replace it."
+        case let .evaluationExists(path, nil, _):
+            "\(path) already exists and is not an evaluation this version can read; nothing was written. Pass --overwrite to replace it, or --json PATH to write elsewhere."
         }
     }
 }

@@ -42,7 +42,11 @@ public struct EvaluationResult: Codable, Sendable {
     }
 
     public var model: ModelSpec
+    /// The checkpoint file as given, and which bytes were measured: its SHA-256 and size when the file was
+    /// loaded (nil in files written before they were recorded, and for evaluations made during training).
     public var checkpoint: String
+    public var checkpointSha256: String? = nil
+    public var checkpointBytes: Int? = nil
     public var data: String
     public var classNames: [String]
     public var count: Int

@@ -20,6 +20,10 @@ public enum TrainerError: Error, CustomStringConvertible {
     case runLocked(dir: String, pid: Int32?)
     case nothingToResume(dir: String)
     case resumeMismatch(file: String, why: String)
+    /// A fresh run's directory holds an earlier run; `setAside` is where `--overwrite` would move it.
+    case runExists(RunSummary, setAside: String)
+    /// `--overwrite` once, but `setAside` already holds a run kept aside before (`kept`; nil when unreadable).
+    case previousRunKept(RunSummary, kept: RunSummary?, setAside: String)
     case io(path: String, why: String)
     /// A checkpoint could not be written (a full disk, a file-size limit); `reason` names the file.
     case saveFailed(reason: String)
@@ -34,6 +38,17 @@ public enum TrainerError: Error, CustomStringConvertible {
             "another run" + (pid.map { " (process \($0))" } ?? "") + " is writing to \(dir) (lock file \(dir)/.lock); wait for it to finish, or pass --force if it is not really running"
         case let .nothingToResume(dir): "--resume: no checkpoint.safetensors in \(dir)"
         case let .resumeMismatch(file, why): "--resume: \(file) \(why)"
+        case let .runExists(run, setAside):
+            """
+            \(run.directory) already holds a run (\(run)); nothing was changed. Choose one:
+              --resume      continue that run (with --epochs N to train it longer)
+              --output DIR  (or another "name" in the config) start this run in another directory
+              --overwrite   start over here, first moving the earlier run's files into \(setAside)/
+            """
+        case let .previousRunKept(run, kept, setAside):
+            "--overwrite would move the run in \(run.directory) (\(run)) into \(setAside)/, which still holds the run "
+                + "kept aside before (\(kept.map { "\($0)" } ?? "unreadable")); nothing was changed. Pass --overwrite twice to "
+                + "delete that older run and keep this one in its place, or move \(setAside) elsewhere first."
         case let .io(path, why): "\(path): \(why)"
         case let .saveFailed(reason):
             "\(reason) The run stopped; once the cause is fixed, --resume continues from the last complete checkpoint."
@@ -141,8 +156,10 @@ public final class Trainer {
     /// Trains to the last epoch (or until a signal), returning how it ended.
     /// `resume` continues from `checkpoint.safetensors`: the config may change `epochs` (and evaluation,
     /// output, paths), nothing that shapes the trajectory. `force` takes over a run lock that another
-    /// live process holds. The lock is released however this returns or throws.
-    public func run(resume: Bool = false, force: Bool = false) throws -> TrainingOutcome {
+    /// live process holds. A fresh run into a directory that holds an earlier run's results refuses unless
+    /// `overwrite` says to keep that run aside (ignored with `resume`). The lock is released however this
+    /// returns or throws.
+    public func run(resume: Bool = false, force: Bool = false, overwrite: OverwritePolicy = .refuse) throws -> TrainingOutcome {
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         let (lock, lockNote) = try RunLock.acquire(directory: runDirectory, force: force)
         defer { lock.release() }
@@ -169,7 +186,7 @@ public final class Trainer {
             state = TrainerState(epoch: 0, batch: 0, globalStep: 0, rng: SeededGenerator(seed: config.seed ^ 0xA77AC).state,
                                  method: [:], bestWRobust: nil, optimizerSteps: 0, lossSum: 0, logSums: [:],
                                  batchesDone: 0, skipped: 0, trainSeconds: 0, images: 0)
-            try removePreviousRun()
+            try makeRoomForNewRun(overwrite)
         }
         // config.json always describes the run as it now goes on (a resumed run's new epoch count included).
         try writeAtomically(configPath, try resolvedConfigJSON())
@@ -341,16 +358,6 @@ public final class Trainer {
         }
         guard kept.count != lines.count else { return }
         try writeAtomically(metricsPath, Data(kept.map { Data($0) + [0x0A] }.joined()))
-    }
-
-    /// A fresh run replaces what an earlier run of the same name left: a stale best.safetensors or metrics
-    /// line would otherwise pass for this run's.
-    func removePreviousRun() throws {
-        let fm = FileManager.default
-        let old = [checkpointPath, bestPath, metricsPath].filter { fm.fileExists(atPath: $0) }
-        guard !old.isEmpty else { return }
-        for path in old { try fm.removeItem(atPath: path) }
-        progress.note("starting \(config.name) afresh: removed the previous run's \(old.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ")) (--resume continues a run instead)")
     }
 }
 

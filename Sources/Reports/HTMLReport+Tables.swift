@@ -83,6 +83,7 @@ extension HTMLReport {
                 ("training", "\(p.epochsRecorded) of \(p.epochsConfigured) epochs, batch \(p.batchSize), \(p.optimizer), training ε = \(Numbers.eps(p.trainingEps))"),
                 ("training wall time", Numbers.duration(p.trainingSeconds) + " (sum over recorded epochs)"),
                 ("evaluated checkpoint", p.checkpoint),
+                ("evaluation file", p.evaluationFile),
                 ("evaluation", "\(p.evaluatedData): \(p.evaluatedImages) images" + (p.attackedImages.map { ", attacks on the first \($0)" } ?? "")
                     + ", seed \(p.evaluationSeed), \(p.evaluated)"),
                 ("evaluation wall time", Numbers.duration(p.evaluationSeconds)),

@@ -79,13 +79,13 @@ struct MarkdownReport {
 
         // Provenance.
         out += ["## Provenance", ""]
-        out.append(row(["Run", "Method", "Arch", "Seed", "Data (train / test)", "Teachers (clean / robust)", "Epochs", "Checkpoint", "Machine", "Train time", "Eval time"]))
-        out.append(row(Array(repeating: "---", count: 11)))
+        out.append(row(["Run", "Method", "Arch", "Seed", "Data (train / test)", "Teachers (clean / robust)", "Epochs", "Checkpoint", "Evaluation file", "Machine", "Train time", "Eval time"]))
+        out.append(row(Array(repeating: "---", count: 12)))
         for r in d.runs {
             let p = r.provenance
             out.append(row([p.name, p.method, p.arch, "\(p.seed)", "\(p.trainData) / \(p.testData)",
                             "\(p.naturalTeacher ?? "—") / \(p.robustTeacher ?? "—")", "\(p.epochsRecorded)/\(p.epochsConfigured)",
-                            p.checkpoint, p.machine, Numbers.duration(p.trainingSeconds), Numbers.duration(p.evaluationSeconds)]))
+                            p.checkpoint, p.evaluationFile, p.machine, Numbers.duration(p.trainingSeconds), Numbers.duration(p.evaluationSeconds)]))
         }
         out.append("")
         return out.joined(separator: "\n")

@@ -24,21 +24,24 @@ public struct Report: Sendable {
         for r in runs {
             do { galleries.append(try Gallery.items(r.evaluation)) }
             catch {
-                throw .malformed(path: RunRecord.path(r.directory, RunRecord.evaluationFile), line: nil,
+                throw .malformed(path: r.evaluationPath, line: nil,
                                  reason: "its example images cannot be encoded as PNG: \(error)")
             }
         }
         self.galleries = galleries
     }
 
-    /// Reads every directory; those that fail become `RunFailure`s instead of stopping the others.
-    public static func load(directories: [String]) -> (runs: [RunRecord], failures: [RunFailure]) {
+    /// Reads every directory; those that fail become `RunFailure`s instead of stopping the others. A run with
+    /// several evaluation files is shown with the one that matches the report's threat model (`EvaluationChoice`);
+    /// `notes` say where that is not its eval.json, or where none matches.
+    public static func load(directories: [String]) -> (runs: [RunRecord], failures: [RunFailure], notes: [String]) {
         var runs: [RunRecord] = [], failures: [RunFailure] = []
         for dir in directories {
             do { runs.append(try RunRecord.load(directory: dir)) }
             catch { failures.append(RunFailure(directory: dir, message: error.description)) }
         }
-        return (runs, failures)
+        let (chosen, notes) = EvaluationChoice.choose(runs)
+        return (chosen, failures, notes)
     }
 
     public func html() -> String { HTMLReport(document: document, galleries: galleries).render() }

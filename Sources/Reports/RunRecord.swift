@@ -2,29 +2,49 @@ import Attacks
 import Distillation
 import Foundation
 
-/// One run directory as the report sees it: the resolved config, the per-epoch metrics and the attack
-/// evaluation (`runs/<name>/config.json`, `metrics.jsonl`, `eval.json`).
+/// One run directory as the report sees it: the resolved config, the per-epoch metrics and one attack
+/// evaluation (`runs/<name>/config.json`, `metrics.jsonl`, and `eval.json` or another `eval-*.json`).
 public struct RunRecord: Sendable {
     public let directory: String
     public let config: RunConfig
     /// In epoch order; empty when training stopped before the first epoch ended.
     public let metrics: [EpochMetrics]
     public let evaluation: EvaluationResult
+    /// The file `evaluation` was read from.
+    public let evaluationPath: String
 
     public static let configFile = "config.json"
     public static let metricsFile = "metrics.jsonl"
+    /// The evaluation of the run's best.safetensors (`EvaluationFile.defaultPath`), the one shown by default.
     public static let evaluationFile = "eval.json"
 
-    public init(directory: String, config: RunConfig, metrics: [EpochMetrics], evaluation: EvaluationResult) {
+    public init(directory: String, config: RunConfig, metrics: [EpochMetrics], evaluation: EvaluationResult,
+                evaluationPath: String? = nil) {
         self.directory = directory; self.config = config; self.metrics = metrics; self.evaluation = evaluation
+        self.evaluationPath = evaluationPath ?? Self.path(directory, Self.evaluationFile)
     }
 
-    /// Reads and checks the three files of `directory`. Errors name the file (and the line of metrics.jsonl).
+    /// The same run shown with another of its evaluations.
+    func with(evaluation: EvaluationResult, from path: String) -> RunRecord {
+        RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation, evaluationPath: path)
+    }
+
+    /// Reads and checks the files of `directory`, with its first evaluation file (eval.json when there is one).
+    /// Errors name the file (and the line of metrics.jsonl).
     public static func load(directory: String) throws(ReportError) -> RunRecord {
         let config = try loadConfig(directory: directory)
         let metrics = try loadMetrics(path: path(directory, metricsFile))
-        let evaluation = try loadEvaluation(path: path(directory, evaluationFile))
-        return RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation)
+        let file = evaluationFiles(in: directory).first ?? path(directory, evaluationFile)
+        let evaluation = try loadEvaluation(path: file)
+        return RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation, evaluationPath: file)
+    }
+
+    /// The evaluation files of a run directory: eval.json (its best checkpoint's) first, then every
+    /// eval-*.json (other checkpoints', or written there with `--json`) by name.
+    public static func evaluationFiles(in directory: String) -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        let others = names.filter { $0.hasPrefix("eval-") && $0.hasSuffix(".json") }.sorted()
+        return (names.contains(evaluationFile) ? [evaluationFile] : []).map { path(directory, $0) } + others.map { path(directory, $0) }
     }
 
     /// The run's config.json (also what `advdistill report` needs to evaluate a run that has no eval.json).

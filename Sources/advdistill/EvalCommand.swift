@@ -12,6 +12,9 @@ struct Eval: ParsableCommand {
         Attacks: \(AttackRegistry.names.joined(separator: ", ")).
         Step sizes are given for ε = 8/255 and scale linearly with ε (PGD-20's 2/255 becomes 0.025 at ε = 0.1).
         Clean accuracy uses every image of the data; attacks use the first --limit images.
+        Without --json the evaluation goes beside the checkpoint: eval.json for best.safetensors, \
+        eval-<name>.json for any other <name>.safetensors (checkpoint.safetensors → eval-checkpoint.json). \
+        An existing evaluation file is never replaced without --overwrite; the refusal comes before any attack runs.
         """)
 
     @Option(help: "Checkpoint (.safetensors): ours, or a PyTorch state_dict with --model.")
@@ -34,8 +37,10 @@ struct Eval: ParsableCommand {
     var batchSize: Int = 200
     @Option(help: "Seed of the attacks' random starts.")
     var seed: UInt64 = 0
-    @Option(help: "Where to write eval.json (default: beside the checkpoint).")
+    @Option(help: "Where to write the evaluation (default: beside the checkpoint, eval.json for best.safetensors, else eval-<name>.json).")
     var json: String?
+    @Flag(help: "Replace the evaluation file if it exists (without this, an existing one is refused before anything runs).")
+    var overwrite = false
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -53,10 +58,17 @@ struct Eval: ParsableCommand {
     func run() throws {
         try common.apply()
         let epsValue = parseNumber(eps)!
-        _ = try AttackRegistry.parse(attacks, eps: epsValue)  // unknown names fail before loading anything
+        let entries = try AttackRegistry.parse(attacks, eps: epsValue)  // unknown names fail before loading anything
+        let out = json ?? EvaluationFile.defaultPath(forCheckpoint: checkpoint)
         let (net, _) = try Checkpoint.loadModel(path: checkpoint, arch: model)
+        // Which bytes are measured, read right after loading them.
+        let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let spec = try dataSpec(data, split: split)
         let dataset = try Dataset.load(spec)
+        let requested = EvaluationSettings(checkpoint: checkpoint, checkpointSha256: digest, eps: Double(epsValue),
+                                           attacks: entries.map(\.key), attackCount: min(limit ?? dataset.count, dataset.count),
+                                           count: dataset.count)
+        if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
         var options = EvaluationOptions(eps: epsValue)
         options.attacks = attacks
         options.attackLimit = limit
@@ -64,8 +76,11 @@ struct Eval: ParsableCommand {
         options.seed = seed
         options.epsSweep = (epsSweep ?? "").split(separator: ",").compactMap { parseNumber(String($0)) }
         let progress = TerminalProgress()
-        let result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
-        let out = json ?? ((checkpoint as NSString).deletingLastPathComponent as NSString).appendingPathComponent("eval.json")
+        var result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        result.checkpointSha256 = digest
+        result.checkpointBytes = bytes
+        // Again: another process may have written the file while this one evaluated.
+        if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
         try EvaluationFile.write(result, to: out)
         print(EvaluationTable.render(result))
         print("wrote \(out)")

@@ -10,10 +10,14 @@ struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare runs in one self-contained HTML page (with report.md and report.json).",
         discussion: """
-        Reads each run's config.json, metrics.jsonl and eval.json. A run without eval.json is evaluated first \
-        (its best.safetensors, else checkpoint.safetensors, on the config's test split: the paper suite at the \
-        training ε on the first --eval-limit images, with an ε sweep) and the eval.json is written into the run. \
-        A run that cannot be read is named on stderr and in the report; the others still render.
+        Reads each run's config.json, metrics.jsonl and evaluation: eval.json (its best checkpoint's) or, when \
+        the run has several evaluation files (eval-*.json), the one under the threat model most runs share; it \
+        says which file each row comes from. A run without any evaluation file is evaluated first (its \
+        best.safetensors, else checkpoint.safetensors, on the config's test split: the paper suite at the \
+        training ε on the first --eval-limit images, with an ε sweep) and the evaluation is written into the run \
+        (eval.json, or eval-checkpoint.json). report.html, report.md and report.json are derived from those files \
+        and are replaced on every run. A run that cannot be read is named on stderr and in the report; the \
+        others still render.
         """)
 
     @Argument(help: "Run directories (runs/<name>), one table row each.")
@@ -26,7 +30,7 @@ struct Report: ParsableCommand {
     var evalLimit: Int = 1000
     @Option(help: "Runs evaluated here: ε sweep as multiples of the training ε (empty for none).")
     var evalEpsSweep: String = "0,0.5,1,1.5,2"
-    @Flag(help: "Do not evaluate runs that lack eval.json; report them as unreadable instead.")
+    @Flag(help: "Do not evaluate runs that lack an evaluation file; report them as unreadable instead.")
     var noEval = false
     @OptionGroup var common: CommonOptions
 
@@ -50,10 +54,9 @@ struct Report: ParsableCommand {
         var notes: [String] = [], failures: [RunFailure] = []
         var readable: [String] = []
         for dir in runs {
-            let evalPath = (dir as NSString).appendingPathComponent(RunRecord.evaluationFile)
-            if noEval || FileManager.default.fileExists(atPath: evalPath) { readable.append(dir); continue }
+            if noEval || !RunRecord.evaluationFiles(in: dir).isEmpty { readable.append(dir); continue }
             do {
-                if let note = try evaluateIfPossible(dir, writingTo: evalPath, progress: progress) { notes.append(note) }
+                if let note = try evaluateIfPossible(dir, progress: progress) { notes.append(note) }
                 readable.append(dir)
             } catch {
                 failures.append(RunFailure(directory: dir, message: "evaluating it failed: \(error)"))
@@ -61,7 +64,10 @@ struct Report: ParsableCommand {
         }
         let loaded = Reports.Report.load(directories: readable)
         failures += loaded.failures
+        notes += loaded.notes
         for f in failures { progress.note("warning: \(f.directory) is left out of the report: \(f.message)") }
+        for r in loaded.runs { progress.note("\(r.directory): numbers from \(r.evaluationPath)") }
+        for n in loaded.notes { progress.note("note: " + n) }
         let report = try Reports.Report(runs: loaded.runs, failures: failures, notes: notes, gitCommit: gitCommit())
         let directory = out ?? (runs.count == 1 ? runs[0] : ((runs[0] as NSString).deletingLastPathComponent as NSString).appendingPathComponent("report"))
         let paths = try report.write(to: directory)
@@ -69,25 +75,30 @@ struct Report: ParsableCommand {
         for p in paths { print("wrote \(p)") }
     }
 
-    /// Evaluates the run's checkpoint when there is one; nil when there is nothing to evaluate (loading
-    /// the run then reports the missing eval.json).
-    func evaluateIfPossible(_ dir: String, writingTo evalPath: String, progress: TerminalProgress) throws -> String? {
+    /// Evaluates the run's checkpoint when there is one, writing its default evaluation file (which does not
+    /// exist: the run has none); nil when there is nothing to evaluate (loading the run then reports the
+    /// missing eval.json).
+    func evaluateIfPossible(_ dir: String, progress: TerminalProgress) throws -> String? {
         let fm = FileManager.default
         guard let checkpoint = ["best.safetensors", "checkpoint.safetensors"].map({ (dir as NSString).appendingPathComponent($0) })
             .first(where: { fm.fileExists(atPath: $0) }),
             let config = try? RunRecord.loadConfig(directory: dir) else { return nil }
         let eps = config.attack.eps ?? 8 / 255
-        let note = "\(dir) had no eval.json: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
+        let evalPath = EvaluationFile.defaultPath(forCheckpoint: checkpoint)
+        let note = "\(dir) had no evaluation file: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
             + "with '\(evalAttacks)' at the training ε = \(eps), attacks on the first \(evalLimit) images, and wrote \(evalPath)."
         progress.note("note: " + note)
         let (model, _) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
+        let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let data = try Dataset.load(config.data.test)
         var options = EvaluationOptions(eps: eps)
         options.attacks = evalAttacks
         options.attackLimit = evalLimit
         options.seed = config.seed
         options.epsSweep = try sweepMultiples().map { $0 * eps }
-        let result = try Evaluator(model: model, options: options).evaluate(data, checkpoint: checkpoint, progress: progress)
+        var result = try Evaluator(model: model, options: options).evaluate(data, checkpoint: checkpoint, progress: progress)
+        result.checkpointSha256 = digest
+        result.checkpointBytes = bytes
         try EvaluationFile.write(result, to: evalPath)
         return note
     }

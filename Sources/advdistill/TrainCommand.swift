@@ -5,7 +5,11 @@ import Foundation
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (teacher or student) from a JSON config.",
-        discussion: "Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust). Ctrl-C saves a checkpoint; --resume continues it.")
+        discussion: """
+        Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust). \
+        Ctrl-C saves a checkpoint; --resume continues it. A directory that already holds a run is never trained over \
+        silently: the command refuses, naming the run, unless --resume or --overwrite says what to do with it.
+        """)
 
     @Option(help: "The run's JSON config (see Configs/ and README's config table).")
     var config: String
@@ -19,9 +23,25 @@ struct Train: ParsableCommand {
     var seed: UInt64?
     @Flag(help: "Continue from runs/<name>/checkpoint.safetensors.")
     var resume = false
+    @Flag(help: "Start over in a directory that holds a run, moving the earlier run into <run>/previous/ first. Given twice, the run kept in previous/ by an earlier --overwrite is deleted to make room (only one is kept).")
+    var overwrite: Int
     @Flag(help: "Take over the run directory's lock even though the process named in it is still running (a lock left by a dead process is taken over without this).")
     var force = false
     @OptionGroup var common: CommonOptions
+
+    func validate() throws {
+        if resume && overwrite > 0 {
+            throw ValidationError("--resume continues the run and --overwrite starts it over; pass one of them")
+        }
+    }
+
+    var overwritePolicy: OverwritePolicy {
+        switch overwrite {
+        case 0: .refuse
+        case 1: .setAside
+        default: .replaceSetAside
+        }
+    }
 
     func run() throws {
         try common.apply()
@@ -38,7 +58,7 @@ struct Train: ParsableCommand {
         let progress = TerminalProgress()
         let trainer = try Trainer(config: cfg, progress: progress)
         Interruption.install()
-        switch try trainer.run(resume: resume, force: force) {
+        switch try trainer.run(resume: resume, force: force, overwrite: overwritePolicy) {
         case .finished:
             progress.note("done: \(trainer.runDirectory)")
         case .interrupted(let sig):
@@ -50,9 +70,10 @@ struct Train: ParsableCommand {
 
 /// The command line that continues an interrupted run: the program and arguments as given (so the same
 /// output directory, `--limit` and the other overrides that `--resume` checks) plus `--resume`, without
-/// `--force` (the interrupted run released its lock), quoted for a POSIX shell.
+/// `--force` (the interrupted run released its lock) or `--overwrite` (it would start over), quoted for a
+/// POSIX shell.
 func resumeCommand(_ arguments: [String]) -> String {
-    var words = arguments.filter { $0 != "--force" }
+    var words = arguments.filter { $0 != "--force" && $0 != "--overwrite" }
     if !words.contains("--resume") { words.append("--resume") }
     let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
     return words.map { word in

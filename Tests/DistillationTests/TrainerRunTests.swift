@@ -98,24 +98,54 @@ extension TrainerRuns {
             #expect(abs(rate * seconds - 48) < 1e-6 * 48)
         }
 
-        @Test func freshRunRemovesAnEarlierRunsFilesBeforeTraining() throws {
+        /// A directory holding an earlier run's best.safetensors and metrics.jsonl, and a trainer for it.
+        func runOverAnEarlierOne(_ dir: TempDir, progress: RecordingProgress) throws -> Trainer {
+            let trainer = try Trainer(config: try loadConfig(try configObject(dir, epochs: 1), in: dir), progress: progress)
+            try FileManager.default.createDirectory(atPath: trainer.runDirectory, withIntermediateDirectories: true)
+            try Data("old".utf8).write(to: URL(fileURLWithPath: trainer.runDirectory + "/best.safetensors"))
+            try Data("{\"epoch\": 7}\n".utf8).write(to: URL(fileURLWithPath: trainer.runDirectory + "/metrics.jsonl"))
+            return trainer
+        }
+
+        @Test func freshRunRefusesToTrainOverAnEarlierRunAndLeavesIt() throws {
+            let dir = TempDir()
+            let trainer = try runOverAnEarlierOne(dir, progress: RecordingProgress())
+            let run = trainer.runDirectory
+            let error = try #require(throws: TrainerError.self) { try trainer.run() }
+            guard case let .runExists(summary, setAside) = error else { Issue.record("\(error)"); return }
+            #expect(summary.files == ["best.safetensors", "metrics.jsonl"] && setAside == run + "/previous")
+            #expect(error.description.contains("--resume") && error.description.contains("--overwrite"))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: run).sorted() == ["best.safetensors", "metrics.jsonl"])
+            #expect(FileManager.default.contents(atPath: run + "/best.safetensors") == Data("old".utf8))
+        }
+
+        @Test func overwriteMovesTheEarlierRunAsideBeforeTraining() throws {
             // A stale best.safetensors would otherwise pass for the new run's best epoch until it has one.
             let dir = TempDir()
             let progress = RecordingProgress()
-            let trainer = try Trainer(config: try loadConfig(try configObject(dir, epochs: 1), in: dir), progress: progress)
+            let trainer = try runOverAnEarlierOne(dir, progress: progress)
             let run = trainer.runDirectory
-            try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
-            try Data("old".utf8).write(to: URL(fileURLWithPath: run + "/best.safetensors"))
-            try Data("{\"epoch\": 7}\n".utf8).write(to: URL(fileURLWithPath: run + "/metrics.jsonl"))
             var leftAtFirstBatch: [String] = []
             trainer.beforeStep = { epoch, batch, _ in
                 guard epoch == 0, batch == 0 else { return }
                 leftAtFirstBatch = ["best.safetensors", "metrics.jsonl"].filter { FileManager.default.fileExists(atPath: run + "/" + $0) }
             }
-            #expect(try trainer.run() == .finished)
+            #expect(try trainer.run(overwrite: .setAside) == .finished)
             #expect(leftAtFirstBatch.isEmpty)
-            #expect(progress.notes.contains { $0.contains("best.safetensors") && $0.contains("--resume") })
+            #expect(FileManager.default.contents(atPath: run + "/previous/best.safetensors") == Data("old".utf8))
+            #expect(FileManager.default.contents(atPath: run + "/previous/metrics.jsonl") == Data("{\"epoch\": 7}\n".utf8))
+            #expect(progress.notes.contains { $0.contains("best.safetensors") && $0.contains(run + "/previous/") })
             #expect(try metricsLines(run).map { $0["epoch"] as? Int } == [1])
+        }
+
+        @Test func aConfigAloneIsNoRunToKeep() throws {
+            // What a run that failed in its first epoch leaves: the resolved config, rewritten by the next run.
+            let dir = TempDir()
+            let trainer = try Trainer(config: try loadConfig(try configObject(dir, epochs: 1), in: dir))
+            try FileManager.default.createDirectory(atPath: trainer.runDirectory, withIntermediateDirectories: true)
+            try Data("{}".utf8).write(to: URL(fileURLWithPath: trainer.runDirectory + "/config.json"))
+            #expect(try trainer.run() == .finished)
+            #expect(!FileManager.default.fileExists(atPath: trainer.runDirectory + "/previous"))
         }
     }
 }

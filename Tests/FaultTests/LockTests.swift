@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// Two `advdistill train` processes on one run directory: the second refuses, naming the first and
-/// `--force`, and exits 1 without touching the run; with `--force` it takes the directory over.
+/// `--force`, and exits 1 without touching the run; with `--force` (and `--overwrite`, as the first run has
+/// results there) it takes the directory over.
 @Test func aSecondRunOnTheSameDirectoryRefusesUnlessForced() throws {
     let workspace = try Workspace(side: 8, train: 64, test: 16)
     let long = try workspace.config("long", epochs: 100_000, arch: "tinycnn")
@@ -21,7 +22,7 @@ import Glibc
     #expect(lock.split(separator: " ").first == "\(first.pid)" && lock.hasSuffix("\n"), "the first run still holds it: \(lock)")
     #expect(first.isRunning, "and goes on")
 
-    let forced = try workspace.run(["train", "--config", short, "--threads", "1", "--force"])
+    let forced = try workspace.run(["train", "--config", short, "--threads", "1", "--force", "--overwrite"])
     #expect(forced.exitStatus == 0, "\(forced.log)")
     #expect(forced.log.contains("--force: took over the lock \(runDirectory)/.lock held by process \(first.pid)"), "\(forced.log)")
     #expect(forced.log.contains("done: \(runDirectory)"))

@@ -47,21 +47,27 @@ func demoPipelineRunsEndToEndOnATinySubset() throws {
     for t in ["teacher-natural", "teacher-pgdat"] { try shrink("Configs/demo-full/\(t).json", name: t) }
     for s in ["natural", "pgdat", "bmtard"] { try shrink("Configs/demo/\(s).json", name: s) }
 
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/bash")
-    p.arguments = [DemoPipeline.root.appendingPathComponent("Configs/demo/run.sh").path, conf.path, out.path]
-    p.currentDirectoryURL = DemoPipeline.root
-    var env = ProcessInfo.processInfo.environment
-    env["BIN"] = DemoPipeline.binary
-    env["DEMO_EVAL_LIMIT"] = "16"
-    p.environment = env
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0, "run.sh failed:\n\(output.suffix(3000))")
+    /// Runs the demo script once; its exit status and output.
+    func demo(attacks: String? = nil) throws -> (status: Int32, output: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/bash")
+        p.arguments = [DemoPipeline.root.appendingPathComponent("Configs/demo/run.sh").path, conf.path, out.path]
+        p.currentDirectoryURL = DemoPipeline.root
+        var env = ProcessInfo.processInfo.environment
+        env["BIN"] = DemoPipeline.binary
+        env["DEMO_EVAL_LIMIT"] = "16"
+        if let attacks { env["DEMO_ATTACKS"] = attacks }
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, output)
+    }
+    let (status, output) = try demo()
+    #expect(status == 0, "run.sh failed:\n\(output.suffix(3000))")
 
     for model in ["teacher-natural", "teacher-pgdat", "natural", "pgdat", "bmtard"] {
         let dir = out.appendingPathComponent(model)
@@ -82,4 +88,26 @@ func demoPipelineRunsEndToEndOnATinySubset() throws {
     // B-MTARD logged its balancer every epoch.
     let metrics = try String(contentsOf: out.appendingPathComponent("bmtard/metrics.jsonl"), encoding: .utf8)
     #expect(metrics.contains("\"tau_nat\"") && metrics.contains("\"w_adv\""))
+
+    // A second and a third demo work too: the students are retrained on purpose, each time keeping the run
+    // before in previous/ (one, not a pile); the teachers and their evaluations are reused as they are.
+    let students = ["natural", "pgdat", "bmtard"]
+    func best(_ model: String, _ sub: String = "") throws -> Data {
+        try Data(contentsOf: out.appendingPathComponent("\(model)/\(sub)best.safetensors"))
+    }
+    let teacherEval = try Data(contentsOf: out.appendingPathComponent("teacher-pgdat/eval.json"))
+    var lastRun = try students.map { try best($0) }
+    for round in 2...3 {
+        let (status, output) = try demo(attacks: "fgsm")
+        #expect(status == 0, "run.sh round \(round) failed:\n\(output.suffix(3000))")
+        for (i, s) in students.enumerated() {
+            let dir = out.appendingPathComponent(s)
+            #expect(try best(s, "previous/") == lastRun[i], "round \(round): \(s)/previous/ holds the run before")
+            #expect(!fm.fileExists(atPath: dir.appendingPathComponent("previous/previous").path))
+            #expect(fm.fileExists(atPath: dir.appendingPathComponent("eval.json").path), "round \(round): \(s) evaluated anew")
+        }
+        lastRun = try students.map { try best($0) }
+        #expect(try Data(contentsOf: out.appendingPathComponent("teacher-pgdat/eval.json")) == teacherEval)
+        #expect(!fm.fileExists(atPath: out.appendingPathComponent("teacher-pgdat/previous").path))
+    }
 }
