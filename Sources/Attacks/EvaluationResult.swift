@@ -43,6 +43,8 @@ public struct EvaluationResult: Codable, Sendable {
 
     public var model: ModelSpec
     public var checkpoint: String
+    /// Which checkpoint this is (best by validation, last, …); nil in files written before it was recorded.
+    public var measured: MeasuredCheckpoint? = nil
     public var data: String
     public var classNames: [String]
     public var count: Int

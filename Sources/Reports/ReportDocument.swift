@@ -83,6 +83,9 @@ public struct ReportDocument: Codable, Sendable {
         /// The training attack's ε (the method's default, 8/255, when the config leaves it out).
         public var trainingEps: Double
         public var checkpoint: String
+        /// Which checkpoint was measured ("best by W-Robust on the validation split (epoch 3)", "last (epoch 5)");
+        /// nil for eval.json files written before it was recorded.
+        public var measured: String?
         public var evaluatedData: String
         public var evaluatedImages: Int
         public var attackedImages: Int?
@@ -174,7 +177,7 @@ extension ReportDocument {
             optimizer: o.name == "adam" ? "Adam, lr \(Numbers.short(Double(o.lr))), weight decay \(Numbers.short(Double(o.weightDecay)))"
                 : "SGD, lr \(Numbers.short(Double(o.lr))), momentum \(Numbers.short(Double(o.momentum))), weight decay \(Numbers.short(Double(o.weightDecay)))\(o.nesterov ? ", Nesterov" : "")",
             trainingEps: Double(c.attack.eps ?? 8 / 255),
-            checkpoint: e.checkpoint, evaluatedData: e.data, evaluatedImages: e.count, attackedImages: e.attackCount,
+            checkpoint: e.checkpoint, measured: e.measured?.description, evaluatedData: e.data, evaluatedImages: e.count, attackedImages: e.attackCount,
             evaluationSeed: e.seed, evaluated: e.created, machine: e.machine,
             trainingSeconds: r.metrics.reduce(0) { $0 + $1.seconds }, evaluationSeconds: e.seconds)
         return Run(

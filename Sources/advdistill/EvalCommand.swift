@@ -54,7 +54,7 @@ struct Eval: ParsableCommand {
         try common.apply()
         let epsValue = parseNumber(eps)!
         _ = try AttackRegistry.parse(attacks, eps: epsValue)  // unknown names fail before loading anything
-        let (net, _) = try Checkpoint.loadModel(path: checkpoint, arch: model)
+        let (net, file) = try Checkpoint.loadModel(path: checkpoint, arch: model)
         let spec = try dataSpec(data, split: split)
         let dataset = try Dataset.load(spec)
         var options = EvaluationOptions(eps: epsValue)
@@ -64,7 +64,8 @@ struct Eval: ParsableCommand {
         options.seed = seed
         options.epsSweep = (epsSweep ?? "").split(separator: ",").compactMap { parseNumber(String($0)) }
         let progress = TerminalProgress()
-        let result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        var result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        result.measured = MeasuredCheckpoint(path: checkpoint, metadata: file.metadata)
         let out = json ?? ((checkpoint as NSString).deletingLastPathComponent as NSString).appendingPathComponent("eval.json")
         try EvaluationFile.write(result, to: out)
         print(EvaluationTable.render(result))
