@@ -54,6 +54,11 @@ struct Train: ParsableCommand {
 func resumeCommand(_ arguments: [String]) -> String {
     var words = arguments.filter { $0 != "--force" }
     if !words.contains("--resume") { words.append("--resume") }
+    return shellCommand(words)
+}
+
+/// Words as one command line for a POSIX shell, quoted where needed.
+func shellCommand(_ words: [String]) -> String {
     let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
     return words.map { word in
         word.allSatisfy(plain.contains) && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
