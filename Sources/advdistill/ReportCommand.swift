@@ -14,9 +14,13 @@ struct Report: ParsableCommand {
         (its best.safetensors, else checkpoint.safetensors, on the config's test split: the paper suite at the \
         training ε on the first --eval-limit images, with an ε sweep) and the eval.json is written into the run. \
         A run that cannot be read is named on stderr and in the report; the others still render.
+
+        Given one study directory (written by `advdistill study`), it reports the study instead: each cell's mean ± sd \
+        for the selected and the last checkpoints, a clean-vs-robust scatter, accuracy against budget with error \
+        bars, and Welch's t-test of each method against PGD-AT at the same budget.
         """)
 
-    @Argument(help: "Run directories (runs/<name>), one table row each.")
+    @Argument(help: "Run directories (runs/<name>), one table row each; or one study directory (holding study.json, from `advdistill study`).")
     var runs: [String]
     @Option(help: "Directory for report.html, report.md and report.json (default: the run's directory for one run, else <parent of the first run>/report).")
     var out: String?
@@ -46,6 +50,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         try common.apply()
+        if runs.count == 1, StudyReport.isStudy(runs[0]) { return try reportStudy(runs[0]) }
         let progress = TerminalProgress()
         var notes: [String] = [], failures: [RunFailure] = []
         var readable: [String] = []
@@ -69,6 +74,14 @@ struct Report: ParsableCommand {
         for p in paths { print("wrote \(p)") }
     }
 
+    /// A study directory (holding study.json): its aggregate, written beside it unless --out says otherwise.
+    func reportStudy(_ directory: String) throws {
+        let report = StudyReport(study: try StudyReport.load(directory: directory), gitCommit: gitCommit())
+        let paths = try report.write(to: out ?? directory)
+        print(report.comparisonText)
+        for p in paths { print("wrote \(p)") }
+    }
+
     /// Evaluates the run's checkpoint when there is one; nil when there is nothing to evaluate (loading
     /// the run then reports the missing eval.json).
     func evaluateIfPossible(_ dir: String, writingTo evalPath: String, progress: TerminalProgress) throws -> String? {
@@ -80,14 +93,15 @@ struct Report: ParsableCommand {
         let note = "\(dir) had no eval.json: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
             + "with '\(evalAttacks)' at the training ε = \(eps), attacks on the first \(evalLimit) images, and wrote \(evalPath)."
         progress.note("note: " + note)
-        let (model, _) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
+        let (model, file) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
         let data = try Dataset.load(config.data.test)
         var options = EvaluationOptions(eps: eps)
         options.attacks = evalAttacks
         options.attackLimit = evalLimit
         options.seed = config.seed
         options.epsSweep = try sweepMultiples().map { $0 * eps }
-        let result = try Evaluator(model: model, options: options).evaluate(data, checkpoint: checkpoint, progress: progress)
+        var result = try Evaluator(model: model, options: options).evaluate(data, checkpoint: checkpoint, progress: progress)
+        result.measured = MeasuredCheckpoint(path: checkpoint, metadata: file.metadata)
         try EvaluationFile.write(result, to: evalPath)
         return note
     }
