@@ -61,7 +61,9 @@ extension StudyConfig {
                                 if let eps, grid.eps != nil {
                                     // An explicit step size is a fraction of ε: it scales with it.
                                     let baseEps = base.attack.eps ?? 8 / 255
-                                    if let step = base.attack.stepSize, baseEps > 0, eps > 0 { c.attack.stepSize = step * eps / baseEps }
+                                    if let step = base.attack.stepSize, baseEps > 0, eps > 0 {
+                                        c.attack.stepSize = Float(Double(step) * Double(eps) / Double(baseEps))
+                                    }
                                     c.attack.eps = eps
                                 }
                                 if let spec {
