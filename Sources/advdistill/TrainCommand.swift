@@ -5,7 +5,7 @@ import Foundation
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (teacher or student) from a JSON config.",
-        discussion: "Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust). Ctrl-C saves a checkpoint; --resume continues it.")
+        discussion: "Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust on the validation split, data.val_fraction of the training pool, 0.1 by default). Ctrl-C saves a checkpoint; --resume continues it.")
 
     @Option(help: "The run's JSON config (see Configs/ and README's config table).")
     var config: String
