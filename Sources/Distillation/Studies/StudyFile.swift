@@ -167,7 +167,13 @@ extension StudyFile {
             }
             records.append(record)
         }
-        let metricOrder = metricKeys(config.evaluation)
+        let settings = Settings(studyFile: studyFile, baseFile: config.baseFile, base: config.base, grid: config.grid,
+                                evaluation: config.evaluation, output: config.output)
+        return StudyFile(settings: settings, metrics: metricKeys(config.evaluation), points: records)
+    }
+
+    /// A study.json of these points, aggregated per cell in the order the cells first appear.
+    init(settings: Settings, metrics metricOrder: [String], points records: [Point], updated: Date = Date()) {
         var cells: [Cell] = []
         for r in records where !cells.contains(where: { $0.cell == r.cell }) {
             let done = records.filter { $0.cell == r.cell && $0.status == "done" }
@@ -187,11 +193,9 @@ extension StudyFile {
                               timing: timings.isEmpty ? nil : CellTiming(trainSeconds: Summary(timings.map(\.trainSeconds))!,
                                                                           secondsPerEpoch: Summary(timings.map(\.secondsPerEpoch))!)))
         }
-        let settings = Settings(studyFile: studyFile, baseFile: config.baseFile, base: config.base, grid: config.grid,
-                                evaluation: config.evaluation, output: config.output)
-        return StudyFile(format: formatName, updated: ISO8601DateFormatter().string(from: Date()), settings: settings,
-                         metrics: metricOrder, points: records, cells: cells,
-                         done: records.filter { $0.status == "done" }.count, total: records.count)
+        self.init(format: Self.formatName, updated: ISO8601DateFormatter().string(from: updated), settings: settings,
+                  metrics: metricOrder, points: records, cells: cells,
+                  done: records.filter { $0.status == "done" }.count, total: records.count)
     }
 
     /// The metrics of the study's evaluation in display order: clean, the attacks in the order they run,
