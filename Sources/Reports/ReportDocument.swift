@@ -34,6 +34,8 @@ public struct ReportDocument: Codable, Sendable {
         public var robustAccuracy: Double?
         public var robustAttack: String?
         public var wRobust: Double?
+        /// What the accuracies were measured on: "validation" or "test" (nil in older metrics files).
+        public var evalSplit: String?
         public var tauNat: Double?
         public var tauAdv: Double?
         public var wNat: Double?
@@ -166,7 +168,7 @@ extension ReportDocument {
             EpochPoint(epoch: m.epoch, lr: m.lr, trainLoss: m.trainLoss,
                        lossTerms: m.logs.filter { $0.key.hasPrefix("loss_") },
                        cleanAccuracy: m.cleanAccuracy, robustAccuracy: m.robustAccuracy, robustAttack: m.robustAttack,
-                       wRobust: m.wRobust, tauNat: m.tauNat, tauAdv: m.tauAdv, wNat: m.wNat, wAdv: m.wAdv, seconds: m.seconds)
+                       wRobust: m.wRobust, evalSplit: m.evalSplit, tauNat: m.tauNat, tauAdv: m.tauAdv, wNat: m.wNat, wAdv: m.wAdv, seconds: m.seconds)
         }
         let o = c.optimizer
         let provenance = Provenance(

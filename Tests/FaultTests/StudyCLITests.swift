@@ -90,3 +90,29 @@ import Glibc
         }
     }
 }
+
+/// Every evaluation says which checkpoint it measured, so a number can be traced to its protocol.
+@Suite struct MeasuredCheckpointCLI {
+    @Test func evalRecordsWhetherItMeasuredTheCheckpointSelectedOnValidationOrTheLast() throws {
+        let workspace = try Workspace(side: 8, train: 64, test: 16)
+        let config = try workspace.config(epochs: 2, arch: "tinycnn")
+        let trained = try workspace.run(["train", "--config", config, "--threads", "1"])
+        try #require(trained.exitStatus == 0, "\(trained.log)")
+        let run = try workspace.runDirectory()
+        for (file, role) in [("best", "best"), ("checkpoint", "last")] {
+            let out = workspace.sub("eval-\(file).json")
+            let child = try workspace.run(["eval", "--checkpoint", "\(run)/\(file).safetensors", "--data", workspace.data,
+                                           "--eps", "0.1", "--attacks", "fgsm", "--json", out, "--threads", "1"])
+            #expect(child.exitStatus == 0, "\(child.log)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out))) as? [String: Any])
+            let measured = try #require(json["measured"] as? [String: Any], "\(json.keys.sorted())")
+            #expect(measured["role"] as? String == role && measured["path"] as? String == "\(run)/\(file).safetensors")
+            if role == "best" {
+                #expect(measured["selected_on"] as? String == "validation")
+                #expect(child.log.contains("checkpoint: best by W-Robust on the validation split (epoch "), "\(child.log)")
+            } else {
+                #expect(measured["epoch"] as? Int == 2 && child.log.contains("checkpoint: last (epoch 2)"), "\(child.log)")
+            }
+        }
+    }
+}
