@@ -78,7 +78,7 @@ public struct StudyReport: Sendable {
         let rows = study.cells.map { c in
             let values = proto == .best ? c.best : c.last
             return [c.methodLabel] + axisColumns.map { $0.value(c) } + ["\(c.n)"] + study.metrics.map { Self.meanSD(values[$0]) }
-                + [c.timing.map { Numbers.duration($0.secondsPerEpoch.mean) } ?? "—"]
+                + [c.timing.map { Self.seconds($0.secondsPerEpoch.mean) } ?? "—"]
         }
         return (header, rows)
     }
@@ -92,6 +92,9 @@ public struct StudyReport: Sendable {
                     t == nil ? "not testable (fewer than 2 runs, or no spread)" : c.significant ? "larger than the spread" : "within the spread"]
         }
     }
+
+    /// Wall times as `Numbers.duration`, with a decimal below 10 s (tiny studies train in fractions of a second).
+    static func seconds(_ s: Double) -> String { s < 10 ? String(format: "%.1f s", s) : Numbers.duration(s) }
 
     static func pValue(_ p: Double) -> String { p < 0.001 ? "< 0.001" : String(format: "%.3f", p) }
 
@@ -145,7 +148,7 @@ public struct StudyReport: Sendable {
         return [p.run, "\(p.seed)", p.status, p.best?.epoch.map(String.init) ?? "—",
                 v(p.best, "clean"), v(p.best, robustKey), v(p.best, "w_robust"),
                 v(p.last, "clean"), v(p.last, robustKey), v(p.last, "w_robust"),
-                p.timing.map { Numbers.duration($0.trainSeconds) } ?? "—"]
+                p.timing.map { Self.seconds($0.trainSeconds) } ?? "—"]
     }
 
     private func mdRow(_ cells: [String]) -> String {
@@ -191,6 +194,7 @@ public struct StudyReport: Sendable {
         <title>\(Markup.escape(d.title))</title>
         <style>
         \(HTMLReport.css)
+        table.comparison td.num { white-space: nowrap; }
         </style>
         </head>
         <body>
