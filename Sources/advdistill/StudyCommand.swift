@@ -11,11 +11,17 @@ struct StudyCommand: ParsableCommand {
         Configs/README.md):
           {"base": "demo/bmtard.json",
            "grid": {"seeds": [1, 2, 3], "epochs": [2, 5, 10],
-                    "methods": [{"name": "pgd_at"}, {"name": "bmtard", "kl_reduction": "batchmean", "label": "bmtard-batchmean"}],
+                    "methods": [{"name": "pgd_at"},
+                                {"name": "bmtard", "kl_reduction": "batchmean",
+                                 "label": "bmtard-batchmean"}],
                     "train_limit": [20000], "eps": [0.1],
-                    "teachers": [{"label": "strong", "natural": {"checkpoint": "…"}, "robust": {"checkpoint": "…"}}]},
-           "evaluation": {"attacks": "fgsm,pgd20,aa", "limit": 1000, "eps": 0.1},
+                    "teachers": [{"label": "strong",
+                                  "natural": {"checkpoint": "…"},
+                                  "robust": {"checkpoint": "…"}}]},
+           "evaluation": {"attacks": "fgsm,pgd20", "limit": 1000, "eps": 0.1},
            "output": "runs/study-fmnist-budget"}
+        Every grid axis is optional (absent: the base config's value). `base` is \
+        relative to the study file; other paths to the working directory.
         Each point (one value per axis) is an ordinary run in <output>/runs/<cell>-seed<k>/ (so eval, report and \
         train --resume work on it), selected on its validation split, then evaluated on the test split twice: \
         best.safetensors into eval-best.json and checkpoint.safetensors into eval-last.json. <output>/study.json holds \
