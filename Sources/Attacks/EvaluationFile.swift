@@ -28,6 +28,7 @@ public enum EvaluationTable {
     public static func render(_ r: EvaluationResult) -> String {
         var lines: [String] = []
         lines.append("model: \(r.model.arch), \(r.model.numClasses) classes, \(r.model.inChannels)×\(r.model.inputSize)×\(r.model.inputSize) — \(r.checkpoint)")
+        if let m = r.measured { lines.append("checkpoint: \(m.description)") }
         let subset = r.attackCount.map { $0 < r.count ? ", attacks on the first \($0)" : "" } ?? ""
         lines.append(String(format: "data: %@ (%d images%@); L∞ ε = %.4g", r.data, r.count, subset, r.eps))
         lines.append("")

@@ -47,6 +47,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var checkpoint: String
     public var checkpointSha256: String? = nil
     public var checkpointBytes: Int? = nil
+    /// Which checkpoint this is (best by validation, last, …); nil in files written before it was recorded.
+    public var measured: MeasuredCheckpoint? = nil
     public var data: String
     public var classNames: [String]
     public var count: Int

@@ -6,12 +6,15 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// Mean training loss and the means of the method's own logs (loss_adv, loss_nat, …).
     public var trainLoss: Double
     public var logs: [String: Double]
-    /// Validation (or test) accuracies; nil on epochs without evaluation.
+    /// Accuracies on `evalSplit`; nil on epochs without evaluation.
     public var cleanAccuracy: Double?
     public var robustAccuracy: Double?
     public var robustAttack: String?
     public var wRobust: Double?
     public var evalExamples: Int?
+    /// The split those accuracies were measured on: "validation" (held out of the training pool) or "test"
+    /// (`data.val_fraction` 0); nil on epochs without evaluation and in files written before it was recorded.
+    public var evalSplit: String?
     /// Balancer state at the end of the epoch (B-MTARD; MTARD has τ fixed at 1); nil for other methods.
     public var tauNat: Double?
     public var tauAdv: Double?
@@ -27,6 +30,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case epoch, lr, trainLoss = "train_loss", logs, cleanAccuracy = "clean_accuracy", robustAccuracy = "robust_accuracy"
         case robustAttack = "robust_attack", wRobust = "w_robust", evalExamples = "eval_examples"
+        case evalSplit = "eval_split"
         case tauNat = "tau_nat", tauAdv = "tau_adv", wNat = "w_nat", wAdv = "w_adv"
         case seconds, trainSeconds = "train_seconds", evalSeconds = "eval_seconds"
         case imagesPerSecond = "images_per_second", skippedBatches = "skipped_batches"

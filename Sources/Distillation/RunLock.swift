@@ -63,6 +63,15 @@ struct RunLock {
         throw TrainerError.runLocked(dir: directory, pid: nil)
     }
 
+    /// Whether a live process other than this one holds the lock of `directory` (a stale lock does not count).
+    static func isHeld(directory: String) -> Bool {
+        guard let contents = FileManager.default.contents(atPath: directory + "/.lock") else { return false }
+        let (owner, started) = parse(contents)
+        guard let owner, owner > 0, owner != getpid(), isRunning(owner) else { return false }
+        if let started, let now = startTime(of: owner), now != started { return false }
+        return true
+    }
+
     /// Removes the lock if it is still ours.
     func release() {
         guard let contents = FileManager.default.contents(atPath: path), Self.parse(contents).pid == pid else { return }

@@ -1,3 +1,4 @@
+import Attacks
 import Engine
 import Foundation
 import NN
@@ -21,8 +22,20 @@ extension Trainer {
         var meta = [Self.trainerMetadataKey: trainerJSON, Self.methodMetadataKey: config.method.name,
                     "run": config.name, "seed": String(config.seed)]
         meta[Self.configMetadataKey] = String(decoding: try resolvedConfigJSON(), as: UTF8.self)
+        // What an evaluation of this file measured: the selected checkpoint (and on which split) or the last.
+        let isBest = path == bestPath
+        meta[MeasuredCheckpoint.roleKey] = (isBest ? MeasuredCheckpoint.Role.best : .last).rawValue
+        if isBest { meta[MeasuredCheckpoint.selectedOnKey] = evalSplit }
+        meta[MeasuredCheckpoint.epochKey] = String(s.epoch)
         do { try Checkpoint.save(student, to: path, metadata: meta, extra: extra) }
         catch { throw TrainerError.saveFailed(reason: "\(error)") }
+    }
+
+    /// Epochs that `checkpoint.safetensors` has completed; nil without a readable checkpoint.
+    func trainedEpochs() -> Int? {
+        guard let file = try? SafeTensorsFile.read(path: checkpointPath), let json = file.metadata[Self.trainerMetadataKey],
+              let state = try? JSONDecoder().decode(TrainerState.self, from: Data(json.utf8)) else { return nil }
+        return state.epoch
     }
 
     /// Loads `checkpoint.safetensors` into the student, the optimizer and the method, and returns where

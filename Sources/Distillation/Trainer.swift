@@ -67,6 +67,9 @@ public final class Trainer {
     let optimizer: Optimizer
     let train: Dataset
     let validation: Dataset
+    /// What the per-epoch evaluation (and so the choice of best.safetensors) runs on: "validation", the
+    /// held-out part of the training pool, or "test" when `data.val_fraction` is 0.
+    public let evalSplit: String
     let progress: ProgressSink
     let trainEps: Float
     /// Tests: sees (and may alter) each batch's images before the step, with 0-based epoch and batch.
@@ -97,8 +100,10 @@ public final class Trainer {
             guard validation.count > 0, train.count > 0 else {
                 throw ConfigError.invalid(field: "data.val_fraction", message: "\(config.data.valFraction) of \(fullTrain.count) training images leaves \(train.count) for training and \(validation.count) for validation; both need at least one")
             }
+            evalSplit = "validation"
         } else {
             (train, validation) = (fullTrain, test)
+            evalSplit = "test"
         }
         guard train.count > 0 else { throw ConfigError.invalid(field: "data.train", message: "no training images in \(fullTrain.source)") }
         guard validation.count > 0 else { throw ConfigError.invalid(field: "data.test", message: "no test images in \(test.source)") }
@@ -164,6 +169,15 @@ public final class Trainer {
         let (lock, lockNote) = try RunLock.acquire(directory: runDirectory, force: force)
         defer { lock.release() }
         if let lockNote { progress.note(lockNote) }
+        return try train(resume: resume, overwrite: overwrite)
+    }
+
+    /// `run` without taking the lock: the caller holds `<run>/.lock` (a study holds it from training
+    /// through the point's evaluation).
+    func train(resume: Bool, overwrite: OverwritePolicy = .refuse) throws -> TrainingOutcome {
+        if evalSplit == "test" {
+            progress.note("data.val_fraction is 0: the per-epoch evaluation and the choice of best.safetensors use the test split, so numbers measured on it afterwards are optimistic (metrics.jsonl says eval_split \"test\")")
+        }
         // Writes that a kill -9 cut short leave temporary files as large as a checkpoint; none is in use now.
         let leftovers = [checkpointPath, bestPath, metricsPath, configPath].flatMap { AtomicFile.removeLeftovers(of: $0) }
         if !leftovers.isEmpty {
@@ -291,6 +305,7 @@ public final class Trainer {
                 metrics.robustAttack = robust?.name
                 metrics.wRobust = r.wRobust
                 metrics.evalExamples = r.count
+                metrics.evalSplit = evalSplit
                 progress.note(String(format: "epoch %d: clean %.2f%%, %@ %.2f%%, W-Robust %.2f%%", epoch + 1,
                                      100 * r.clean.accuracy, robust?.name ?? "robust", 100 * (robust?.accuracy ?? 0), 100 * r.wRobust))
             }
@@ -308,7 +323,7 @@ public final class Trainer {
         return .finished
     }
 
-    /// Clean + the configured attacks on the validation (or test) split: `eval.limit` examples spread
+    /// Clean + the configured attacks on the validation split (the test split when `val_fraction` is 0): `eval.limit` examples spread
     /// evenly over it (a split stored class by class, as image folders are, still gives every class).
     /// Nil when `shouldStop` stopped it.
     func evaluate(shouldStop: () -> Bool) throws -> EvaluationResult? {

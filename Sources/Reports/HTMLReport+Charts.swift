@@ -63,7 +63,9 @@ extension HTMLReport {
 
     func accuracyChart(_ i: Int, _ r: ReportDocument.Run) -> LineChart {
         let attack = r.epochs.compactMap(\.robustAttack).last ?? "attack"
-        return LineChart(id: "chart-run\(i)-accuracy", title: "\(r.run): validation accuracy", x: Self.epochAxis(r),
+        // Runs with val_fraction 0 evaluated their epochs on the test split: the title says so.
+        let split = r.epochs.compactMap(\.evalSplit).last == "test" ? "test-split" : "validation"
+        return LineChart(id: "chart-run\(i)-accuracy", title: "\(r.run): \(split) accuracy", x: Self.epochAxis(r),
                          y: Self.percentAxis("accuracy (%)"),
                          series: [
                             ChartSeries(name: "clean", points: r.epochs.compactMap { e in e.cleanAccuracy.map { (Double(e.epoch), 100 * $0) } }, style: .at(0)),

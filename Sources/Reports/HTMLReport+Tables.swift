@@ -82,7 +82,7 @@ extension HTMLReport {
             rows += [
                 ("training", "\(p.epochsRecorded) of \(p.epochsConfigured) epochs, batch \(p.batchSize), \(p.optimizer), training ε = \(Numbers.eps(p.trainingEps))"),
                 ("training wall time", Numbers.duration(p.trainingSeconds) + " (sum over recorded epochs)"),
-                ("evaluated checkpoint", p.checkpoint),
+                ("evaluated checkpoint", p.checkpoint + (p.measured.map { ": \($0)" } ?? "")),
                 ("evaluation file", p.evaluationFile),
                 ("evaluation", "\(p.evaluatedData): \(p.evaluatedImages) images" + (p.attackedImages.map { ", attacks on the first \($0)" } ?? "")
                     + ", seed \(p.evaluationSeed), \(p.evaluated)"),

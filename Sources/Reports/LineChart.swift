@@ -23,6 +23,13 @@ struct ChartSeries {
     var name: String
     var points: [(x: Double, y: Double)]
     var style: SeriesStyle
+    /// Error bars: ± this much around each point's y (aligned with `points`; nil or 0 for none).
+    var errors: [Double?]? = nil
+    /// false: markers only, on every point (a scatter plot).
+    var line = true
+    var markerRadius = 3.6
+    var filled = false
+    var inLegend = true
 }
 
 /// A line chart drawn as inline SVG: framed plot area, round ticks with labels on both axes, axis labels
@@ -45,7 +52,13 @@ struct LineChart {
     private let legendRow = 18.0, charWidth = 6.6
 
     func svg() -> String {
-        let all = series.flatMap(\.points)
+        // The range covers the error bars as well as the points.
+        let all = series.flatMap { s in
+            s.points.enumerated().flatMap { i, p -> [(x: Double, y: Double)] in
+                let e = s.errors.flatMap { i < $0.count ? $0[i] : nil } ?? 0
+                return [(p.x, p.y - e), (p.x, p.y + e)]
+            }
+        }
         let xt = x.ticks(dataMin: all.map(\.x).min() ?? 0, dataMax: all.map(\.x).max() ?? 1)
         let yt = y.ticks(dataMin: all.map(\.y).min() ?? 0, dataMax: all.map(\.y).max() ?? 1)
         let plotWidth = width - left - right
@@ -93,12 +106,18 @@ struct LineChart {
         // Series: the line through every point, markers on at most ~16 of them (all of them when few).
         for s in series where !s.points.isEmpty {
             let points = s.points.map { "\(c(px($0.x))),\(c(py($0.y)))" }.joined(separator: " ")
-            var body = Markup.empty("polyline", [("points", points), ("fill", "none"), ("stroke", s.style.colour),
-                                                 ("stroke-width", "2"), ("stroke-dasharray", s.style.dash),
-                                                 ("stroke-linejoin", "round")])
-            let every = max(1, Int((Double(s.points.count) / 16).rounded(.up)))
+            var body = !s.line ? "" : Markup.empty("polyline", [("points", points), ("fill", "none"), ("stroke", s.style.colour),
+                                                                ("stroke-width", "2"), ("stroke-dasharray", s.style.dash),
+                                                                ("stroke-linejoin", "round")])
+            for (i, p) in s.points.enumerated() {
+                guard let e = s.errors.flatMap({ i < $0.count ? $0[i] : nil }), e > 0 else { continue }
+                let x = px(p.x), lo = py(p.y - e), hi = py(p.y + e)
+                body += Markup.empty("path", [("class", "error-bar"), ("d", "M\(c(x)) \(c(lo))L\(c(x)) \(c(hi))M\(c(x - 4)) \(c(lo))L\(c(x + 4)) \(c(lo))M\(c(x - 4)) \(c(hi))L\(c(x + 4)) \(c(hi))"),
+                                              ("stroke", s.style.colour), ("stroke-width", "1.4"), ("fill", "none")])
+            }
+            let every = s.line ? max(1, Int((Double(s.points.count) / 16).rounded(.up))) : 1
             for (i, p) in s.points.enumerated() where i % every == 0 || i == s.points.count - 1 {
-                body += marker(s.style, at: px(p.x), py(p.y))
+                body += Self.marker(s.style, at: px(p.x), py(p.y), radius: s.markerRadius, filled: s.filled)
             }
             out.append(Markup.element("g", [("class", "series"), ("data-series", s.name)], body))
         }
@@ -109,10 +128,10 @@ struct LineChart {
                               out.joined(separator: "\n"))
     }
 
-    /// A marker of `style`'s shape centred on (x, y), outlined in the series colour.
-    private func marker(_ style: SeriesStyle, at x: Double, _ y: Double) -> String {
-        let c = Numbers.coordinate, r = 3.6
-        let attrs: [(String, String?)] = [("fill", "#fff"), ("stroke", style.colour), ("stroke-width", "1.6")]
+    /// A marker of `style`'s shape centred on (x, y), outlined in the series colour (`filled`: solid).
+    static func marker(_ style: SeriesStyle, at x: Double, _ y: Double, radius r: Double = 3.6, filled: Bool = false) -> String {
+        let c = Numbers.coordinate
+        let attrs: [(String, String?)] = [("fill", filled ? style.colour : "#fff"), ("stroke", style.colour), ("stroke-width", "1.6")]
         switch style.marker {
         case .circle: return Markup.empty("circle", [("cx", c(x)), ("cy", c(y)), ("r", c(r))] + attrs)
         case .square: return Markup.empty("rect", [("x", c(x - r)), ("y", c(y - r)), ("width", c(2 * r)), ("height", c(2 * r))] + attrs)
@@ -133,24 +152,24 @@ struct LineChart {
     private func legendLayout(width: Double) -> (rows: Int, positions: [(x: Double, row: Int)]) {
         var positions: [(x: Double, row: Int)] = []
         var x = 0.0, row = 0
-        for s in series {
+        for s in series where s.inLegend {
             let w = 34 + Double(s.name.count) * charWidth + 16
             if x > 0, x + w > width { x = 0; row += 1 }
             positions.append((x, row))
             x += w
         }
-        return (series.isEmpty ? 0 : row + 1, positions)
+        return (positions.isEmpty ? 0 : row + 1, positions)
     }
 
     private func legendSVG(_ layout: (rows: Int, positions: [(x: Double, row: Int)]), y0: Double) -> String {
         let c = Numbers.coordinate
         var items: [String] = []
-        for (s, p) in zip(series, layout.positions) {
+        for (s, p) in zip(series.filter(\.inLegend), layout.positions) {
             let x = left + p.x, y = y0 + Double(p.row) * legendRow + 4
             items.append(Markup.element("g", [("class", "legend-item")],
-                Markup.empty("line", [("x1", c(x)), ("y1", c(y)), ("x2", c(x + 28)), ("y2", c(y)), ("stroke", s.style.colour),
-                                      ("stroke-width", "2"), ("stroke-dasharray", s.style.dash)])
-                + marker(s.style, at: x + 14, y)
+                (!s.line ? "" : Markup.empty("line", [("x1", c(x)), ("y1", c(y)), ("x2", c(x + 28)), ("y2", c(y)), ("stroke", s.style.colour),
+                                                      ("stroke-width", "2"), ("stroke-dasharray", s.style.dash)]))
+                + Self.marker(s.style, at: x + 14, y, radius: min(s.markerRadius, 6), filled: s.filled)
                 + Markup.element("text", [("x", c(x + 34)), ("y", c(y + 4))], Markup.escape(s.name))))
         }
         return Markup.element("g", [("class", "legend")], items.joined())

@@ -85,7 +85,7 @@ struct MarkdownReport {
             let p = r.provenance
             out.append(row([p.name, p.method, p.arch, "\(p.seed)", "\(p.trainData) / \(p.testData)",
                             "\(p.naturalTeacher ?? "—") / \(p.robustTeacher ?? "—")", "\(p.epochsRecorded)/\(p.epochsConfigured)",
-                            p.checkpoint, p.evaluationFile, p.machine, Numbers.duration(p.trainingSeconds), Numbers.duration(p.evaluationSeconds)]))
+                            p.checkpoint + (p.measured.map { " (\($0))" } ?? ""), p.evaluationFile, p.machine, Numbers.duration(p.trainingSeconds), Numbers.duration(p.evaluationSeconds)]))
         }
         out.append("")
         return out.joined(separator: "\n")

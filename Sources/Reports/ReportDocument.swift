@@ -34,6 +34,8 @@ public struct ReportDocument: Codable, Sendable {
         public var robustAccuracy: Double?
         public var robustAttack: String?
         public var wRobust: Double?
+        /// What the accuracies were measured on: "validation" or "test" (nil in older metrics files).
+        public var evalSplit: String?
         public var tauNat: Double?
         public var tauAdv: Double?
         public var wNat: Double?
@@ -86,6 +88,9 @@ public struct ReportDocument: Codable, Sendable {
         /// The evaluation file the run's numbers come from (eval.json, or the run's eval-*.json that matches
         /// the report's threat model).
         public var evaluationFile: String
+        /// Which checkpoint was measured ("best by W-Robust on the validation split (epoch 3)", "last (epoch 5)");
+        /// nil for eval.json files written before it was recorded.
+        public var measured: String?
         public var evaluatedData: String
         public var evaluatedImages: Int
         public var attackedImages: Int?
@@ -166,7 +171,7 @@ extension ReportDocument {
             EpochPoint(epoch: m.epoch, lr: m.lr, trainLoss: m.trainLoss,
                        lossTerms: m.logs.filter { $0.key.hasPrefix("loss_") },
                        cleanAccuracy: m.cleanAccuracy, robustAccuracy: m.robustAccuracy, robustAttack: m.robustAttack,
-                       wRobust: m.wRobust, tauNat: m.tauNat, tauAdv: m.tauAdv, wNat: m.wNat, wAdv: m.wAdv, seconds: m.seconds)
+                       wRobust: m.wRobust, evalSplit: m.evalSplit, tauNat: m.tauNat, tauAdv: m.tauAdv, wNat: m.wNat, wAdv: m.wAdv, seconds: m.seconds)
         }
         let o = c.optimizer
         let provenance = Provenance(
@@ -178,7 +183,7 @@ extension ReportDocument {
                 : "SGD, lr \(Numbers.short(Double(o.lr))), momentum \(Numbers.short(Double(o.momentum))), weight decay \(Numbers.short(Double(o.weightDecay)))\(o.nesterov ? ", Nesterov" : "")",
             trainingEps: Double(c.attack.eps ?? 8 / 255),
             checkpoint: e.checkpoint + (e.checkpointSha256.map { " (sha256 \($0))" } ?? ""),
-            evaluationFile: r.evaluationPath, evaluatedData: e.data, evaluatedImages: e.count, attackedImages: e.attackCount,
+            evaluationFile: r.evaluationPath, measured: e.measured?.description, evaluatedData: e.data, evaluatedImages: e.count, attackedImages: e.attackCount,
             evaluationSeed: e.seed, evaluated: e.created, machine: e.machine,
             trainingSeconds: r.metrics.reduce(0) { $0 + $1.seconds }, evaluationSeconds: e.seconds)
         return Run(

@@ -12,8 +12,9 @@ struct AdvDistill: ParsableCommand {
           advdistill train --config Configs/fmnist-bmtard.json     train a teacher or a student
           advdistill eval --checkpoint runs/x/best.safetensors --data /usr/share/datasets/fashion-mnist --eps 0.1
           advdistill report runs/a runs/b --out runs/report        compare models in one HTML page
+          advdistill study --config Configs/study-fmnist-budget.json   many runs (seeds, methods, budgets), mean ± sd
         """,
-        subcommands: [Train.self, Eval.self, Report.self, Inspect.self, DataCommand.self, Bench.self])
+        subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, Inspect.self, DataCommand.self, Bench.self])
 
     static func main() {
         setUpSignals()

@@ -60,7 +60,7 @@ struct Eval: ParsableCommand {
         let epsValue = parseNumber(eps)!
         let entries = try AttackRegistry.parse(attacks, eps: epsValue)  // unknown names fail before loading anything
         let out = json ?? EvaluationFile.defaultPath(forCheckpoint: checkpoint)
-        let (net, _) = try Checkpoint.loadModel(path: checkpoint, arch: model)
+        let (net, file) = try Checkpoint.loadModel(path: checkpoint, arch: model)
         // Which bytes are measured, read right after loading them.
         let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let spec = try dataSpec(data, split: split)
@@ -81,6 +81,7 @@ struct Eval: ParsableCommand {
         result.checkpointBytes = bytes
         // Again: another process may have written the file while this one evaluated.
         if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
+        result.measured = MeasuredCheckpoint(path: checkpoint, metadata: file.metadata)
         try EvaluationFile.write(result, to: out)
         print(EvaluationTable.render(result))
         print("wrote \(out)")

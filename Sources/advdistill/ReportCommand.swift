@@ -18,9 +18,13 @@ struct Report: ParsableCommand {
         (eval.json, or eval-checkpoint.json). report.html, report.md and report.json are derived from those files \
         and are replaced on every run. A run that cannot be read is named on stderr and in the report; the \
         others still render.
+
+        Given one study directory (written by `advdistill study`), it reports the study instead: each cell's mean ± sd \
+        for the selected and the last checkpoints, a clean-vs-robust scatter, accuracy against budget with error \
+        bars, and Welch's t-test of each method against PGD-AT at the same budget.
         """)
 
-    @Argument(help: "Run directories (runs/<name>), one table row each.")
+    @Argument(help: "Run directories (runs/<name>), one table row each; or one study directory (holding study.json, from `advdistill study`).")
     var runs: [String]
     @Option(help: "Directory for report.html, report.md and report.json (default: the run's directory for one run, else <parent of the first run>/report).")
     var out: String?
@@ -50,6 +54,7 @@ struct Report: ParsableCommand {
 
     func run() throws {
         try common.apply()
+        if runs.count == 1, StudyReport.isStudy(runs[0]) { return try reportStudy(runs[0]) }
         let progress = TerminalProgress()
         var notes: [String] = [], failures: [RunFailure] = []
         var readable: [String] = []
@@ -75,6 +80,14 @@ struct Report: ParsableCommand {
         for p in paths { print("wrote \(p)") }
     }
 
+    /// A study directory (holding study.json): its aggregate, written beside it unless --out says otherwise.
+    func reportStudy(_ directory: String) throws {
+        let report = StudyReport(study: try StudyReport.load(directory: directory), gitCommit: gitCommit())
+        let paths = try report.write(to: out ?? directory)
+        print(report.comparisonText)
+        for p in paths { print("wrote \(p)") }
+    }
+
     /// Evaluates the run's checkpoint when there is one, writing its default evaluation file (which does not
     /// exist: the run has none); nil when there is nothing to evaluate (loading the run then reports the
     /// missing eval.json).
@@ -88,7 +101,7 @@ struct Report: ParsableCommand {
         let note = "\(dir) had no evaluation file: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
             + "with '\(evalAttacks)' at the training ε = \(eps), attacks on the first \(evalLimit) images, and wrote \(evalPath)."
         progress.note("note: " + note)
-        let (model, _) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
+        let (model, file) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
         let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let data = try Dataset.load(config.data.test)
         var options = EvaluationOptions(eps: eps)
@@ -99,6 +112,7 @@ struct Report: ParsableCommand {
         var result = try Evaluator(model: model, options: options).evaluate(data, checkpoint: checkpoint, progress: progress)
         result.checkpointSha256 = digest
         result.checkpointBytes = bytes
+        result.measured = MeasuredCheckpoint(path: checkpoint, metadata: file.metadata)
         try EvaluationFile.write(result, to: evalPath)
         return note
     }

@@ -6,9 +6,10 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model (teacher or student) from a JSON config.",
         discussion: """
-        Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust). \
-        Ctrl-C saves a checkpoint; --resume continues it. A directory that already holds a run is never trained over \
-        silently: the command refuses, naming the run, unless --resume or --overwrite says what to do with it.
+        Writes runs/<name>/: config.json, metrics.jsonl, checkpoint.safetensors (last), best.safetensors (by W-Robust \
+        on the validation split: data.val_fraction of the training pool, 0.1 by default). Ctrl-C saves a checkpoint; \
+        --resume continues it. A directory that already holds a run is never trained over silently: the command \
+        refuses, naming the run, unless --resume or --overwrite says what to do with it.
         """)
 
     @Option(help: "The run's JSON config (see Configs/ and README's config table).")
@@ -75,6 +76,11 @@ struct Train: ParsableCommand {
 func resumeCommand(_ arguments: [String]) -> String {
     var words = arguments.filter { $0 != "--force" && $0 != "--overwrite" }
     if !words.contains("--resume") { words.append("--resume") }
+    return shellCommand(words)
+}
+
+/// Words as one command line for a POSIX shell, quoted where needed.
+func shellCommand(_ words: [String]) -> String {
     let plain = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
     return words.map { word in
         word.allSatisfy(plain.contains) && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"

@@ -31,12 +31,13 @@ extension TrainerRuns {
             for line in lines {
                 for key in Self.alwaysKeys + Self.evalKeys { #expect(line[key] != nil, "metrics line lacks \(key)") }
                 for key in Self.balancerKeys { #expect((line[key] != nil) == (method == "bmtard"), "\(key) for \(method)") }
-                // 64 images per epoch, none skipped.
+                // By default 6 of the 64 training images are held out for validation (val_fraction 0.1): 58 images
+                // per epoch, none skipped, and the evaluation sees the 6.
                 #expect(line["skipped_batches"] as? Int == 0)
-                #expect(line["eval_examples"] as? Int == 16)
+                #expect(line["eval_examples"] as? Int == 6 && line["eval_split"] as? String == "validation")
                 let seconds = try #require(line["train_seconds"] as? Double)
                 let rate = try #require(line["images_per_second"] as? Double)
-                #expect(abs(rate * seconds - 64) < 1e-6 * 64, "images/s × seconds = the 64 training images")
+                #expect(abs(rate * seconds - 58) < 1e-6 * 58, "images/s × seconds = the 58 training images")
             }
             let losses = lines.compactMap { $0["train_loss"] as? Double }
             #expect(losses.count == 3 && losses.allSatisfy(\.isFinite))

@@ -27,8 +27,9 @@ let side = 8
 
 /// A learnable synthetic IDX dataset (train 64, test 32 examples, 10 classes, 8×8 grey), written from the
 /// IDX specification: class k is a bright 2×2 block at cell k of a 4×4 grid, on dim uniform noise.
-/// Labels cycle 0…9, so every batch holds most classes.
-func writeSyntheticIDX(in dir: TempDir, train: Int = 64, test: Int = 32, classes: Int = 10) -> String {
+/// Labels cycle 0…9, so every batch holds most classes. `testLabelShift` labels each test image as class
+/// (k + shift) mod classes: a model that learned the data is then wrong on nearly every test image.
+func writeSyntheticIDX(in dir: TempDir, train: Int = 64, test: Int = 32, classes: Int = 10, testLabelShift: Int = 0) -> String {
     let root = dir.sub("data")
     try! FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
     var rng = SeededGenerator(seed: 99)
@@ -46,7 +47,8 @@ func writeSyntheticIDX(in dir: TempDir, train: Int = 64, test: Int = 32, classes
             pixels += image
         }
         write("\(prefix)-images-idx3-ubyte", be32(0x0803) + be32(count) + be32(side) + be32(side) + pixels)
-        write("\(prefix)-labels-idx1-ubyte", be32(0x0801) + be32(count) + labels.map(UInt8.init))
+        let shift = prefix == "t10k" ? testLabelShift : 0
+        write("\(prefix)-labels-idx1-ubyte", be32(0x0801) + be32(count) + labels.map { UInt8(($0 + shift) % classes) })
     }
     return root
 }

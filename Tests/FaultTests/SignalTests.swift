@@ -13,7 +13,8 @@ import Glibc
     @Test(arguments: [(SIGINT, Int32(130), [Int32]()), (SIGTERM, Int32(143), [SIGINT, SIGTERM])])
     func aSignalMidEpochSavesACheckpointAndTheResumeCommandFinishesTheSameRun(_ sig: Int32, _ status: Int32,
                                                                               _ blockedByParent: [Int32]) throws {
-        // smallcnn, 20×20 images, 32 batches of 8 per epoch: about 10 ms of CPU per batch.
+        // smallcnn, 20×20 images, 29 batches of 8 per epoch (230 training images: 26 of the 256 are held out
+        // for validation): about 10 ms of CPU per batch.
         let workspace = try Workspace(side: 20, train: 256, test: 16)
         let config = try workspace.config("signal test", epochs: 2, batchSize: 8)   // a path a shell must quote
         let straight = try workspace.run(["train", "--config", config, "--threads", "1", "--output", workspace.sub("straight")])
@@ -33,9 +34,9 @@ import Glibc
 
         let log = child.log
         #expect(child.exitStatus == status, "\(log)")
-        let saved = try #require(log.firstMatch(of: /interrupted: checkpoint saved after (\d+) of 32 batches of epoch (\d+)/), "\(log)")
+        let saved = try #require(log.firstMatch(of: /interrupted: checkpoint saved after (\d+) of 29 batches of epoch (\d+)/), "\(log)")
         let batch = try #require(Int(saved.output.1)), epoch = try #require(Int(saved.output.2))
-        #expect(batch > 0 && batch < 32, "the signal came mid-epoch")
+        #expect(batch > 0 && batch < 29, "the signal came mid-epoch")
         let position = try checkpointPosition(runDirectory + "/checkpoint.safetensors")
         #expect(position.epoch == epoch - 1 && position.batch == batch)
         #expect(!FileManager.default.fileExists(atPath: runDirectory + "/.lock"), "the lock is released")
@@ -46,7 +47,7 @@ import Glibc
         #expect(hint.output.2 == "\(try CLI.require()) train --config '\(config)' --threads 1 --output \(output) --resume")
         let resumed = try workspace.launch(["-c", String(hint.output.2)], executable: "/bin/sh").waitForExit()
         #expect(resumed.exitStatus == 0, "\(resumed.log)")
-        #expect(resumed.log.contains("resuming run at epoch \(epoch), batch \(batch + 1) of 32"), "\(resumed.log)")
+        #expect(resumed.log.contains("resuming run at epoch \(epoch), batch \(batch + 1) of 29"), "\(resumed.log)")
         #expect(try metricsEpochs(runDirectory) == [1, 2])
 
         // And it went on exactly where it stopped: the final weights, BN statistics and optimizer state are
@@ -62,9 +63,11 @@ import Glibc
     /// Per-epoch evaluations can take minutes (PGD-20 on a thousand images); a signal during one is
     /// honoured within an evaluation batch, and `--resume` runs just the evaluation.
     @Test func aSignalDuringTheEvaluationStopsItAndResumeRunsOnlyTheEvaluation() throws {
-        // 8 training batches (~0.1 s of CPU), then PGD-20 on 1000 test images (several seconds of CPU).
+        // 8 training batches (~0.1 s of CPU), then PGD-20 on 1000 test images (several seconds of CPU): with
+        // val_fraction 0 the per-epoch evaluation runs on the test split.
         let workspace = try Workspace(side: 20, train: 64, test: 1000)
-        let config = try workspace.config(epochs: 1, batchSize: 8, changes: ["eval.attacks": "pgd20", "eval.limit": 1000])
+        let config = try workspace.config(epochs: 1, batchSize: 8, changes: ["eval.attacks": "pgd20", "eval.limit": 1000,
+                                                                              "data.val_fraction": 0])
         let runDirectory = try workspace.runDirectory()
         let child = try workspace.launch(["train", "--config", config, "--threads", "1"])
         try #require(waitUntil(child) { FileManager.default.fileExists(atPath: runDirectory + "/.lock") }, "\(child.log)")
@@ -80,7 +83,8 @@ import Glibc
         #expect(!FileManager.default.fileExists(atPath: runDirectory + "/metrics.jsonl"), "no metrics line without an evaluation")
 
         // A resumed run may evaluate differently (here on 32 images): the evaluation is not part of the trajectory.
-        let quick = try workspace.config("quick", epochs: 1, batchSize: 8, changes: ["eval.attacks": "pgd20", "eval.limit": 32])
+        let quick = try workspace.config("quick", epochs: 1, batchSize: 8, changes: ["eval.attacks": "pgd20", "eval.limit": 32,
+                                                                                      "data.val_fraction": 0])
         let resumed = try workspace.run(["train", "--config", quick, "--threads", "1", "--resume"])
         #expect(resumed.exitStatus == 0, "\(resumed.log)")
         #expect(resumed.log.contains("resuming run at the evaluation of epoch 1"), "\(resumed.log)")

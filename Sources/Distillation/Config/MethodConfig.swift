@@ -29,8 +29,11 @@ public struct MethodConfig: Codable, Sendable, Equatable {
 
     public init(name: String) { self.name = name }
 
-    public init(from decoder: Decoder) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self)
+    public init(from decoder: Decoder) throws { try self.init(from: decoder, alsoAllowing: []) }
+
+    /// Decodes a method object that may also hold the keys `extra` (which the caller reads).
+    init(from decoder: Decoder, alsoAllowing extra: [String]) throws {
+        try decoder.rejectUnknownKeys(CodingKeys.self, also: extra)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         name = try c.decode(String.self, forKey: .name)
         beta = try c.decodeIfPresent(Float.self, forKey: .beta)

@@ -12,16 +12,26 @@ extension Decoder {
     /// Throws `ConfigError.unknownKey` naming the first key of this object that `K` does not list, with a
     /// suggestion: the nearest valid key of this object, else the nearest key anywhere in the config or a
     /// name other tools use for one ("learning_rate" → "optimizer.lr").
-    func rejectUnknownKeys<K: CodingKey & CaseIterable>(_: K.Type) throws {
+    /// `extra`: keys allowed besides `K`'s (a study's method entry is a method config plus a `label`);
+    /// `elsewhere`: where else in the file a key of that name lives (the run config's keys by default).
+    func rejectUnknownKeys<K: CodingKey & CaseIterable>(_: K.Type, also extra: [String] = [],
+                                                        elsewhere: (String) -> String? = ConfigKeys.elsewhere) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
-        let allowed = K.allCases.map(\.stringValue)
-        let prefix = codingPath.map(\.stringValue)
+        let allowed = K.allCases.map(\.stringValue) + extra
+        let prefix = keyPath(codingPath)
+        func under(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
         for key in container.allKeys where !allowed.contains(key.stringValue) {
-            let path = (prefix + [key.stringValue]).joined(separator: ".")
-            let suggestion = nearest(key.stringValue, in: allowed).map { (prefix + [$0]).joined(separator: ".") }
-                ?? ConfigKeys.elsewhere(key.stringValue)
-            throw ConfigError.unknownKey(path: path, suggestion: suggestion, allowed: allowed)
+            let suggestion = nearest(key.stringValue, in: allowed).map(under) ?? elsewhere(key.stringValue)
+            throw ConfigError.unknownKey(path: under(key.stringValue), suggestion: suggestion, allowed: allowed)
         }
+    }
+}
+
+/// A coding path as a user writes it: "grid.methods[2].kl_reduction".
+func keyPath(_ keys: [CodingKey]) -> String {
+    keys.reduce(into: "") { path, key in
+        if let i = key.intValue { path += "[\(i)]" }
+        else if !key.stringValue.isEmpty { path += (path.isEmpty ? "" : ".") + key.stringValue }
     }
 }
 
