@@ -93,9 +93,9 @@ def load_safetensors(path):
     for key, info in header.items():
         if key == "__metadata__" or key.startswith("__"):
             continue
-        assert info["dtype"] == "F32", f"{key}: only F32 is read here"
+        dtype = {"F32": np.float32, "I64": np.int64}[info["dtype"]]
         a, b = info["data_offsets"]
-        out[key] = torch.from_numpy(np.frombuffer(body[a:b], dtype=np.float32).copy()).reshape(info["shape"])
+        out[key] = torch.from_numpy(np.frombuffer(body[a:b], dtype=dtype).copy()).reshape(info["shape"])
     return out
 
 
