@@ -24,15 +24,20 @@ struct HTMLReport {
         body.append(provenanceSection())
         body.append(Markup.element("p", [("class", "meta")],
             "Written by " + Markup.element("code", [], "advdistill report") + ". The same numbers are in report.json; the tables in report.md."))
-        return """
+        return Self.page(title: d.title, body: body)
+    }
+
+    /// A self-contained page: the shared style (plus `extraCSS`) and the non-empty `body` sections in order.
+    static func page(title: String, extraCSS: String = "", body: [String]) -> String {
+        """
         <!DOCTYPE html>
         <html lang="en">
         <head>
         <meta charset="utf-8"/>
         <meta name="viewport" content="width=device-width, initial-scale=1"/>
-        <title>\(Markup.escape(d.title))</title>
+        <title>\(Markup.escape(title))</title>
         <style>
-        \(Self.css)
+        \(css)\(extraCSS.isEmpty ? "" : "\n" + extraCSS)
         </style>
         </head>
         <body>

@@ -3,7 +3,7 @@ import NN
 
 /// A comparison of runs: report.html (self-contained page with charts), report.md (the tables) and
 /// report.json (the numbers). Building it reads nothing and prints nothing; `write(to:)` writes the files.
-public struct Report: Sendable {
+public struct Report: Sendable, ReportFiles {
     public let document: ReportDocument
     let galleries: [[GalleryItem]]
 
@@ -57,7 +57,16 @@ public struct Report: Sendable {
 
     /// The comparison table as plain text (what `advdistill report` prints), with the threat model above it.
     public var comparisonText: String { document.threatModel.statement + "\n" + document.comparison.text() }
+}
 
+/// A report as its three files: report.html, report.md and report.json (a run comparison or a study).
+public protocol ReportFiles {
+    func html() -> String
+    func markdown() -> String
+    func json() throws -> Data
+}
+
+extension ReportFiles {
     /// Writes report.html, report.md and report.json into `directory` (created if needed), each atomically.
     /// Returns the three paths.
     @discardableResult

@@ -5,7 +5,7 @@ import NN
 /// The report of a study (`advdistill report STUDY_DIR`): report.html (tables as mean ± sd, the
 /// clean-vs-robust scatter, accuracy against budget with error bars, the differences from PGD-AT with
 /// Welch's t-test), report.md (the tables) and report.json (`StudyReportDocument`).
-public struct StudyReport: Sendable {
+public struct StudyReport: Sendable, ReportFiles {
     public let document: StudyReportDocument
 
     public init(study: StudyFile, gitCommit: String = "unknown", created: Date = Date()) {
@@ -35,22 +35,6 @@ public struct StudyReport: Sendable {
     public var comparisonText: String {
         let t = table(.best)
         return ([document.statement, t.header.joined(separator: " | ")] + t.rows.map { $0.joined(separator: " | ") }).joined(separator: "\n")
-    }
-
-    /// Writes report.html, report.md and report.json into `directory`, each atomically; returns the paths.
-    @discardableResult
-    public func write(to directory: String) throws(ReportError) -> [String] {
-        do { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        catch { throw .cannotWrite(path: directory, reason: error.localizedDescription) }
-        let json: Data
-        do { json = try self.json() } catch { throw .cannotWrite(path: directory + "/report.json", reason: "\(error)") }
-        let files: [(String, Data)] = [("report.html", Data(html().utf8)), ("report.md", Data(markdown().utf8)), ("report.json", json)]
-        return try files.map { name, data throws(ReportError) in
-            let path = (directory as NSString).appendingPathComponent(name)
-            do throws(AtomicFileError) { try AtomicFile.write(data, to: path) }
-            catch { throw .cannotWrite(path: path, reason: error.reason) }
-            return path
-        }
     }
 
     // MARK: Tables
@@ -185,24 +169,7 @@ public struct StudyReport: Sendable {
         body.append(runsSection())
         body.append(Markup.element("p", [("class", "meta")], "Written by " + Markup.element("code", [], "advdistill report")
                                    + " from study.json. The same numbers are in report.json; the tables in report.md."))
-        return """
-        <!DOCTYPE html>
-        <html lang="en">
-        <head>
-        <meta charset="utf-8"/>
-        <meta name="viewport" content="width=device-width, initial-scale=1"/>
-        <title>\(Markup.escape(d.title))</title>
-        <style>
-        \(HTMLReport.css)
-        table.comparison td.num { white-space: nowrap; }
-        </style>
-        </head>
-        <body>
-        \(body.filter { !$0.isEmpty }.joined(separator: "\n"))
-        </body>
-        </html>
-
-        """
+        return HTMLReport.page(title: d.title, extraCSS: "table.comparison td.num { white-space: nowrap; }", body: body)
     }
 
     func significanceSection() -> String {
