@@ -8,11 +8,16 @@ struct AdvDistill: ParsableCommand {
         commandName: "advdistill",
         abstract: "Train, attack-evaluate and report robust image classifiers distilled from a clean and a robust teacher (B-MTARD).",
         discussion: """
-        The three jobs:
-          advdistill train --config Configs/fmnist-bmtard.json     train a teacher or a student
-          advdistill eval --checkpoint runs/x/best.safetensors --data /usr/share/datasets/fashion-mnist --eps 0.1
-          advdistill report runs/a runs/b --out runs/report        compare models in one HTML page
-          advdistill study --config Configs/study-fmnist-budget.json   many runs (seeds, methods, budgets), mean ± sd
+        The three jobs, and studies of many runs:
+          train a teacher or a student from a JSON config
+            advdistill train --config Configs/fmnist-bmtard.json
+          attack-evaluate a checkpoint (clean, FGSM, PGD, CW, AutoAttack-style)
+            advdistill eval --checkpoint runs/x/best.safetensors \\
+                --data /usr/share/datasets/fashion-mnist --eps 0.1
+          compare runs (or show a study) in one self-contained HTML page
+            advdistill report runs/a runs/b --out runs/report
+          a grid of runs (seeds, methods, budgets), reported as mean ± sd
+            advdistill study --config Configs/study-fmnist-budget.json
         """,
         subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, Inspect.self, DataCommand.self, Bench.self])
 
