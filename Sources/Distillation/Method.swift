@@ -78,6 +78,25 @@ extension Method {
     }
 }
 
+/// A method built around a base method, as a modifier builds one (`MethodModifier`): its name, state,
+/// trainables and epoch hook are the base's, so that a wrapped B-MTARD still checkpoints its balancer.
+/// A wrapper is generic over its base, says `typealias State = Base.State`, and implements `step` (calling
+/// `base.step`) and whatever else it changes; a modifier's constructor opens the base it receives into it.
+public protocol MethodWrapper: Method where State == Base.State {
+    associatedtype Base: Method
+    var base: Base { get }
+}
+
+extension MethodWrapper {
+    public var name: String { base.name }
+    public var state: State {
+        get { base.state }
+        set { base.state = newValue }
+    }
+    public var trainables: [Trainable] { base.trainables }
+    public func epochStarted(_ epoch: Int, lrDecays: Int) { base.epochStarted(epoch, lrDecays: lrDecays) }
+}
+
 /// What a method carries from batch to batch. It is saved in the checkpoint's trainer metadata as a flat JSON
 /// object of numbers (its coding keys are the checkpoint's keys), so every stored property encodes as a
 /// number; models and optimizer state belong in `Method.trainables`, which are saved as tensors.

@@ -153,7 +153,7 @@ extension MethodRegistry {
 
     private static let multiTeacherParameters: [MethodParameterUse] = [
         .init(.klReduction, default: .mean), .init(.weightRate, default: 0.025), .init(.beta, default: 1),
-        .init(.lossScale, default: "10 on ≥ 100 classes, else 1") { $0 >= 100 ? 10 : 1 },
+        .init(.lossScale, default: "10 on ≥ 100 classes (else 1)") { $0 >= 100 ? 10 : 1 },
     ]
 
     /// A method with its defaults and the given training attack, for benchmarks (no config file).

@@ -4,7 +4,7 @@ import NN
 import Testing
 @testable import Distillation
 
-/// One step of each method on a tiny model, and the B-MTARD balancers driven by teachers of known confidence.
+/// The B-MTARD balancers driven by teachers of known confidence (each method's step: `RegistryTests`).
 @Suite struct MethodSteps {
     static let classes = 10
 
@@ -34,29 +34,6 @@ import Testing
 
     /// The balancer state of MTARD or B-MTARD.
     static func balancer(_ method: any Method) -> BalancerState { method.state.balancer! }
-
-    @Test(arguments: MethodRegistry.standard.names)
-    func everyMethodTakesAStepWithAFiniteLossAndGradient(name: String) throws {
-        let student = Self.tiny(seed: 1)
-        let teachers = Teachers(natural: Self.tiny(seed: 2), robust: Self.tiny(seed: 3))
-        let parameters: [String: Any] = name == "iad" ? ["iad_start_epoch": 0] : [:]
-        let method = try Self.method(name, parameters)
-        let (x, y) = Self.batch()
-        var context = StepContext(epoch: 0, batchIndex: 0, numClasses: Self.classes, teachers: teachers, rng: SeededGenerator(seed: 9))
-        let rngBefore = context.rng
-        let out = method.step(student: student, x: x, labels: y, context: &context)
-        #expect(out.loss.shape == [] || out.loss.count == 1)
-        #expect(out.loss.item.isFinite && out.loss.item >= 0, "\(name): loss \(out.loss.item)")
-        #expect(out.logs.values.allSatisfy(\.isFinite) && !out.logs.isEmpty)
-        if name == "iad" { #expect(out.logs["loss_introspection"] != nil, "the introspection term is on from epoch 0") }
-        if name != "natural" { #expect(context.rng != rngBefore, "\(name)'s attack draws its start from the run's generator") }
-        out.loss.backward()
-        let grads = student.parameters.compactMap(\.grad)
-        #expect(grads.count == student.parameters.count, "every student parameter receives a gradient")
-        #expect(grads.allSatisfy { $0.sumDouble().isFinite })
-        #expect(grads.contains { g in (0..<g.count).contains { g.data[$0] != 0 } })
-        for t in [teachers.natural!, teachers.robust!] { #expect(t.parameters.allSatisfy { $0.grad == nil }) }
-    }
 
     /// Mean entropy (nats) of softmax(logits/τ) rows, in Double.
     static func meanEntropy(_ logits: Tensor, tau: Double) -> Double {

@@ -72,7 +72,7 @@ extension MethodParameter where Value == KLReduction {
 extension MethodParameter where Value == AttackBatchNorm {
     /// Every method with a training attack reads it (its registry entry gives the default).
     public static var attackBN: Self {
-        Self(key: "attack_bn", help: "BatchNorm mode of the student during the training attack")
+        Self(key: "attack_bn", help: "BatchNorm mode of the student during the training attack: `\"eval\"` or `\"train\"`")
     }
 }
 

@@ -57,11 +57,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
         return try parse(bytes, source: path)
     }
 
-    /// Decodes and validates the contents of a config file; `source` names it in error messages.
-    public static func parse(_ bytes: Data, source path: String) throws -> RunConfig {
+    /// Decodes and validates the contents of a config file; `source` names it in error messages. The method
+    /// is one of `methods` (tests register their own).
+    public static func parse(_ bytes: Data, source path: String, methods: MethodRegistry = .standard) throws -> RunConfig {
         do {
-            let config = try JSONDecoder().decode(RunConfig.self, from: bytes)
-            try config.validate()
+            let decoder = JSONDecoder()
+            decoder.userInfo[MethodRegistry.userInfoKey] = methods
+            let config = try decoder.decode(RunConfig.self, from: bytes)
+            try config.validate(methods: methods)
             return config
         } catch let e as ConfigError {
             throw e
