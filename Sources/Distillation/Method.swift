@@ -1,6 +1,6 @@
 import Attacks
-import Foundation
 import Engine
+import Foundation
 import NN
 
 /// The frozen teachers of a run (eval mode, no gradients).

@@ -87,6 +87,8 @@ public struct MethodParameterUse: Sendable {
     /// Reads the parameter from a method object (nil when absent); a wrong type is a `DecodingError`.
     let decode: @Sendable (KeyedDecodingContainer<AnyCodingKey>) throws -> (any MethodParameterValue)?
     let refusal: @Sendable (any MethodParameterValue) -> String?
+    /// The type a config's value is decoded as: every use of one key must agree on it (a test checks).
+    let valueType: any MethodParameterValue.Type
 
     /// A parameter whose default is `value`.
     public init<V>(_ parameter: MethodParameter<V>, default value: V) {
@@ -101,6 +103,7 @@ public struct MethodParameterUse: Sendable {
         defaultValue = value
         decode = { try $0.decodeIfPresent(V.self, forKey: AnyCodingKey(stringValue: parameter.key)) }
         refusal = { ($0 as? V).flatMap(parameter.refusal) }
+        valueType = V.self
     }
 }
 
