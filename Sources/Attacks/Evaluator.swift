@@ -66,15 +66,15 @@ public struct Evaluator {
         let sweep = try epsSweep(on: data, correct: Array(correct.prefix(m)), rng: &rng, progress: progress, stop: stop)
 
         let worstAcc = accuracy(worst, labels: Array(data.labels.prefix(m)), k: model.spec.numClasses)
-        let pgd20 = outcomes.first { $0.key == AttackRegistry.wRobustAttack }
         var result = EvaluationResult(
             model: model.spec, checkpoint: checkpoint, data: data.source, classNames: data.classNames, count: data.count,
             eps: Double(options.eps), norm: "linf", clean: clean, attacks: outcomes, worstCase: worstAcc,
-            wRobust: (clean.accuracy + (pgd20?.accuracy ?? worstAcc.accuracy)) / 2,
-            wRobustBasis: pgd20 == nil ? "(clean + worst case)/2" : "(clean + PGD-20)/2",
-            sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
+            wRobust: 0, wRobustBasis: "", sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
             epsSweep: sweep, examples: examples, warnings: [], seconds: 0, seed: options.seed,
             created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary)
+        let robust = result.wRobustAttack
+        result.wRobust = (clean.accuracy + (robust?.accuracy ?? worstAcc.accuracy)) / 2
+        result.wRobustBasis = robust == nil ? "(clean + worst case)/2" : "(clean + PGD-20)/2"
         result.attackCount = m
         result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
         for w in result.warnings { progress.note("warning: " + w) }
