@@ -71,3 +71,8 @@ public struct EvaluationResult: Codable, Sendable {
     public var created: String
     public var machine: String
 }
+
+extension EvaluationResult {
+    /// The outcome of W-Robust's attack (`AttackRegistry.wRobustAttack`, PGD-20); nil when it did not run.
+    public var wRobustAttack: AttackOutcome? { attacks.first { $0.key == AttackRegistry.wRobustAttack } }
+}

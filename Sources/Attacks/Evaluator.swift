@@ -39,10 +39,51 @@ public struct Evaluator {
 
     /// `shouldStop` is asked before every batch; when it says yes, the evaluation throws
     /// `EvaluationInterrupted`, so a signal during a long evaluation is honoured within one batch.
+    /// The steps: a clean pass over every example, each attack on the first `attackLimit`, the ε sweep.
     public func evaluate(_ data: Dataset, checkpoint: String, progress: ProgressSink = SilentProgress(),
                          shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
-        func checkStop() throws(EvaluationInterrupted) { if shouldStop() { throw EvaluationInterrupted() } }
         let started = Date()
+        try checkCompatible(data)
+        let selected = try AttackRegistry.parse(options.attacks, eps: options.eps)
+        func stop() throws(EvaluationInterrupted) { if shouldStop() { throw EvaluationInterrupted() } }
+        let (correct, clean) = try cleanPass(data, progress: progress, stop: stop)
+
+        let m = min(options.attackLimit ?? data.count, data.count)
+        var rng = SeededGenerator(seed: options.seed)
+        var worst = Array(correct.prefix(m)), cumulative = worst
+        var outcomes: [EvaluationResult.AttackOutcome] = []
+        var examples: [EvaluationResult.Example] = []
+        let exampleKey = (selected.first { $0.key == AttackRegistry.wRobustAttack } ?? selected[0]).key
+        for entry in selected {
+            let start = entry.mode == .cumulative ? cumulative : Array(correct.prefix(m))
+            let (robust, outcome, collected) = try run(entry, on: data, robust: start, rng: &rng, progress: progress, stop: stop,
+                                                       exampleRoom: entry.key == exampleKey ? options.exampleCount : 0)
+            if entry.mode == .cumulative { cumulative = robust }
+            for i in 0..<m where !robust[i] { worst[i] = false }
+            outcomes.append(outcome)
+            examples += collected
+        }
+        let sweep = try epsSweep(on: data, correct: Array(correct.prefix(m)), rng: &rng, progress: progress, stop: stop)
+
+        let worstAcc = accuracy(worst, labels: Array(data.labels.prefix(m)), k: model.spec.numClasses)
+        var result = EvaluationResult(
+            model: model.spec, checkpoint: checkpoint, data: data.source, classNames: data.classNames, count: data.count,
+            eps: Double(options.eps), norm: "linf", clean: clean, attacks: outcomes, worstCase: worstAcc,
+            wRobust: 0, wRobustBasis: "", sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
+            epsSweep: sweep, examples: examples, warnings: [], seconds: 0, seed: options.seed,
+            created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary)
+        let robust = result.wRobustAttack
+        result.wRobust = (clean.accuracy + (robust?.accuracy ?? worstAcc.accuracy)) / 2
+        result.wRobustBasis = robust == nil ? "(clean + worst case)/2" : "(clean + PGD-20)/2"
+        result.attackCount = m
+        result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
+        for w in result.warnings { progress.note("warning: " + w) }
+        result.seconds = Date().timeIntervalSince(started)
+        return result
+    }
+
+    /// The options and the data must suit the model before anything runs.
+    func checkCompatible(_ data: Dataset) throws {
         guard options.batchSize > 0 else { throw AttackError.invalidOption("batch size must be > 0, got \(options.batchSize)") }
         guard data.count > 0 else { throw AttackError.invalidOption("the data set \(data.source) is empty") }
         if let limit = options.attackLimit, limit <= 0 { throw AttackError.invalidOption("--limit must be > 0, got \(limit)") }
@@ -52,112 +93,111 @@ public struct Evaluator {
         if let maxLabel = data.labels.max(), maxLabel >= model.spec.numClasses {
             throw AttackError.invalidOption("the data set has label \(maxLabel) but the model has \(model.spec.numClasses) classes")
         }
-        let entries = try AttackRegistry.parse(options.attacks, eps: options.eps)
-        let k = model.spec.numClasses
-        let n = data.count, m = min(options.attackLimit ?? n, n)
+    }
 
-        // Clean accuracy on every example.
+    /// Whether the model gets each example right, and the clean accuracy (on every example).
+    func cleanPass(_ data: Dataset, progress: ProgressSink, stop: () throws -> Void) throws -> ([Bool], EvaluationResult.Accuracy) {
+        let n = data.count
         progress.begin("clean", total: n)
         var correct = [Bool](repeating: false, count: n)
         for lo in stride(from: 0, to: n, by: options.batchSize) {
-            try checkStop()
+            try stop()
             let idx = Array(lo..<min(lo + options.batchSize, n))
             let (x, y) = data.tensor(idx)
             for (j, p) in predictions(model, x).enumerated() { correct[idx[j]] = p == y[j] }
             progress.update(done: idx.last! + 1, info: "")
         }
-        let clean = accuracy(correct, labels: data.labels, k: k)
+        let clean = accuracy(correct, labels: data.labels, k: model.spec.numClasses)
         progress.end("clean \(percent(clean.accuracy))")
+        return (correct, clean)
+    }
 
-        var rng = SeededGenerator(seed: options.seed)
-        var worst = Array(correct.prefix(m))
-        var cumulative = worst
-        var outcomes: [EvaluationResult.AttackOutcome] = []
+    /// One attack of the suite on the examples `start` marks (those it may still fool: every clean-correct
+    /// one, or for a cumulative attack those no earlier one fooled). Returns who is robust after it, its
+    /// outcome, and up to `exampleRoom` (clean, adversarial) pairs for the report.
+    func run(_ entry: AttackRegistry.Selected, on data: Dataset, robust start: [Bool], rng: inout SeededGenerator,
+             progress: ProgressSink, stop: () throws -> Void, exampleRoom: Int)
+        throws -> (robust: [Bool], outcome: EvaluationResult.AttackOutcome, examples: [EvaluationResult.Example]) {
+        let t0 = Date()
+        progress.begin(entry.attack.name, total: start.count)
+        var robust = start, attacked = 0
         var examples: [EvaluationResult.Example] = []
-        let exampleKey = entries.first(where: { $0.key == "pgd20" })?.key ?? entries.first!.key
-        let subsetLabels = Array(data.labels.prefix(m))
-
-        for entry in entries {
-            let t0 = Date()
-            progress.begin(entry.attack.name, total: m)
-            var robust = entry.mode == .cumulative ? cumulative : Array(correct.prefix(m))
-            var attacked = 0
-            for lo in stride(from: 0, to: m, by: options.batchSize) {
-                try checkStop()
-                let candidates = (lo..<min(lo + options.batchSize, m)).filter { robust[$0] }
-                attacked += candidates.count
-                if !candidates.isEmpty {
-                    let (x, y) = data.tensor(candidates)
-                    var attackRNG = rng.fork(label: UInt64(lo))
-                    let adv = entry.attack.perturb(model, x, labels: y, rng: &attackRNG)
-                    try checkAdmissible(adv, x, attack: entry.attack.name)
-                    let preds = predictions(model, adv)
-                    for (j, i) in candidates.enumerated() where preds[j] != y[j] { robust[i] = false }
-                    if entry.key == exampleKey {
-                        examples += makeExamples(candidates, x, adv, y, preds, attack: entry.attack.name,
-                                                 room: options.exampleCount - examples.count)
-                    }
-                }
-                let done = min(lo + options.batchSize, m)
-                let rate = Double(done) / max(Date().timeIntervalSince(t0), 1e-9)
-                progress.update(done: done, info: String(format: "robust %.1f%%, %.0f img/s",
-                                                         100 * Double(robust.prefix(done).filter { $0 }.count) / Double(done), rate))
+        try attackStillRobust(entry.attack, eps: options.eps, on: data, robust: &robust, rng: &rng, label: { UInt64($0) }, stop: stop) { done, batch, now in
+            if let batch {
+                attacked += batch.indices.count
+                examples += makeExamples(batch, attack: entry.attack.name, room: exampleRoom - examples.count)
             }
-            if entry.mode == .cumulative { cumulative = robust }
-            for i in 0..<m where !robust[i] { worst[i] = false }
-            let seconds = Date().timeIntervalSince(t0)
-            let acc = accuracy(robust, labels: subsetLabels, k: k)
-            outcomes.append(.init(key: entry.key, name: entry.attack.name, mode: entry.mode.rawValue,
-                                  accuracy: acc.accuracy, perClass: acc.perClass, seconds: seconds,
-                                  imagesPerSecond: attacked == 0 ? 0 : Double(attacked) / max(seconds, 1e-9),
-                                  steps: entry.attack.gradientSteps))
-            progress.end("\(entry.attack.name): \(percent(acc.accuracy)) (\(String(format: "%.1f", seconds)) s)")
+            let rate = Double(done) / max(Date().timeIntervalSince(t0), 1e-9)
+            progress.update(done: done, info: String(format: "robust %.1f%%, %.0f img/s",
+                                                     100 * Double(now.prefix(done).filter { $0 }.count) / Double(done), rate))
         }
+        let seconds = Date().timeIntervalSince(t0)
+        let acc = accuracy(robust, labels: Array(data.labels.prefix(robust.count)), k: model.spec.numClasses)
+        progress.end("\(entry.attack.name): \(percent(acc.accuracy)) (\(String(format: "%.1f", seconds)) s)")
+        let outcome = EvaluationResult.AttackOutcome(
+            key: entry.key, name: entry.attack.name, mode: entry.mode.rawValue, accuracy: acc.accuracy, perClass: acc.perClass,
+            seconds: seconds, imagesPerSecond: attacked == 0 ? 0 : Double(attacked) / max(seconds, 1e-9), steps: entry.attack.gradientSteps)
+        return (robust, outcome, examples)
+    }
 
-        // ε sweep: PGD-20 (steps scaled with ε) on the attack subset; ε = 0 is the clean accuracy there.
+    /// Robust accuracy under PGD-20 (steps scaled with ε) at each ε of `options.epsSweep`, on the examples
+    /// `correct` marks (the attack subset); ε = 0 is the clean accuracy there.
+    func epsSweep(on data: Dataset, correct: [Bool], rng: inout SeededGenerator, progress: ProgressSink,
+                  stop: () throws -> Void) throws -> [EvaluationResult.SweepPoint] {
+        guard !options.epsSweep.isEmpty else { return [] }
+        progress.begin("ε sweep", total: options.epsSweep.count)
         var sweep: [EvaluationResult.SweepPoint] = []
-        if !options.epsSweep.isEmpty { progress.begin("ε sweep", total: options.epsSweep.count) }
         for (s, eps) in options.epsSweep.enumerated() {
             guard eps >= 0, eps.isFinite else { throw AttackError.invalidEps(eps) }
-            var robust = Array(correct.prefix(m))
+            var robust = correct
             if eps > 0 {
                 let pgd = AttackRegistry.pgdSAT(eps: eps, steps: 20, scale: eps / AttackRegistry.referenceEps)
-                for lo in stride(from: 0, to: m, by: options.batchSize) {
-                    try checkStop()
-                    let candidates = (lo..<min(lo + options.batchSize, m)).filter { robust[$0] }
-                    if candidates.isEmpty { continue }
-                    let (x, y) = data.tensor(candidates)
-                    var attackRNG = rng.fork(label: UInt64(lo) &+ 1_000_003 &* UInt64(s + 1))
-                    let adv = pgd.perturb(model, x, labels: y, rng: &attackRNG)
-                    try checkAdmissible(adv, x, attack: pgd.name, eps: eps)
-                    for (j, p) in predictions(model, adv).enumerated() where p != y[j] { robust[candidates[j]] = false }
-                }
+                try attackStillRobust(pgd, eps: eps, on: data, robust: &robust, rng: &rng,
+                                      label: { UInt64($0) &+ 1_000_003 &* UInt64(s + 1) }, stop: stop) { _, _, _ in }
             }
-            sweep.append(.init(eps: Double(eps), accuracy: Double(robust.filter { $0 }.count) / Double(m)))
+            sweep.append(.init(eps: Double(eps), accuracy: Double(robust.filter { $0 }.count) / Double(correct.count)))
             progress.update(done: s + 1, info: String(format: "ε %.4g: %.1f%%", eps, 100 * sweep.last!.accuracy))
         }
-        if !options.epsSweep.isEmpty { progress.end("ε sweep done") }
+        progress.end("ε sweep done")
+        return sweep
+    }
 
-        let worstAcc = accuracy(worst, labels: subsetLabels, k: k)
-        let pgd20 = outcomes.first { $0.key == "pgd20" }
-        var result = EvaluationResult(
-            model: model.spec, checkpoint: checkpoint, data: data.source, classNames: data.classNames, count: n,
-            eps: Double(options.eps), norm: "linf", clean: clean, attacks: outcomes, worstCase: worstAcc,
-            wRobust: (clean.accuracy + (pgd20?.accuracy ?? worstAcc.accuracy)) / 2,
-            wRobustBasis: pgd20 == nil ? "(clean + worst case)/2" : "(clean + PGD-20)/2",
-            sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
-            epsSweep: sweep, examples: examples, warnings: [], seconds: 0, seed: options.seed,
-            created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary)
-        result.attackCount = m
-        result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
-        for w in result.warnings { progress.note("warning: " + w) }
-        result.seconds = Date().timeIntervalSince(started)
-        return result
+    /// The examples of one batch an attack ran on: their indices, clean and adversarial images, labels and
+    /// the predictions on the adversarial images.
+    struct AttackedBatch {
+        let indices: [Int]
+        let x: Tensor, adversarial: Tensor
+        let labels: [Int], predictions: [Int]
+    }
+
+    /// Attacks, batch by batch, the examples that `robust` still marks, and clears the mark of each one the
+    /// attack fools. Each batch's noise comes from `rng.fork(label: label(lo))`, lo its first index.
+    /// `batchDone` is told each batch's end, what was attacked in it (nil when nothing was left to attack),
+    /// and the marks so far.
+    func attackStillRobust(_ attack: Attack, eps: Float, on data: Dataset, robust: inout [Bool], rng: inout SeededGenerator,
+                           label: (Int) -> UInt64, stop: () throws -> Void,
+                           batchDone: (_ end: Int, _ attacked: AttackedBatch?, _ robust: [Bool]) -> Void) throws {
+        for lo in stride(from: 0, to: robust.count, by: options.batchSize) {
+            try stop()
+            let end = min(lo + options.batchSize, robust.count)
+            let candidates = (lo..<end).filter { robust[$0] }
+            var attacked: AttackedBatch?
+            if !candidates.isEmpty {
+                let (x, y) = data.tensor(candidates)
+                var attackRNG = rng.fork(label: label(lo))
+                let adv = attack.perturb(model, x, labels: y, rng: &attackRNG)
+                try checkAdmissible(adv, x, attack: attack.name, eps: eps)
+                let preds = predictions(model, adv)
+                for (j, i) in candidates.enumerated() where preds[j] != y[j] { robust[i] = false }
+                attacked = AttackedBatch(indices: candidates, x: x, adversarial: adv, labels: y, predictions: preds)
+            }
+            batchDone(end, attacked, robust)
+        }
     }
 
     /// Every adversarial example must lie in the ε-ball (+1e-6) and in [0, 1] — checked, not assumed.
-    func checkAdmissible(_ adv: Tensor, _ x: Tensor, attack: String, eps: Float? = nil) throws {
-        let e = (eps ?? options.eps) + 1e-6
+    func checkAdmissible(_ adv: Tensor, _ x: Tensor, attack: String, eps: Float) throws {
+        let e = eps + 1e-6
         for i in 0..<adv.count {
             let v = adv.data[i]
             guard v >= 0, v <= 1, abs(v - x.data[i]) <= e, v.isFinite else {
@@ -166,17 +206,17 @@ public struct Evaluator {
         }
     }
 
-    func makeExamples(_ indices: [Int], _ x: Tensor, _ adv: Tensor, _ y: [Int], _ preds: [Int], attack: String,
-                      room: Int) -> [EvaluationResult.Example] {
+    /// Up to `room` (clean, adversarial) pairs of an attacked batch, for the report's gallery.
+    func makeExamples(_ b: AttackedBatch, attack: String, room: Int) -> [EvaluationResult.Example] {
         guard room > 0 else { return [] }
-        let per = x.count / max(indices.count, 1)
-        let clean = withNoGrad { argmaxRows(model.forward(x, training: false)) }
-        return indices.prefix(room).enumerated().map { j, i in
+        let per = b.x.count / max(b.indices.count, 1)
+        let clean = withNoGrad { argmaxRows(model.forward(b.x, training: false)) }
+        return b.indices.prefix(room).enumerated().map { j, i in
             func bytes(_ t: Tensor) -> [UInt8] { (0..<per).map { UInt8((min(max(t.data[j * per + $0], 0), 1) * 255).rounded()) } }
             var linf: Float = 0
-            for q in 0..<per { linf = max(linf, abs(adv.data[j * per + q] - x.data[j * per + q])) }
-            return .init(index: i, label: y[j], cleanPrediction: clean[j], adversarialPrediction: preds[j], attack: attack,
-                         shape: Array(x.shape.dropFirst()), clean: bytes(x), adversarial: bytes(adv), linf: Double(linf))
+            for q in 0..<per { linf = max(linf, abs(b.adversarial.data[j * per + q] - b.x.data[j * per + q])) }
+            return .init(index: i, label: b.labels[j], cleanPrediction: clean[j], adversarialPrediction: b.predictions[j], attack: attack,
+                         shape: Array(b.x.shape.dropFirst()), clean: bytes(b.x), adversarial: bytes(b.adversarial), linf: Double(linf))
         }
     }
 }

@@ -10,8 +10,10 @@ public struct EntropyBalance: Sendable, Equatable {
     /// Step η; decays ×0.1 with the learning rate.
     public var eta: Float
     public static let range: ClosedRange<Float> = 1...10
+    /// The paper's η.
+    public static let paperEta: Float = 0.001
 
-    public init(eta: Float = 0.001) { self.eta = eta }
+    public init(eta: Float = paperEta) { self.eta = eta }
 
     /// hNat, hAdv: mean Shannon entropies of the two tempered teacher distributions of this batch.
     public mutating func update(entropyNat hNat: Float, entropyAdv hAdv: Float) {

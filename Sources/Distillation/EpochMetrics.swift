@@ -1,3 +1,5 @@
+import Engine
+import Foundation
 /// One line of `metrics.jsonl`: what happened in one epoch.
 public struct EpochMetrics: Codable, Sendable, Equatable {
     /// 1-based epoch number.
@@ -60,13 +62,25 @@ struct TrainerState: Codable, Equatable {
         case skipped, trainSeconds, images
     }
 
-    init(epoch: Int, batch: Int, globalStep: Int, rng: [UInt64], method: [String: Double], bestWRobust: Double?,
-         optimizerSteps: Int, lossSum: Double, logSums: [String: Double], batchesDone: Int, skipped: Int,
-         trainSeconds: Double, images: Int) {
-        self.epoch = epoch; self.batch = batch; self.globalStep = globalStep; self.rng = rng; self.method = method
-        self.bestWRobust = bestWRobust; self.optimizerSteps = optimizerSteps; self.lossSum = lossSum
-        self.logSums = logSums; self.batchesDone = batchesDone; self.skipped = skipped
-        self.trainSeconds = trainSeconds; self.images = images
+    /// The state of a run before its first batch: the training attack's generator drawn from the seed.
+    init(seed: UInt64) {
+        epoch = 0; batch = 0; globalStep = 0; rng = SeededGenerator(seed: seed ^ 0xA77AC).state
+        method = [:]; bestWRobust = nil; optimizerSteps = 0
+        lossSum = 0; logSums = [:]; batchesDone = 0; skipped = 0; trainSeconds = 0; images = 0
+    }
+
+    /// Adds a trained batch to the epoch's running sums.
+    mutating func record(loss: Float, logs: [String: Double], images count: Int) {
+        globalStep += 1
+        lossSum += Double(loss); batchesDone += 1
+        for (k, v) in logs { logSums[k, default: 0] += v }
+        images += count
+    }
+
+    /// Moves to the first batch of `next`, with the sums cleared and the generator as it is now.
+    mutating func begin(epoch next: Int, rng generator: SeededGenerator) {
+        epoch = next; batch = 0; rng = generator.state
+        lossSum = 0; logSums = [:]; batchesDone = 0; skipped = 0; trainSeconds = 0; images = 0
     }
 
     init(from decoder: Decoder) throws {

@@ -1,5 +1,6 @@
 import Attacks
 import Engine
+import Foundation
 import NN
 
 /// The frozen teachers of a run (eval mode, no gradients).
@@ -31,24 +32,99 @@ public struct StepOutput {
     public var logs: [String: Double]
 }
 
-/// A training method: given the student and a batch, the loss to minimise (one file per method;
-/// registered by name in `MethodRegistry`).
+/// A training method: given the student and a batch, the loss to minimise (one file per method in Methods/,
+/// one entry in `MethodRegistry`).
 public protocol Method: AnyObject {
+    /// What the method carries from batch to batch (B-MTARD's balancer), saved in checkpoints.
+    associatedtype State: MethodState = NoState
     var name: String { get }
     /// x: [N, C, H, W] in [0, 1], labels: N → loss (recorded) and logs. May run the training attack.
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput
-    /// Balancer state (τ_nat, τ_adv, w_nat, w_adv, L(0)…) for logs and checkpoints; empty if none.
-    var state: [String: Double] { get }
-    func restore(_ state: [String: Double]) throws
+    var state: State { get set }
+    /// Models the method trains besides the student (a peer model, as PeerAiD trains one), each with its
+    /// optimizer: the method steps them, the trainer saves and restores them with the run.
+    var trainables: [Trainable] { get }
     /// Called at the start of every epoch with the number of learning-rate decays so far (B-MTARD
     /// decays η and r_w with the learning rate).
     func epochStarted(_ epoch: Int, lrDecays: Int)
 }
 
+extension Method where State == NoState {
+    public var state: NoState {
+        get { NoState() }
+        set {}
+    }
+}
+
 extension Method {
-    public var state: [String: Double] { [:] }
-    public func restore(_ state: [String: Double]) throws {}
+    public var trainables: [Trainable] { [] }
     public func epochStarted(_ epoch: Int, lrDecays: Int) {}
+
+    /// The state as a checkpoint's trainer metadata holds it: a flat JSON object of numbers
+    /// (`{"tau_nat": 1.002, …}`; `{}` for methods without state).
+    func checkpointState() throws -> [String: Double] {
+        try JSONDecoder().decode([String: Double].self, from: JSONEncoder().encode(state))
+    }
+
+    /// Restores the state from a checkpoint's trainer metadata.
+    func restoreState(from values: [String: Double]) throws {
+        state = try JSONDecoder().decode(State.self, from: JSONEncoder().encode(values))
+    }
+
+    /// Puts back the state the method has now, when called (a skipped batch leaves no trace).
+    func stateRestorer() -> () -> Void {
+        let saved = state
+        return { self.state = saved }
+    }
+}
+
+/// A method built around a base method, as a modifier builds one (`MethodModifier`): its name, state,
+/// trainables and epoch hook are the base's, so that a wrapped B-MTARD still checkpoints its balancer.
+/// A wrapper is generic over its base, says `typealias State = Base.State`, and implements `step` (calling
+/// `base.step`) and whatever else it changes; a modifier's constructor opens the base it receives into it.
+public protocol MethodWrapper: Method where State == Base.State {
+    associatedtype Base: Method
+    var base: Base { get }
+}
+
+extension MethodWrapper {
+    public var name: String { base.name }
+    public var state: State {
+        get { base.state }
+        set { base.state = newValue }
+    }
+    public var trainables: [Trainable] { base.trainables }
+    public func epochStarted(_ epoch: Int, lrDecays: Int) { base.epochStarted(epoch, lrDecays: lrDecays) }
+}
+
+/// What a method carries from batch to batch. It is saved in the checkpoint's trainer metadata as a flat JSON
+/// object of numbers (its coding keys are the checkpoint's keys), so every stored property encodes as a
+/// number; models and optimizer state belong in `Method.trainables`, which are saved as tensors.
+public protocol MethodState: Codable, Equatable, Sendable {
+    /// The balancer's temperatures and weights for metrics.jsonl; nil for methods without one.
+    var balancer: BalancerState? { get }
+}
+
+extension MethodState {
+    public var balancer: BalancerState? { nil }
+}
+
+/// The state of a method that carries none.
+public struct NoState: MethodState {
+    public init() {}
+}
+
+/// A model a method trains besides the student, with its optimizer, saved in `checkpoint.safetensors` under
+/// `advdistill.trainable.<name>.model.` (weights and BN statistics) and `advdistill.trainable.<name>.optimizer.`.
+public struct Trainable {
+    /// Names its tensors in checkpoints: letters, digits, '_' and '-'.
+    public let name: String
+    public let model: Model
+    public let optimizer: Optimizer
+
+    public init(name: String, model: Model, optimizer: Optimizer) {
+        self.name = name; self.model = model; self.optimizer = optimizer
+    }
 }
 
 /// The training attack with the method's defaults filled in from the config.
@@ -61,18 +137,25 @@ public struct TrainingAttack: Sendable, Equatable {
     /// BatchNorm in train mode during the attack (ARD, IAD); eval otherwise.
     public var trainModeBN: Bool
 
-    init(_ c: AttackConfig, method: MethodConfig, defaultStep: Float = 2 / 255, defaultStepEps: Float = 8 / 255,
-         defaultStart: PGD.Start, defaultTrainBN: Bool = false) {
+    /// A method's own attack settings, which the config's `attack` object and `method.attack_bn` override.
+    public struct Defaults: Sendable {
+        public var start: AttackConfig.Start
+        public var batchNorm: AttackBatchNorm = .eval
+        /// The step size at ε = `stepEps`; it scales linearly with ε.
+        public var step: Float = 2 / 255
+        public var stepEps: Float = 8 / 255
+    }
+
+    init(_ c: AttackConfig, defaults: Defaults, batchNorm: AttackBatchNorm) {
         eps = c.eps ?? 8 / 255
-        stepSize = c.stepSize ?? defaultStep * eps / defaultStepEps
+        stepSize = c.stepSize ?? defaults.step * eps / defaults.stepEps
         steps = c.steps ?? 10
-        switch c.start {
-        case "uniform": start = .uniform
-        case "gaussian": start = .gaussian(sigma: 0.001)
-        case "none": start = PGD.Start.none
-        default: start = defaultStart
+        start = switch c.start ?? defaults.start {
+        case .uniform: .uniform
+        case .gaussian: .gaussian(sigma: 0.001)
+        case .none: PGD.Start.none
         }
-        trainModeBN = method.attackBN.map { $0 == "train" } ?? defaultTrainBN
+        trainModeBN = batchNorm == .train
     }
 
     /// L∞ PGD maximising `objective` on `model`, returning the last iterate (training attacks do not keep
@@ -87,7 +170,21 @@ public struct TrainingAttack: Sendable, Equatable {
     }
 }
 
-public enum KLReduction: String, Sendable { case mean, batchmean }
+/// How KLc averages (`method.kl_reduction`).
+public enum KLReduction: String, ConfigChoice, MethodParameterValue {
+    /// The paper's mean over B·K.
+    case mean
+    /// Summed over classes, averaged over the batch (K times larger).
+    case batchmean
+}
+
+/// BatchNorm mode of the student during the training attack (`method.attack_bn`).
+public enum AttackBatchNorm: String, ConfigChoice, MethodParameterValue {
+    /// Running statistics, nothing updated (the attack must not move them).
+    case eval
+    /// Batch statistics, running ones updated (ARD, IAD as published).
+    case train
+}
 
 /// KLc(p, log q): the paper's mean over B·K of p·(log(p + 1e-5) − log q) ("mean"), or the per-example sum
 /// over K averaged over B ("batchmean", K times larger). p is detached by the callers (teacher side).

@@ -5,22 +5,39 @@ import NN
 
 /// Checkpoints of a run: the student's weights and BN statistics as tensors, the optimizer's state as
 /// tensors under `advdistill.optimizer.`, and in `__metadata__` the trainer state (position, random
-/// generator, running sums, best W-Robust), the balancer state and the resolved config.
-/// `best.safetensors` is written without the optimizer tensors: it is for evaluation and for use as a
-/// teacher (half the size), while `--resume` always continues from `checkpoint.safetensors`.
+/// generator, running sums, best W-Robust), the method's state (the balancer) and the resolved config.
+/// Models the method trains besides the student (`Method.trainables`) are saved as tensors under
+/// `advdistill.trainable.<name>.model.` and `….optimizer.`, their optimizer step counts in `trainable_steps`.
+/// `best.safetensors` is written without the optimizer tensors and trainables: it is for evaluation and
+/// for use as a teacher (half the size), while `--resume` always continues from `checkpoint.safetensors`.
 extension Trainer {
+    static let trainableStepsMetadataKey = "trainable_steps"
+
     func saveCheckpoint(_ state: TrainerState, to path: String, includeOptimizer: Bool = true) throws {
         var s = state
-        s.method = method.state
+        s.method = try method.checkpointState()
         s.optimizerSteps = optimizer.stepCount
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let trainerJSON = String(decoding: try encoder.encode(s), as: UTF8.self)
-        let extra = !includeOptimizer ? [] : optimizer.stateTensors().map { name, t in
-            SafeTensorsEntry(name: Self.optimizerPrefix + name, dtype: .f32, shape: t.shape, values: t.scalars)
-        }
+        var extra: [SafeTensorsEntry] = []
         var meta = [Self.trainerMetadataKey: trainerJSON, Self.methodMetadataKey: config.method.name,
                     "run": config.name, "seed": String(config.seed)]
+        if includeOptimizer {
+            extra = Self.entries(of: optimizer, under: Self.optimizerPrefix)
+            let trainables = method.trainables
+            for t in trainables {
+                let prefix = Self.trainablePrefix(t.name)
+                extra += Checkpoint.file(of: t.model).entries.map { e in
+                    SafeTensorsEntry(name: prefix + "model." + e.name, dtype: e.dtype, shape: e.shape, values: e.values)
+                }
+                extra += Self.entries(of: t.optimizer, under: prefix + "optimizer.")
+            }
+            if !trainables.isEmpty {
+                let steps = Dictionary(uniqueKeysWithValues: trainables.map { ($0.name, $0.optimizer.stepCount) })
+                meta[Self.trainableStepsMetadataKey] = String(decoding: try encoder.encode(steps), as: UTF8.self)
+            }
+        }
         meta[Self.configMetadataKey] = String(decoding: try resolvedConfigJSON(), as: UTF8.self)
         // What an evaluation of this file measured: the selected checkpoint (and on which split) or the last.
         let isBest = path == bestPath
@@ -52,8 +69,8 @@ extension Trainer {
             guard changed.isEmpty else {
                 throw TrainerError.resumeMismatch(file: checkpointPath, why: "was trained with different \(changed.joined(separator: ", ")); resuming would not continue the same run (restore those values, or start a new run without --resume)")
             }
-            if saved.epochs != config.epochs, config.schedule.name == "cosine" || config.schedule.warmupEpochs > 0 {
-                progress.note("--resume with \(config.epochs) epochs instead of \(saved.epochs): the \(config.schedule.name) schedule is stretched to the new length from here on")
+            if saved.epochs != config.epochs, config.schedule.name == .cosine || config.schedule.warmupEpochs > 0 {
+                progress.note("--resume with \(config.epochs) epochs instead of \(saved.epochs): the \(config.schedule.name.rawValue) schedule is stretched to the new length from here on")
             }
         }
         guard let json = file.metadata[Self.trainerMetadataKey],
@@ -61,14 +78,50 @@ extension Trainer {
             throw TrainerError.resumeMismatch(file: checkpointPath, why: "has no trainer state")
         }
         try Checkpoint.load(file, into: student, source: checkpointPath)
-        var tensors: [String: Tensor] = [:]
-        for e in file.entries where e.name.hasPrefix(Self.optimizerPrefix) {
-            tensors[String(e.name.dropFirst(Self.optimizerPrefix.count))] = Tensor(shape: e.shape, scalars: e.values)
-        }
-        try optimizer.loadState(tensors)
+        try optimizer.loadState(Self.tensors(in: file, under: Self.optimizerPrefix))
         optimizer.stepCount = state.optimizerSteps
-        try method.restore(state.method)
+        do { try method.restoreState(from: state.method) }
+        catch { throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds a method state that \(config.method.name) cannot read (\(error))") }
+        try restoreTrainables(from: file)
         return state
+    }
+
+    /// Loads each of the method's trainables and its optimizer from the checkpoint.
+    func restoreTrainables(from file: SafeTensorsFile) throws {
+        let trainables = method.trainables
+        guard !trainables.isEmpty else { return }
+        guard let json = file.metadata[Self.trainableStepsMetadataKey],
+              let steps = try? JSONDecoder().decode([String: Int].self, from: Data(json.utf8)) else {
+            throw TrainerError.resumeMismatch(file: checkpointPath, why: "has no state of the models \(config.method.name) trains besides the student")
+        }
+        for t in trainables {
+            let prefix = Self.trainablePrefix(t.name)
+            let model = file.entries.filter { $0.name.hasPrefix(prefix + "model.") }.map { e in
+                SafeTensorsEntry(name: String(e.name.dropFirst(prefix.count + "model.".count)), dtype: e.dtype, shape: e.shape, values: e.values)
+            }
+            try Checkpoint.load(SafeTensorsFile(entries: model), into: t.model, source: "\(checkpointPath) (\(t.name))")
+            try t.optimizer.loadState(Self.tensors(in: file, under: prefix + "optimizer."))
+            guard let count = steps[t.name] else {
+                throw TrainerError.resumeMismatch(file: checkpointPath, why: "has no optimizer step count for \(t.name)")
+            }
+            t.optimizer.stepCount = count
+        }
+    }
+
+    static func trainablePrefix(_ name: String) -> String { Checkpoint.reservedPrefix + "trainable.\(name)." }
+
+    /// An optimizer's state tensors, named under `prefix`.
+    static func entries(of optimizer: Optimizer, under prefix: String) -> [SafeTensorsEntry] {
+        optimizer.stateTensors().map { name, t in SafeTensorsEntry(name: prefix + name, dtype: .f32, shape: t.shape, values: t.scalars) }
+    }
+
+    /// The file's tensors under `prefix`, by their names after it.
+    static func tensors(in file: SafeTensorsFile, under prefix: String) -> [String: Tensor] {
+        var tensors: [String: Tensor] = [:]
+        for e in file.entries where e.name.hasPrefix(prefix) {
+            tensors[String(e.name.dropFirst(prefix.count))] = Tensor(shape: e.shape, scalars: e.values)
+        }
+        return tensors
     }
 
     /// The config fields that differ between two runs in a way that changes what training computes.

@@ -63,7 +63,7 @@ public final class Trainer {
     public let runDirectory: String
     public let student: Model
     let teachers: Teachers
-    let method: Method
+    let method: any Method
     let optimizer: Optimizer
     let train: Dataset
     let validation: Dataset
@@ -80,9 +80,10 @@ public final class Trainer {
     public static let configMetadataKey = "config"
     static let optimizerPrefix = Checkpoint.reservedPrefix + "optimizer."
 
-    /// Validates and loads everything before any training starts.
-    public init(config: RunConfig, progress: ProgressSink = SilentProgress()) throws {
-        try config.validate()
+    /// Validates and loads everything before any training starts. `methods`: where the config's method is
+    /// looked up (tests register their own).
+    public init(config: RunConfig, progress: ProgressSink = SilentProgress(), methods: MethodRegistry = .standard) throws {
+        try config.validate(methods: methods)
         self.config = config
         self.progress = progress
         runDirectory = (config.output as NSString).appendingPathComponent(config.name)
@@ -144,12 +145,8 @@ public final class Trainer {
         }
         teachers = Teachers(natural: try loadTeacher(config.teachers?.natural, role: "natural"),
                             robust: try loadTeacher(config.teachers?.robust, role: "robust"))
-        method = try MethodRegistry.make(config, numClasses: spec.numClasses)
-        let o = config.optimizer
-        optimizer = o.name == "adam"
-            ? Adam(parameters: student.parameters, learningRate: o.lr, weightDecay: o.weightDecay)
-            : SGD(parameters: student.parameters, learningRate: o.lr, momentum: o.momentum,
-                  weightDecay: o.weightDecay, nesterov: o.nesterov)
+        method = try methods.make(config.method, attack: config.attack, numClasses: spec.numClasses)
+        optimizer = config.optimizer.make(parameters: student.parameters)
         trainEps = config.attack.eps ?? 8 / 255
     }
 
@@ -173,8 +170,19 @@ public final class Trainer {
     }
 
     /// `run` without taking the lock: the caller holds `<run>/.lock` (a study holds it from training
-    /// through the point's evaluation).
+    /// through the point's evaluation). Each epoch is trained, then finished (evaluated, logged, saved).
     func train(resume: Bool, overwrite: OverwritePolicy = .refuse) throws -> TrainingOutcome {
+        prepareDirectory()
+        guard var session = try startSession(resume: resume, overwrite: overwrite) else { return .finished }
+        for epoch in session.state.epoch..<config.epochs {
+            if let stopped = try trainEpoch(epoch, &session) { return stopped }
+            if let stopped = try finishEpoch(epoch, &session) { return stopped }
+        }
+        return .finished
+    }
+
+    /// Notes what the run should know before it starts, and removes what a killed run left behind.
+    func prepareDirectory() {
         if evalSplit == "test" {
             progress.note("data.val_fraction is 0: the per-epoch evaluation and the choice of best.safetensors use the test split, so numbers measured on it afterwards are optimistic (metrics.jsonl says eval_split \"test\")")
         }
@@ -183,144 +191,34 @@ public final class Trainer {
         if !leftovers.isEmpty {
             progress.note("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") of interrupted writes: \(leftovers.joined(separator: ", "))")
         }
+    }
 
-        var state: TrainerState
+    /// Where training starts: the checkpoint's state with `resume` (nil when it has trained every epoch the
+    /// config asks for), else a fresh state in a directory cleared of earlier runs. Writes config.json.
+    func startSession(resume: Bool, overwrite: OverwritePolicy) throws -> TrainingSession? {
+        let loader = BatchLoader(dataset: train, batchSize: config.batchSize, shuffle: true,
+                                 augmentation: config.data.augmentation, seed: config.seed, dropLast: false)
+        let state: TrainerState
         if resume {
             state = try restore()
             guard state.epoch < config.epochs else {
                 progress.note("\(config.name) has already trained \(state.epoch) epochs and the config asks for \(config.epochs): nothing to do")
-                return .finished
+                return nil
             }
             try keepMetrics(throughEpoch: state.epoch)
-            let batches = (train.count + config.batchSize - 1) / config.batchSize
-            progress.note(state.batch < batches
-                ? "resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1) of \(batches)"
+            progress.note(state.batch < loader.batchesPerEpoch
+                ? "resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1) of \(loader.batchesPerEpoch)"
                 : "resuming \(config.name) at the evaluation of epoch \(state.epoch + 1)")
         } else {
-            state = TrainerState(epoch: 0, batch: 0, globalStep: 0, rng: SeededGenerator(seed: config.seed ^ 0xA77AC).state,
-                                 method: [:], bestWRobust: nil, optimizerSteps: 0, lossSum: 0, logSums: [:],
-                                 batchesDone: 0, skipped: 0, trainSeconds: 0, images: 0)
+            state = TrainerState(seed: config.seed)
             try makeRoomForNewRun(overwrite)
         }
         // config.json always describes the run as it now goes on (a resumed run's new epoch count included).
         try writeAtomically(configPath, try resolvedConfigJSON())
-        guard var rng = SeededGenerator(state: state.rng) else {
+        guard let rng = SeededGenerator(state: state.rng) else {
             throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds an invalid random generator state")
         }
-        let loader = BatchLoader(dataset: train, batchSize: config.batchSize, shuffle: true,
-                                 augmentation: config.data.augmentation, seed: config.seed, dropLast: false)
-        let batchesPerEpoch = loader.batchesPerEpoch
-
-        for epoch in state.epoch..<config.epochs {
-            let decays = config.schedule.name == "multistep" ? config.schedule.milestones.filter { $0 <= epoch }.count : 0
-            method.epochStarted(epoch, lrDecays: decays)
-            progress.begin("epoch \(epoch + 1)/\(config.epochs) [\(config.method.name)]", total: batchesPerEpoch)
-            let t0 = Date()
-            var sessionImages = 0
-
-            // Saves where the next batch would start, so that `--resume` runs exactly the batches not yet run
-            // (after the last batch: the evaluation). `trained`: this session's training time in the epoch.
-            func interrupt(_ sig: Int32, nextBatch: Int, trained: Double) throws -> TrainingOutcome {
-                state.epoch = epoch; state.batch = nextBatch; state.rng = rng.state
-                state.trainSeconds += trained
-                try saveCheckpoint(state, to: checkpointPath)
-                progress.end(nextBatch < batchesPerEpoch
-                    ? "interrupted: checkpoint saved after \(nextBatch) of \(batchesPerEpoch) batches of epoch \(epoch + 1)"
-                    : "interrupted before the end of the evaluation of epoch \(epoch + 1): checkpoint saved after its \(batchesPerEpoch) batches")
-                return .interrupted(signal: sig)
-            }
-
-            for (offset, batch) in loader.batches(epoch: epoch, from: state.batch).enumerated() {
-                let b = state.batch + offset
-                if let sig = Interruption.received { return try interrupt(sig, nextBatch: b, trained: Date().timeIntervalSince(t0)) }
-                let lr = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
-                                                      batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)
-                optimizer.learningRate = lr
-                let x = Tensor(shape: batch.shape, scalars: batch.images)
-                beforeStep?(epoch, b, x)
-                // A skipped batch must leave no trace: its forward passes already folded it into the BN
-                // running statistics and the method's balancers (a NaN there would poison every later batch).
-                let snapshot = config.nanPolicy == "skip" ? StepSnapshot(student: student, method: method) : nil
-                var context = StepContext(epoch: epoch, batchIndex: b, numClasses: student.spec.numClasses,
-                                          teachers: teachers, rng: rng)
-                optimizer.zeroGrad()
-                let out = method.step(student: student, x: x, labels: batch.labels, context: &context)
-                rng = context.rng
-                let value = out.loss.item
-                var finite = value.isFinite
-                if finite { out.loss.backward(); finite = gradientsAreFinite() }
-                if !finite {
-                    guard let snapshot else {
-                        throw TrainerError.nonFinite(what: value.isFinite ? "gradient" : "loss", epoch: epoch + 1, batch: b + 1)
-                    }
-                    try snapshot.restore(student: student, method: method)
-                    optimizer.zeroGrad()
-                    state.skipped += 1
-                    progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite \(value.isFinite ? "gradient" : "loss"), batch skipped (\(state.skipped) in this epoch)")
-                    continue
-                }
-                optimizer.step()
-                state.globalStep += 1
-                state.lossSum += Double(value); state.batchesDone += 1
-                for (k, v) in out.logs { state.logSums[k, default: 0] += v }
-                state.images += batch.labels.count
-                sessionImages += batch.labels.count
-                let rate = Double(sessionImages) / max(Date().timeIntervalSince(t0), 1e-9)
-                progress.update(done: b + 1, info: String(format: "loss %.4f, %.0f img/s", value, rate))
-            }
-            // A signal during the last batch stops before the (possibly long) evaluation.
-            let trained = Date().timeIntervalSince(t0)
-            if let sig = Interruption.received { return try interrupt(sig, nextBatch: batchesPerEpoch, trained: trained) }
-            let trainSeconds = state.trainSeconds + trained
-            // Without a single trained batch there is no loss to report and nothing left to learn from.
-            guard state.batchesDone > 0 else { throw TrainerError.everyBatchSkipped(epoch: epoch + 1, batches: batchesPerEpoch) }
-            let batches = Double(state.batchesDone)
-            progress.end(String(format: "epoch %d: loss %.4f", epoch + 1, state.lossSum / batches)
-                         + (state.skipped > 0 ? ", \(state.skipped) non-finite batch\(state.skipped == 1 ? "" : "es") skipped" : ""))
-
-            // Evaluation and the epoch's metrics line.
-            let isLast = epoch + 1 == config.epochs
-            var metrics = EpochMetrics(
-                epoch: epoch + 1,
-                lr: Double(config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: batchesPerEpoch - 1,
-                                                        batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)),
-                trainLoss: state.lossSum / batches,
-                logs: state.logSums.mapValues { $0 / batches },
-                seconds: 0, trainSeconds: trainSeconds, evalSeconds: 0,
-                imagesPerSecond: Double(state.images) / max(trainSeconds, 1e-9),
-                skippedBatches: state.skipped)
-            let s = method.state
-            metrics.tauNat = s["tau_nat"]; metrics.tauAdv = s["tau_adv"]; metrics.wNat = s["w_nat"]; metrics.wAdv = s["w_adv"]
-            if (epoch + 1) % config.eval.every == 0 || isLast {
-                let e0 = Date()
-                // A signal during the evaluation stops it within a batch; `--resume` then runs it again.
-                var stoppedBy: Int32?
-                guard let r = try evaluate(shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil }) else {
-                    return try interrupt(stoppedBy!, nextBatch: batchesPerEpoch, trained: trained)
-                }
-                metrics.evalSeconds = Date().timeIntervalSince(e0)
-                metrics.cleanAccuracy = r.clean.accuracy
-                let robust = r.attacks.first { $0.key == "pgd20" } ?? r.attacks.first
-                metrics.robustAccuracy = robust?.accuracy
-                metrics.robustAttack = robust?.name
-                metrics.wRobust = r.wRobust
-                metrics.evalExamples = r.count
-                metrics.evalSplit = evalSplit
-                progress.note(String(format: "epoch %d: clean %.2f%%, %@ %.2f%%, W-Robust %.2f%%", epoch + 1,
-                                     100 * r.clean.accuracy, robust?.name ?? "robust", 100 * (robust?.accuracy ?? 0), 100 * r.wRobust))
-            }
-            metrics.seconds = metrics.trainSeconds + metrics.evalSeconds
-            try appendMetrics(metrics)
-
-            state.epoch = epoch + 1; state.batch = 0; state.rng = rng.state
-            state.lossSum = 0; state.logSums = [:]; state.batchesDone = 0; state.skipped = 0; state.trainSeconds = 0; state.images = 0
-            if let w = metrics.wRobust, w > (state.bestWRobust ?? -1) {
-                state.bestWRobust = w
-                try saveCheckpoint(state, to: bestPath, includeOptimizer: false)
-            }
-            try saveCheckpoint(state, to: checkpointPath)
-        }
-        return .finished
+        return TrainingSession(state: state, rng: rng, loader: loader)
     }
 
     /// Clean + the configured attacks on the validation split (the test split when `val_fraction` is 0): `eval.limit` examples spread
@@ -337,14 +235,6 @@ public final class Trainer {
         options.exampleCount = 0
         do { return try Evaluator(model: student, options: options).evaluate(subset, checkpoint: checkpointPath, shouldStop: shouldStop) }
         catch is EvaluationInterrupted { return nil }
-    }
-
-    func gradientsAreFinite() -> Bool {
-        for p in student.parameters {
-            guard let g = p.grad else { continue }
-            if !g.sumDouble().isFinite { return false }
-        }
-        return true
     }
 
     func resolvedConfigJSON() throws -> Data {
@@ -376,20 +266,3 @@ public final class Trainer {
     }
 }
 
-/// BN running statistics and the method's balancer state before a step, restored when the step is skipped.
-struct StepSnapshot {
-    let buffers: [[Float]]
-    let method: [String: Double]
-
-    init(student: Model, method: Method) {
-        buffers = student.state.filter { !$0.isParameter }.map(\.tensor.scalars)
-        self.method = method.state
-    }
-
-    func restore(student: Model, method: Method) throws {
-        for (entry, values) in zip(student.state.filter { !$0.isParameter }, buffers) {
-            values.withUnsafeBufferPointer { entry.tensor.data.update(from: $0.baseAddress!, count: values.count) }
-        }
-        if !self.method.isEmpty { try method.restore(self.method) }
-    }
-}

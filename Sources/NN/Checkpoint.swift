@@ -189,7 +189,7 @@ public enum CheckpointError: Error, CustomStringConvertible {
         case let .shapeMismatch(file, key, expected, found):
             return "\(file): tensor '\(key)' has shape \(found), the model expects \(expected) (wrong --model, classes or channels?)"
         case let .noArchitecture(file):
-            return "\(file) has no AdvDistill metadata and its keys match no known architecture; pass --model (one of: \(ModelZoo.architectures.joined(separator: ", ")))"
+            return "\(file) has no AdvDistill metadata and its keys match no known architecture; pass --model (one of: \(ModelZoo.names.joined(separator: ", ")))"
         case let .architectureConflict(file, requested, recorded):
             return "\(file) was saved as '\(recorded)' but --model says '\(requested)'"
         case let .badMetadata(file, key, reason):

@@ -45,7 +45,7 @@ public struct ComparisonTable: Codable, Sendable, Equatable {
         func attack(_ key: String) -> Double? { r.attacks.first { $0.key == key }?.accuracy }
         let cw = attack("cw30") ?? r.attacks.first { $0.key.hasPrefix("cw") && Int($0.key.dropFirst(2)) != nil }?.accuracy
         let aa = r.attacks.last { $0.mode == AttackRegistry.Mode.cumulative.rawValue }?.accuracy
-        return [r.clean.accuracy, attack("fgsm"), attack("pgd20"), attack("pgd-trades"), cw, aa,
+        return [r.clean.accuracy, attack("fgsm"), r.wRobustAttack?.accuracy, attack("pgd-trades"), cw, aa,
                 r.attacks.isEmpty ? nil : r.worstCase.accuracy, r.wRobust]
     }
 

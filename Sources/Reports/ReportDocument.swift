@@ -179,7 +179,7 @@ extension ReportDocument {
             trainData: describe(c.data.train), testData: describe(c.data.test),
             naturalTeacher: c.teachers?.natural?.checkpoint, robustTeacher: c.teachers?.robust?.checkpoint,
             epochsConfigured: c.epochs, epochsRecorded: r.metrics.count, batchSize: c.batchSize,
-            optimizer: o.name == "adam" ? "Adam, lr \(Numbers.short(Double(o.lr))), weight decay \(Numbers.short(Double(o.weightDecay)))"
+            optimizer: o.name == .adam ? "Adam, lr \(Numbers.short(Double(o.lr))), weight decay \(Numbers.short(Double(o.weightDecay)))"
                 : "SGD, lr \(Numbers.short(Double(o.lr))), momentum \(Numbers.short(Double(o.momentum))), weight decay \(Numbers.short(Double(o.weightDecay)))\(o.nesterov ? ", Nesterov" : "")",
             trainingEps: Double(c.attack.eps ?? 8 / 255),
             checkpoint: e.checkpoint + (e.checkpointSha256.map { " (sha256 \($0))" } ?? ""),

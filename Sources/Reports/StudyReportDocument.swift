@@ -1,3 +1,4 @@
+import Attacks
 import Distillation
 import Foundation
 
@@ -45,7 +46,7 @@ public struct StudyReportDocument: Codable, Sendable {
         self.created = ISO8601DateFormatter().string(from: created)
         title = "AdvDistill study: " + ((study.settings.studyFile as NSString).lastPathComponent as NSString).deletingPathExtension
         alpha = Self.alpha
-        robustMetric = study.metrics.contains("pgd20") ? "pgd20"
+        robustMetric = study.metrics.contains(AttackRegistry.wRobustAttack) ? AttackRegistry.wRobustAttack
             : study.metrics.first { $0.hasPrefix("pgd") && Int($0.dropFirst(3)) != nil } ?? "worst_case"
         let e = study.settings.evaluation
         let eps = e.eps.map { Numbers.eps(Double($0)) } ?? "each run's training ε"

@@ -4,7 +4,7 @@ import NN
 import Testing
 @testable import Distillation
 
-/// One step of each method on a tiny model, and the B-MTARD balancers driven by teachers of known confidence.
+/// The B-MTARD balancers driven by teachers of known confidence (each method's step: `RegistryTests`).
 @Suite struct MethodSteps {
     static let classes = 10
 
@@ -20,7 +20,7 @@ import Testing
     }
 
     /// The method as the registry builds it from a config with these method parameters.
-    static func method(_ name: String, _ parameters: [String: Any] = [:]) throws -> Method {
+    static func method(_ name: String, _ parameters: [String: Any] = [:]) throws -> any Method {
         var m: [String: Any] = ["name": name]
         m.merge(parameters) { $1 }
         let object: [String: Any] = [
@@ -29,31 +29,11 @@ import Testing
             "attack": ["eps": 0.1, "step_size": 0.05, "steps": 2], "epochs": 1,
         ]
         let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: object))
-        return try MethodRegistry.make(config, numClasses: classes)
+        return try MethodRegistry.standard.make(config.method, attack: config.attack, numClasses: classes)
     }
 
-    @Test(arguments: MethodRegistry.names)
-    func everyMethodTakesAStepWithAFiniteLossAndGradient(name: String) throws {
-        let student = Self.tiny(seed: 1)
-        let teachers = Teachers(natural: Self.tiny(seed: 2), robust: Self.tiny(seed: 3))
-        let parameters: [String: Any] = name == "iad" ? ["iad_start_epoch": 0] : [:]
-        let method = try Self.method(name, parameters)
-        let (x, y) = Self.batch()
-        var context = StepContext(epoch: 0, batchIndex: 0, numClasses: Self.classes, teachers: teachers, rng: SeededGenerator(seed: 9))
-        let rngBefore = context.rng
-        let out = method.step(student: student, x: x, labels: y, context: &context)
-        #expect(out.loss.shape == [] || out.loss.count == 1)
-        #expect(out.loss.item.isFinite && out.loss.item >= 0, "\(name): loss \(out.loss.item)")
-        #expect(out.logs.values.allSatisfy(\.isFinite) && !out.logs.isEmpty)
-        if name == "iad" { #expect(out.logs["loss_introspection"] != nil, "the introspection term is on from epoch 0") }
-        if name != "natural" { #expect(context.rng != rngBefore, "\(name)'s attack draws its start from the run's generator") }
-        out.loss.backward()
-        let grads = student.parameters.compactMap(\.grad)
-        #expect(grads.count == student.parameters.count, "every student parameter receives a gradient")
-        #expect(grads.allSatisfy { $0.sumDouble().isFinite })
-        #expect(grads.contains { g in (0..<g.count).contains { g.data[$0] != 0 } })
-        for t in [teachers.natural!, teachers.robust!] { #expect(t.parameters.allSatisfy { $0.grad == nil }) }
-    }
+    /// The balancer state of MTARD or B-MTARD.
+    static func balancer(_ method: any Method) -> BalancerState { method.state.balancer! }
 
     /// Mean entropy (nats) of softmax(logits/τ) rows, in Double.
     static func meanEntropy(_ logits: Tensor, tau: Double) -> Double {
@@ -89,19 +69,19 @@ import Testing
             #expect(abs(logs["tau_nat_used"]! - tauUsed) < 1e-5 && logs["tau_adv_used"] == 1)
             #expect(abs(logs["entropy_nat"]! - Self.meanEntropy(naturalLogits, tau: tauUsed)) < 1e-4)
             #expect(logs["entropy_nat"]! < logs["entropy_adv"]!)
-            #expect(abs(method.state["tau_nat"]! - (1 + Double(step + 1) * eta)) < 1e-5 && method.state["tau_adv"] == 1)
+            #expect(abs(Double(Self.balancer(method).tauNat) - (1 + Double(step + 1) * eta)) < 1e-5 && Double(Self.balancer(method).tauAdv) == 1)
             // Normalization Loss Balance from this batch's losses relative to the first batch's.
             let (la, ln) = (logs["loss_adv"]!, logs["loss_nat"]!)
             if first == nil { first = (la, ln) }
             let ra = la / first!.adv, rn = ln / first!.nat
             wAdv = rate * ra / (ra + rn) + (1 - rate) * wAdv
-            #expect(abs(method.state["w_adv"]! - wAdv) < 1e-5 && abs(method.state["w_nat"]! - (1 - wAdv)) < 1e-5)
+            #expect(abs(Double(Self.balancer(method).wAdv) - wAdv) < 1e-5 && abs(Double(Self.balancer(method).wNat) - (1 - wAdv)) < 1e-5)
             #expect(abs(Double(out.loss.item) - (wAdv * la + (1 - wAdv) * ln)) < 1e-5 * max(1, la + ln))
             out.loss.backward()
             SGD(parameters: student.parameters, learningRate: 0.1).step()
             for p in student.parameters { p.grad = nil }
         }
-        #expect(method.state["w_adv"] != 0.5, "the weights moved once the losses did")
+        #expect(Double(Self.balancer(method).wAdv) != 0.5, "the weights moved once the losses did")
     }
 
     @Test func mtardKeepsBothTemperaturesAtOne() throws {
@@ -112,15 +92,15 @@ import Testing
                                   teachers: Teachers(natural: ScaledLogits(Self.tiny(seed: 2), scale: 8), robust: Self.tiny(seed: 3)),
                                   rng: SeededGenerator(seed: 9))
         for _ in 0..<3 { _ = method.step(student: student, x: x, labels: y, context: &context) }
-        #expect(method.state["tau_nat"] == 1 && method.state["tau_adv"] == 1)
+        #expect(Double(Self.balancer(method).tauNat) == 1 && Double(Self.balancer(method).tauAdv) == 1)
     }
 
     @Test func etaAndWeightRateDecayTenfoldPerLearningRateDecay() throws {
         let method = try Self.method("bmtard", ["eta": 0.1, "weight_rate": 0.5])
         method.epochStarted(0, lrDecays: 0)
-        #expect(abs(method.state["eta"]! - 0.1) < 1e-7 && abs(method.state["weight_rate"]! - 0.5) < 1e-7)
+        #expect(abs(Double(Self.balancer(method).eta) - 0.1) < 1e-7 && abs(Double(Self.balancer(method).weightRate) - 0.5) < 1e-7)
         method.epochStarted(7, lrDecays: 2)
-        #expect(abs(method.state["eta"]! - 0.001) < 1e-9 && abs(method.state["weight_rate"]! - 0.005) < 1e-9)
+        #expect(abs(Double(Self.balancer(method).eta) - 0.001) < 1e-9 && abs(Double(Self.balancer(method).weightRate) - 0.005) < 1e-9)
         // The decayed η is the step the temperature then takes.
         let (x, y) = Self.batch()
         var context = StepContext(epoch: 7, batchIndex: 0, numClasses: Self.classes,
@@ -128,6 +108,6 @@ import Testing
                                                      robust: ScaledLogits(Self.tiny(seed: 3), scale: 0.05)),
                                   rng: SeededGenerator(seed: 9))
         _ = method.step(student: Self.tiny(seed: 1), x: x, labels: y, context: &context)
-        #expect(abs(method.state["tau_nat"]! - 1.001) < 1e-6)
+        #expect(abs(Double(Self.balancer(method).tauNat) - 1.001) < 1e-6)
     }
 }

@@ -130,7 +130,7 @@ func writeStudy(_ dir: TempDir, grid: [String: Any], base: [String: Any]? = nil,
                                                  "bmtard-batchmean-e5-eps0.05-a-seed3", "bmtard-batchmean-e5-eps0.05-b-seed3"])
         #expect(points.count == 12 && Set(points.map(\.cell)).count == 6)
         let p = points[1].config
-        #expect(p.seed == 3 && p.epochs == 2 && p.method.klReduction == "batchmean" && p.attack.eps == 0.05)
+        #expect(p.seed == 3 && p.epochs == 2 && p.method[.klReduction] == .batchmean && p.attack.eps == 0.05)
         #expect(p.attack.stepSize == 0.025, "the base's step 0.05 at ε 0.1 scales to 0.025 at ε 0.05")
         #expect(p.output == dir.sub("study/runs") && p.name == points[1].run)
         #expect(points[0].config.teachers == nil, "PGD-AT gets no teacher")

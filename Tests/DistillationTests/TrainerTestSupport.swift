@@ -77,10 +77,10 @@ func configObject(_ dir: TempDir, method: String = "natural", epochs: Int = 2, o
         "epochs": epochs, "batch_size": 16,
         "eval": ["attacks": "fgsm", "limit": 16, "batch_size": 16],
     ]
-    let spec = MethodConfig.methods[method]!
+    let roles = try #require(MethodRegistry.standard.method(named: method)).teachers
     var teachers: [String: Any] = [:]
-    if spec.natural { teachers["natural"] = ["checkpoint": try cachedTeacher(dir, "natural", seed: 11)] }
-    if spec.robust { teachers["robust"] = ["checkpoint": try cachedTeacher(dir, "robust", seed: 12)] }
+    if roles.contains(.natural) { teachers["natural"] = ["checkpoint": try cachedTeacher(dir, "natural", seed: 11)] }
+    if roles.contains(.robust) { teachers["robust"] = ["checkpoint": try cachedTeacher(dir, "robust", seed: 12)] }
     if !teachers.isEmpty { object["teachers"] = teachers }
     return object
 }

@@ -1,104 +1,91 @@
-/// The method and its parameters. Absent parameters take the method's defaults (DESIGN.md "Methods");
-/// a parameter the method does not use is an error, so a misplaced `beta` cannot silently do nothing.
+import Foundation
+
+/// The method and its parameters: `{"name": "bmtard", "eta": 0.002}`. Absent parameters take the method's
+/// defaults (its `MethodRegistry` entry); a parameter the method does not read is an error, so a misplaced
+/// `beta` cannot silently do nothing. A modifier is an object under its own key, with its own parameters:
+/// `{"name": "adaad", "igdm": {…}}`.
 public struct MethodConfig: Codable, Sendable, Equatable {
     public var name: String
-    /// TRADES: weight of the robust KL (6). MTARD/B-MTARD: exponent β of the loss balance (1).
-    public var beta: Float?
-    /// ARD/IAD distillation temperature T (30).
-    public var temperature: Float?
-    /// ARD/IAD weight α of the distillation term (1).
-    public var alpha: Float?
-    /// "mean": KL averaged over B·K (the paper's KLc, default); "batchmean": summed over classes and
-    /// averaged over the batch (K times larger).
-    public var klReduction: String?
-    /// B-MTARD temperature step η (0.001).
-    public var eta: Float?
-    /// MTARD/B-MTARD weight update rate r_w (0.025).
-    public var weightRate: Float?
-    /// Multiplier of the distillation loss (default 10 on data with ≥ 100 classes, else 1).
-    public var lossScale: Float?
-    /// IAD: epoch from which the introspection term is added (60).
-    public var iadStartEpoch: Int?
-    /// BatchNorm mode of the student during the training attack: "eval" or "train" (method default).
-    public var attackBN: String?
-
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, beta, temperature, alpha, klReduction = "kl_reduction", eta, weightRate = "weight_rate"
-        case lossScale = "loss_scale", iadStartEpoch = "iad_start_epoch", attackBN = "attack_bn"
-    }
+    /// The parameters the config gives.
+    public var parameters = MethodParameterValues()
+    /// The modifiers the config applies, by key, each with the parameters it gives.
+    public var modifiers: [String: MethodParameterValues] = [:]
 
     public init(name: String) { self.name = name }
 
+    public subscript<V>(_ parameter: MethodParameter<V>) -> V? {
+        get { parameters[parameter] }
+        set { parameters[parameter] = newValue }
+    }
+
     public init(from decoder: Decoder) throws { try self.init(from: decoder, alsoAllowing: []) }
 
-    /// Decodes a method object that may also hold the keys `extra` (which the caller reads).
+    /// Decodes a method object that may also hold the keys `extra` (which the caller reads). The keys it
+    /// knows are those of `decoder.methodRegistry`: every method's parameters and every modifier.
     init(from decoder: Decoder, alsoAllowing extra: [String]) throws {
-        try decoder.rejectUnknownKeys(CodingKeys.self, also: extra)
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decode(String.self, forKey: .name)
-        beta = try c.decodeIfPresent(Float.self, forKey: .beta)
-        temperature = try c.decodeIfPresent(Float.self, forKey: .temperature)
-        alpha = try c.decodeIfPresent(Float.self, forKey: .alpha)
-        klReduction = try c.decodeIfPresent(String.self, forKey: .klReduction)
-        eta = try c.decodeIfPresent(Float.self, forKey: .eta)
-        weightRate = try c.decodeIfPresent(Float.self, forKey: .weightRate)
-        lossScale = try c.decodeIfPresent(Float.self, forKey: .lossScale)
-        iadStartEpoch = try c.decodeIfPresent(Int.self, forKey: .iadStartEpoch)
-        attackBN = try c.decodeIfPresent(String.self, forKey: .attackBN)
+        let registry = decoder.methodRegistry
+        try decoder.rejectUnknownKeys(allowing: registry.methodObjectKeys + extra)
+        let c = try decoder.container(keyedBy: AnyCodingKey.self)
+        name = try c.decode(String.self, forKey: AnyCodingKey(stringValue: "name"))
+        parameters = try MethodParameterValues(from: c, registry.methods.flatMap(\.parameters))
+        for modifier in registry.modifiers where c.contains(AnyCodingKey(stringValue: modifier.key)) {
+            let object = try c.superDecoder(forKey: AnyCodingKey(stringValue: modifier.key))
+            try object.rejectUnknownKeys(allowing: modifier.parameters.map(\.key))
+            modifiers[modifier.key] = try MethodParameterValues(from: object.container(keyedBy: AnyCodingKey.self), modifier.parameters)
+        }
     }
 
-    /// Parameters each method reads, and the teachers it needs.
-    static let methods: [String: (parameters: Set<CodingKeys>, natural: Bool, robust: Bool)] = [
-        "natural": ([], false, false),
-        "pgd_at": ([.attackBN], false, false),
-        "trades": ([.beta, .attackBN], false, false),
-        "ard": ([.temperature, .alpha, .attackBN], false, true),
-        "rslad": ([.klReduction, .attackBN], false, true),
-        "iad": ([.temperature, .alpha, .iadStartEpoch, .attackBN], false, true),
-        "adaad": ([.klReduction, .attackBN], false, true),
-        "mtard": ([.klReduction, .weightRate, .beta, .lossScale, .attackBN], true, true),
-        "bmtard": ([.klReduction, .eta, .weightRate, .beta, .lossScale, .attackBN], true, true),
-    ]
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: AnyCodingKey.self)
+        try c.encode(name, forKey: AnyCodingKey(stringValue: "name"))
+        try parameters.encode(to: &c)
+        for key in modifiers.keys.sorted() {
+            var object = c.nestedContainer(keyedBy: AnyCodingKey.self, forKey: AnyCodingKey(stringValue: key))
+            try modifiers[key]!.encode(to: &object)
+        }
+    }
 
-    func validate(hasTeachers teachers: TeachersConfig?) throws {
-        guard let spec = Self.methods[name] else {
-            let known = Self.methods.keys.sorted()
+    /// Checks the method against its registry entry: the parameters it reads and their ranges, the modifiers
+    /// that apply to it, and the teachers it needs (and only those).
+    func validate(hasTeachers teachers: TeachersConfig?, registry: MethodRegistry = .standard) throws {
+        func fail(_ field: String, _ message: String) -> ConfigError { .invalid(field: field, message: message) }
+        guard let entry = registry.method(named: name) else {
+            let known = registry.names
             let hint = nearest(name, in: known).map { " — did you mean '\($0)'?" } ?? ""
-            throw ConfigError.invalid(field: "method.name", message: "unknown method '\(name)'\(hint) (known: \(known.joined(separator: ", ")))")
+            throw fail("method.name", "unknown method '\(name)'\(hint) (known: \(known.joined(separator: ", ")))")
         }
-        let given: [(CodingKeys, Bool)] = [(.beta, beta != nil), (.temperature, temperature != nil), (.alpha, alpha != nil),
-                                           (.klReduction, klReduction != nil), (.eta, eta != nil), (.weightRate, weightRate != nil),
-                                           (.lossScale, lossScale != nil), (.iadStartEpoch, iadStartEpoch != nil),
-                                           (.attackBN, attackBN != nil)]
-        for (key, present) in given where present && !spec.parameters.contains(key) {
-            throw ConfigError.invalid(field: "method.\(key.rawValue)", message: "method '\(name)' does not use this parameter")
+        try Self.check(parameters, against: entry.parameters, field: "method", user: "method '\(name)'")
+        for modifier in registry.modifiers {
+            guard let given = modifiers[modifier.key] else { continue }
+            guard modifier.appliesTo.accepts(entry) else {
+                throw fail("method.\(modifier.key)", "\(modifier.key) applies to \(modifier.appliesTo.description); method '\(name)' is not one")
+            }
+            try Self.check(given, against: modifier.parameters, field: "method.\(modifier.key)", user: modifier.key)
         }
-        func positive(_ v: Float?, _ key: CodingKeys) throws {
-            if let v, !(v > 0 && v.isFinite) { throw ConfigError.invalid(field: "method.\(key.rawValue)", message: "must be > 0, got \(v)") }
-        }
-        try positive(beta, .beta); try positive(temperature, .temperature); try positive(eta, .eta); try positive(lossScale, .lossScale)
-        if let alpha, !(0...1).contains(alpha) { throw ConfigError.invalid(field: "method.alpha", message: "must be in [0, 1], got \(alpha)") }
-        if let weightRate, !(weightRate > 0 && weightRate <= 1) {
-            throw ConfigError.invalid(field: "method.weight_rate", message: "must be in (0, 1], got \(weightRate)")
-        }
-        if let klReduction, !["mean", "batchmean"].contains(klReduction) {
-            throw ConfigError.invalid(field: "method.kl_reduction", message: "must be \"mean\" or \"batchmean\", got \"\(klReduction)\"")
-        }
-        if let attackBN, !["eval", "train"].contains(attackBN) {
-            throw ConfigError.invalid(field: "method.attack_bn", message: "must be \"eval\" or \"train\", got \"\(attackBN)\"")
-        }
-        if let iadStartEpoch, iadStartEpoch < 0 { throw ConfigError.invalid(field: "method.iad_start_epoch", message: "must be ≥ 0") }
-        if spec.natural && teachers?.natural == nil {
-            throw ConfigError.invalid(field: "teachers.natural", message: "method '\(name)' needs a clean teacher checkpoint")
-        }
-        if spec.robust && teachers?.robust == nil {
-            throw ConfigError.invalid(field: "teachers.robust", message: "method '\(name)' needs a robust teacher checkpoint")
-        }
-        if !spec.natural, teachers?.natural != nil {
-            throw ConfigError.invalid(field: "teachers.natural", message: "method '\(name)' does not use a clean teacher; remove it")
-        }
-        if !spec.robust, teachers?.robust != nil {
-            throw ConfigError.invalid(field: "teachers.robust", message: "method '\(name)' does not use a robust teacher; remove it")
+        for role in TeacherRole.allCases {
+            let given = role == .natural ? teachers?.natural != nil : teachers?.robust != nil
+            if entry.teachers.contains(role), !given {
+                throw fail("teachers.\(role.rawValue)", "method '\(name)' needs a \(role.adjective) teacher checkpoint")
+            }
+            if !entry.teachers.contains(role), given {
+                throw fail("teachers.\(role.rawValue)", "method '\(name)' does not use a \(role.adjective) teacher; remove it")
+            }
         }
     }
+
+    /// Every given parameter must be one that `uses` lists, with a value it accepts.
+    private static func check(_ given: MethodParameterValues, against uses: [MethodParameterUse], field: String, user: String) throws {
+        for key in given.keys {
+            guard let use = uses.first(where: { $0.key == key }) else {
+                throw ConfigError.invalid(field: "\(field).\(key)", message: "\(user) does not use this parameter")
+            }
+            if let why = use.refusal(given.values[key]!) { throw ConfigError.invalid(field: "\(field).\(key)", message: why) }
+        }
+    }
+}
+
+extension Decoder {
+    /// The registry whose methods and modifiers a method object may name: `MethodRegistry.standard`, unless
+    /// the decoder's `userInfo` holds another under `MethodRegistry.userInfoKey` (tests register their own).
+    var methodRegistry: MethodRegistry { userInfo[MethodRegistry.userInfoKey] as? MethodRegistry ?? .standard }
 }

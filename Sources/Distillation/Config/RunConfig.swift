@@ -1,5 +1,6 @@
 import Attacks
 import Datasets
+import Engine
 import Foundation
 import NN
 
@@ -21,8 +22,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var eval: EvalConfig
     /// Runs are written to `<output>/<name>/`.
     public var output: String
-    /// What a NaN or infinite loss does: "stop" (default) or "skip" the batch and count it.
-    public var nanPolicy: String
+    /// What a NaN or infinite loss does: stop the run (default) or skip the batch and count it.
+    public var nanPolicy: NaNPolicy
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, data, model, teachers, method, attack, optimizer, schedule, epochs
@@ -45,7 +46,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 128
         eval = try c.decodeIfPresent(EvalConfig.self, forKey: .eval) ?? EvalConfig()
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? "runs"
-        nanPolicy = try c.decodeIfPresent(String.self, forKey: .nanPolicy) ?? "stop"
+        nanPolicy = try c.decodeIfPresent(NaNPolicy.self, forKey: .nanPolicy) ?? .stop
     }
 
     /// Reads and validates a config file. Relative paths inside it stay relative to the working directory.
@@ -56,11 +57,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
         return try parse(bytes, source: path)
     }
 
-    /// Decodes and validates the contents of a config file; `source` names it in error messages.
-    public static func parse(_ bytes: Data, source path: String) throws -> RunConfig {
+    /// Decodes and validates the contents of a config file; `source` names it in error messages. The method
+    /// is one of `methods` (tests register their own).
+    public static func parse(_ bytes: Data, source path: String, methods: MethodRegistry = .standard) throws -> RunConfig {
         do {
-            let config = try JSONDecoder().decode(RunConfig.self, from: bytes)
-            try config.validate()
+            let decoder = JSONDecoder()
+            decoder.userInfo[MethodRegistry.userInfoKey] = methods
+            let config = try decoder.decode(RunConfig.self, from: bytes)
+            try config.validate(methods: methods)
             return config
         } catch let e as ConfigError {
             throw e
@@ -71,23 +75,30 @@ public struct RunConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// Checks every value before any work starts.
-    public func validate() throws {
+    /// Checks every value before any work starts; the method against `methods` (tests register their own).
+    public func validate(methods: MethodRegistry = .standard) throws {
         func fail(_ field: String, _ message: String) -> ConfigError { .invalid(field: field, message: message) }
         guard !name.isEmpty, !name.contains("/") else { throw fail("name", "must be a non-empty name without '/'") }
         guard epochs >= 1 else { throw fail("epochs", "must be ≥ 1, got \(epochs)") }
         guard batchSize >= 1 else { throw fail("batch_size", "must be ≥ 1, got \(batchSize)") }
         guard (0..<1).contains(data.valFraction) else { throw fail("data.val_fraction", "must be in [0, 1), got \(data.valFraction)") }
-        guard ["stop", "skip"].contains(nanPolicy) else { throw fail("nan_policy", "must be \"stop\" or \"skip\", got \"\(nanPolicy)\"") }
         try attack.validate()
         try optimizer.validate()
         try schedule.validate(epochs: epochs)
         try eval.validate()
         // The evaluation's attacks are checked now, not after the first epoch of training.
         do { _ = try AttackRegistry.parse(eval.attacks, eps: attack.eps ?? 8 / 255) }
-        catch { throw fail("eval.attacks", "\(error) (known: \(AttackRegistry.names.joined(separator: ", ")))") }
-        try method.validate(hasTeachers: teachers)
+        catch { throw fail("eval.attacks", "\(error)") }
+        try method.validate(hasTeachers: teachers, registry: methods)
     }
+}
+
+/// What a NaN or infinite loss or gradient does (`nan_policy`).
+public enum NaNPolicy: String, ConfigChoice {
+    /// Stop the run, naming epoch and batch; the last checkpoint stays intact.
+    case stop
+    /// Skip the batch, leaving no trace in the weights, BN statistics or balancers, and count it.
+    case skip
 }
 
 /// Human-readable decoding errors: the path of the field and what was wrong; for a syntax error, where
@@ -243,8 +254,17 @@ public struct AttackConfig: Codable, Sendable, Equatable {
     public var eps: Float?
     public var stepSize: Float?
     public var steps: Int?
-    /// "uniform", "gaussian" (x + 0.001·N) or "none".
-    public var start: String?
+    /// Where the attack starts; nil: the method's own start.
+    public var start: Start?
+
+    public enum Start: String, ConfigChoice {
+        /// x + ε·U(−1, 1).
+        case uniform
+        /// x + 0.001·N(0, 1).
+        case gaussian
+        /// x itself.
+        case none
+    }
 
     enum CodingKeys: String, CodingKey, CaseIterable { case eps, stepSize = "step_size", steps, start }
 
@@ -256,22 +276,18 @@ public struct AttackConfig: Codable, Sendable, Equatable {
         eps = try c.decodeIfPresent(Float.self, forKey: .eps)
         stepSize = try c.decodeIfPresent(Float.self, forKey: .stepSize)
         steps = try c.decodeIfPresent(Int.self, forKey: .steps)
-        start = try c.decodeIfPresent(String.self, forKey: .start)
+        start = try c.decodeIfPresent(Start.self, forKey: .start)
     }
 
     func validate() throws {
         if let eps, !(eps >= 0 && eps.isFinite) { throw ConfigError.invalid(field: "attack.eps", message: "must be ≥ 0, got \(eps)") }
         if let stepSize, !(stepSize > 0 && stepSize.isFinite) { throw ConfigError.invalid(field: "attack.step_size", message: "must be > 0, got \(stepSize)") }
         if let steps, steps < 1 { throw ConfigError.invalid(field: "attack.steps", message: "must be ≥ 1, got \(steps)") }
-        if let start, !["uniform", "gaussian", "none"].contains(start) {
-            throw ConfigError.invalid(field: "attack.start", message: "must be \"uniform\", \"gaussian\" or \"none\", got \"\(start)\"")
-        }
     }
 }
 
 public struct OptimizerConfig: Codable, Sendable, Equatable {
-    /// "sgd" or "adam".
-    public var name: String = "sgd"
+    public var name: Name = .sgd
     public var lr: Float = 0.1
     public var momentum: Float = 0.9
     public var weightDecay: Float = 2e-4
@@ -279,20 +295,29 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case name, lr, momentum, weightDecay = "weight_decay", nesterov }
 
+    public enum Name: String, ConfigChoice { case sgd, adam }
+
     public init() {}
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decodeIfPresent(String.self, forKey: .name) ?? "sgd"
+        name = try c.decodeIfPresent(Name.self, forKey: .name) ?? .sgd
         lr = try c.decodeIfPresent(Float.self, forKey: .lr) ?? 0.1
         momentum = try c.decodeIfPresent(Float.self, forKey: .momentum) ?? 0.9
         weightDecay = try c.decodeIfPresent(Float.self, forKey: .weightDecay) ?? 2e-4
         nesterov = try c.decodeIfPresent(Bool.self, forKey: .nesterov) ?? false
     }
 
+    /// The optimizer over `parameters`.
+    func make(parameters: [Tensor]) -> Optimizer {
+        switch name {
+        case .sgd: SGD(parameters: parameters, learningRate: lr, momentum: momentum, weightDecay: weightDecay, nesterov: nesterov)
+        case .adam: Adam(parameters: parameters, learningRate: lr, weightDecay: weightDecay)
+        }
+    }
+
     func validate() throws {
-        guard ["sgd", "adam"].contains(name) else { throw ConfigError.invalid(field: "optimizer.name", message: "must be \"sgd\" or \"adam\", got \"\(name)\"") }
         guard lr > 0, lr.isFinite else { throw ConfigError.invalid(field: "optimizer.lr", message: "must be > 0, got \(lr)") }
         guard momentum >= 0, momentum < 1 else { throw ConfigError.invalid(field: "optimizer.momentum", message: "must be in [0, 1), got \(momentum)") }
         guard weightDecay >= 0 else { throw ConfigError.invalid(field: "optimizer.weight_decay", message: "must be ≥ 0, got \(weightDecay)") }
@@ -300,8 +325,7 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
 }
 
 public struct ScheduleConfig: Codable, Sendable, Equatable {
-    /// "multistep" (lr × gamma after each milestone epoch), "cosine" (to min_lr over all steps) or "constant".
-    public var name: String = "multistep"
+    public var name: Name = .multistep
     public var milestones: [Int] = []
     public var gamma: Float = 0.1
     public var warmupEpochs: Int = 0
@@ -311,12 +335,20 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         case name, milestones, gamma, warmupEpochs = "warmup_epochs", minLR = "min_lr"
     }
 
-    public init() { name = "constant" }
+    public enum Name: String, ConfigChoice {
+        /// lr × gamma after each milestone epoch.
+        case multistep
+        /// Annealed to min_lr over all steps.
+        case cosine
+        case constant
+    }
+
+    public init() { name = .constant }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        name = try c.decodeIfPresent(String.self, forKey: .name) ?? "multistep"
+        name = try c.decodeIfPresent(Name.self, forKey: .name) ?? .multistep
         milestones = try c.decodeIfPresent([Int].self, forKey: .milestones) ?? []
         gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? 0.1
         warmupEpochs = try c.decodeIfPresent(Int.self, forKey: .warmupEpochs) ?? 0
@@ -326,11 +358,17 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// The schedule as NN's `LRSchedule` (warm-up ramps linearly from 10 % of the rate).
     public var lrSchedule: LRSchedule {
         let inner: LRSchedule = switch name {
-        case "multistep": .multistep(milestones: milestones, gamma: gamma)
-        case "cosine": .cosine(minLR: minLR)
-        default: .constant
+        case .multistep: .multistep(milestones: milestones, gamma: gamma)
+        case .cosine: .cosine(minLR: minLR)
+        case .constant: .constant
         }
         return warmupEpochs > 0 ? .warmup(warmupEpochs: warmupEpochs, startFactor: 0.1, schedule: inner) : inner
+    }
+
+    /// How many times the learning rate has decayed by the start of `epoch` (0-based): the milestones passed
+    /// under `multistep`, 0 otherwise (B-MTARD decays η and r_w with it).
+    public func lrDecays(atEpoch epoch: Int) -> Int {
+        name == .multistep ? milestones.filter { $0 <= epoch }.count : 0
     }
 
     /// Learning rate for batch `batch` (0-based) of epoch `epoch` (0-based).
@@ -339,9 +377,6 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     }
 
     func validate(epochs: Int) throws {
-        guard ["multistep", "cosine", "constant"].contains(name) else {
-            throw ConfigError.invalid(field: "schedule.name", message: "must be \"multistep\", \"cosine\" or \"constant\", got \"\(name)\"")
-        }
         do { try lrSchedule.validate(totalEpochs: epochs) }
         catch {
             let field = switch error {
@@ -360,7 +395,7 @@ public struct EvalConfig: Codable, Sendable, Equatable {
     /// Evaluate every N epochs (and always after the last).
     public var every: Int = 1
     /// Attacks of the per-epoch evaluation (registry names).
-    public var attacks: String = "pgd20"
+    public var attacks: String = AttackRegistry.wRobustAttack
     /// Examples of the validation/test split used per epoch (nil = all).
     public var limit: Int? = 1000
     public var batchSize: Int = 500
@@ -373,7 +408,7 @@ public struct EvalConfig: Codable, Sendable, Equatable {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         every = try c.decodeIfPresent(Int.self, forKey: .every) ?? 1
-        attacks = try c.decodeIfPresent(String.self, forKey: .attacks) ?? "pgd20"
+        attacks = try c.decodeIfPresent(String.self, forKey: .attacks) ?? AttackRegistry.wRobustAttack
         limit = try c.decodeIfPresent(Int.self, forKey: .limit) ?? 1000
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 500
     }

@@ -16,8 +16,12 @@ extension Decoder {
     /// `elsewhere`: where else in the file a key of that name lives (the run config's keys by default).
     func rejectUnknownKeys<K: CodingKey & CaseIterable>(_: K.Type, also extra: [String] = [],
                                                         elsewhere: (String) -> String? = ConfigKeys.elsewhere) throws {
+        try rejectUnknownKeys(allowing: K.allCases.map(\.stringValue) + extra, elsewhere: elsewhere)
+    }
+
+    /// The same for an object whose keys are listed at run time (a method object's come from the registry).
+    func rejectUnknownKeys(allowing allowed: [String], elsewhere: (String) -> String? = ConfigKeys.elsewhere) throws {
         let container = try self.container(keyedBy: AnyCodingKey.self)
-        let allowed = K.allCases.map(\.stringValue) + extra
         let prefix = keyPath(codingPath)
         func under(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
         for key in container.allKeys where !allowed.contains(key.stringValue) {
@@ -45,7 +49,7 @@ enum ConfigKeys {
         all += keys(DataConfig.CodingKeys.self, under: "data.")
         all += keys(ModelConfig.CodingKeys.self, under: "model.")
         all += keys(TeachersConfig.CodingKeys.self, under: "teachers.")
-        all += keys(MethodConfig.CodingKeys.self, under: "method.")
+        all += MethodRegistry.standard.methodObjectKeys.map { ($0, "method." + $0) }
         all += keys(AttackConfig.CodingKeys.self, under: "attack.")
         all += keys(OptimizerConfig.CodingKeys.self, under: "optimizer.")
         all += keys(ScheduleConfig.CodingKeys.self, under: "schedule.")

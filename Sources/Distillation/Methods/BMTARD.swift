@@ -1,3 +1,4 @@
+import Foundation
 import Engine
 import NN
 
@@ -20,12 +21,12 @@ final class MultiTeacherDistillation: Method {
     var entropy: EntropyBalance
     var weights: LossBalance
 
-    init(name: String, attack: TrainingAttack, reduction: KLReduction, lossScale: Float,
-         balancesTemperature: Bool, eta: Float, rate: Float, beta: Float) {
+    /// `eta`: B-MTARD's temperature step; nil for MTARD, whose temperatures stay at 1.
+    init(name: String, attack: TrainingAttack, reduction: KLReduction, lossScale: Float, eta: Float?, rate: Float, beta: Float) {
         self.name = name; self.attack = attack; self.reduction = reduction; self.lossScale = lossScale
-        self.balancesTemperature = balancesTemperature
-        baseEta = eta; baseRate = rate
-        entropy = EntropyBalance(eta: eta)
+        balancesTemperature = eta != nil
+        entropy = eta.map(EntropyBalance.init(eta:)) ?? EntropyBalance()
+        baseEta = entropy.eta; baseRate = rate
         weights = LossBalance(beta: beta, rate: rate)
     }
 
@@ -54,23 +55,15 @@ final class MultiTeacherDistillation: Method {
         ])
     }
 
-    var state: [String: Double] {
-        var s: [String: Double] = ["tau_nat": Double(entropy.tauNat), "tau_adv": Double(entropy.tauAdv),
-                                   "w_nat": Double(weights.wNat), "w_adv": Double(weights.wAdv),
-                                   "eta": Double(entropy.eta), "weight_rate": Double(weights.rate)]
-        if let a = weights.initialAdv, let n = weights.initialNat { s["loss_adv_0"] = Double(a); s["loss_nat_0"] = Double(n) }
-        return s
-    }
-
-    func restore(_ s: [String: Double]) throws {
-        guard let tn = s["tau_nat"], let ta = s["tau_adv"], let wa = s["w_adv"] else {
-            throw ConfigError.invalid(field: "checkpoint balancer state", message: "missing tau_nat/tau_adv/w_adv for \(name)")
+    var state: BalancerState {
+        get {
+            BalancerState(tauNat: entropy.tauNat, tauAdv: entropy.tauAdv, wAdv: weights.wAdv, eta: entropy.eta,
+                          weightRate: weights.rate, initialLossAdv: weights.initialAdv, initialLossNat: weights.initialNat)
         }
-        entropy.tauNat = Float(tn); entropy.tauAdv = Float(ta); weights.wAdv = Float(wa)
-        if let e = s["eta"] { entropy.eta = Float(e) }
-        if let r = s["weight_rate"] { weights.rate = Float(r) }
-        weights.initialAdv = s["loss_adv_0"].map(Float.init); weights.initialNat = s["loss_nat_0"].map(Float.init)
+        set {
+            entropy.tauNat = newValue.tauNat; entropy.tauAdv = newValue.tauAdv; weights.wAdv = newValue.wAdv
+            entropy.eta = newValue.eta; weights.rate = newValue.weightRate
+            weights.initialAdv = newValue.initialLossAdv; weights.initialNat = newValue.initialLossNat
+        }
     }
 }
-
-import Foundation

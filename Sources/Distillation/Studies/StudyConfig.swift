@@ -103,8 +103,8 @@ public struct StudyConfig: Sendable, Equatable {
 
     /// Every teacher checkpoint some point uses, with the field that names it.
     func teacherFiles() -> [(field: String, path: String)] {
-        let methods = (grid.methods?.map(\.method) ?? [base.method]).compactMap { MethodConfig.methods[$0.name] }
-        let natural = methods.contains { $0.natural }, robust = methods.contains { $0.robust }
+        let roles = (grid.methods?.map(\.method) ?? [base.method]).compactMap { MethodRegistry.standard.method(named: $0.name)?.teachers }
+        let natural = roles.contains { $0.contains(.natural) }, robust = roles.contains { $0.contains(.robust) }
         var out: [(String, String)] = []
         if let pairs = grid.teachers {
             for (i, t) in pairs.enumerated() {
@@ -196,7 +196,7 @@ public struct StudyTeachers: Codable, Sendable, Equatable {
 /// test image, the attacks on the first `limit`.
 public struct StudyEvaluation: Codable, Sendable, Equatable {
     /// Attack names and suites, as for `advdistill eval --attacks`.
-    public var attacks: String = "fgsm,pgd20"
+    public var attacks: String = Self.defaultAttacks
     /// Images attacked (the first of the test split); nil = all.
     public var limit: Int? = 1000
     /// ε of the attacks; nil = each point's training ε.
@@ -205,12 +205,15 @@ public struct StudyEvaluation: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable { case attacks, limit, eps, batchSize = "batch_size" }
 
+    /// FGSM and W-Robust's PGD-20: the quick columns of the paper's table.
+    public static let defaultAttacks = "fgsm," + AttackRegistry.wRobustAttack
+
     public init() {}
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self, elsewhere: StudyKeys.elsewhere)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        attacks = try c.decodeIfPresent(String.self, forKey: .attacks) ?? "fgsm,pgd20"
+        attacks = try c.decodeIfPresent(String.self, forKey: .attacks) ?? Self.defaultAttacks
         limit = try c.decodeIfPresent(Int.self, forKey: .limit) ?? 1000
         eps = try c.decodeIfPresent(Float.self, forKey: .eps)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 200

@@ -42,8 +42,8 @@ extension StudyConfig {
                 for (n, limit) in indexed(grid.trainLimit, base.data.train.limit) {
                     for (k, eps) in indexed(grid.eps, base.attack.eps) {
                         for (m, method, label) in methods {
-                            let spec = MethodConfig.methods[method.name]
-                            let usesTeachers = spec.map { $0.natural || $0.robust } ?? false
+                            let roles = MethodRegistry.standard.method(named: method.name)?.teachers
+                            let usesTeachers = !(roles ?? []).isEmpty
                             for (t, pair) in usesTeachers ? pairs : [(nil, nil)] {
                                 var parts = [label]
                                 if grid.epochs != nil { parts.append("e\(epochs)") }
@@ -66,10 +66,11 @@ extension StudyConfig {
                                     }
                                     c.attack.eps = eps
                                 }
-                                if let spec {
+                                if let roles {
                                     let given = pair?.pair ?? base.teachers
                                     c.teachers = usesTeachers
-                                        ? TeachersConfig(natural: spec.natural ? given?.natural : nil, robust: spec.robust ? given?.robust : nil)
+                                        ? TeachersConfig(natural: roles.contains(.natural) ? given?.natural : nil,
+                                                         robust: roles.contains(.robust) ? given?.robust : nil)
                                         : nil
                                 }
                                 do { try c.validate() } catch let ConfigError.invalid(field, message) {

@@ -1,0 +1,171 @@
+import Foundation
+
+/// What a method parameter can hold: a number, a whole number, or one of an enum's words (`ConfigChoice`).
+public protocol MethodParameterValue: Codable, Sendable, Equatable {
+    /// The value as a config writes it, for Configs/README's table: `6`, `0.001`, `"mean"`.
+    var configText: String { get }
+}
+
+extension Float: MethodParameterValue {
+    public var configText: String { String(format: "%g", Double(self)) }
+}
+
+extension Int: MethodParameterValue {
+    public var configText: String { String(self) }
+}
+
+extension MethodParameterValue where Self: ConfigChoice {
+    public var configText: String { "\"\(rawValue)\"" }
+}
+
+extension MethodParameterValue {
+    func isEqual(to other: any MethodParameterValue) -> Bool { (other as? Self) == self }
+}
+
+/// A method hyper-parameter as configs spell it: its key, its type and the values it accepts. Each is
+/// declared once, below; a method's registry entry lists those it reads, with its own defaults.
+public struct MethodParameter<Value: MethodParameterValue>: Sendable {
+    public let key: String
+    /// What it does (Configs/README's table).
+    public let help: String
+    /// Why a value is refused ("must be > 0, got -1"); nil when it is accepted.
+    let refusal: @Sendable (Value) -> String?
+
+    public init(key: String, help: String, refusal: @escaping @Sendable (Value) -> String? = { _ in nil }) {
+        self.key = key; self.help = help; self.refusal = refusal
+    }
+}
+
+extension MethodParameter where Value == Float {
+    public static var beta: Self {
+        Self(key: "beta", help: "TRADES: weight of the robust KL; MTARD/B-MTARD: exponent β of the loss balance", refusal: positive)
+    }
+    public static var temperature: Self { Self(key: "temperature", help: "ARD/IAD distillation temperature T", refusal: positive) }
+    public static var alpha: Self {
+        Self(key: "alpha", help: "ARD/IAD weight of the distillation term") { (0...1).contains($0) ? nil : "must be in [0, 1], got \($0)" }
+    }
+    public static var eta: Self {
+        Self(key: "eta", help: "B-MTARD temperature step η (decays ×0.1 with each LR milestone)", refusal: positive)
+    }
+    public static var weightRate: Self {
+        Self(key: "weight_rate", help: "MTARD/B-MTARD weight update rate r_w (decays ×0.1 with each LR milestone)") {
+            $0 > 0 && $0 <= 1 ? nil : "must be in (0, 1], got \($0)"
+        }
+    }
+    public static var lossScale: Self { Self(key: "loss_scale", help: "multiplier of the distillation loss", refusal: positive) }
+
+    private static func positive(_ v: Float) -> String? { v > 0 && v.isFinite ? nil : "must be > 0, got \(v)" }
+}
+
+extension MethodParameter where Value == Int {
+    public static var iadStartEpoch: Self {
+        Self(key: "iad_start_epoch", help: "IAD: epoch from which the introspection term is added") { $0 >= 0 ? nil : "must be ≥ 0" }
+    }
+}
+
+extension MethodParameter where Value == KLReduction {
+    public static var klReduction: Self {
+        Self(key: "kl_reduction", help: "`\"mean\"`: the paper's KL averaged over B·K; `\"batchmean\"`: summed over classes, averaged over the batch (K× larger)")
+    }
+}
+
+extension MethodParameter where Value == AttackBatchNorm {
+    /// Every method with a training attack reads it (its registry entry gives the default).
+    public static var attackBN: Self {
+        Self(key: "attack_bn", help: "BatchNorm mode of the student during the training attack: `\"eval\"` or `\"train\"`")
+    }
+}
+
+/// A parameter as one method (or modifier) reads it: with that method's default. Type-erased, so that an
+/// entry can list parameters of different types.
+public struct MethodParameterUse: Sendable {
+    public let key: String
+    public let help: String
+    /// The default as Configs/README shows it: `6`, `"mean"`, `10 on ≥ 100 classes, else 1`.
+    public let defaultText: String
+    let defaultValue: @Sendable (_ numClasses: Int) -> any MethodParameterValue
+    /// Reads the parameter from a method object (nil when absent); a wrong type is a `DecodingError`.
+    let decode: @Sendable (KeyedDecodingContainer<AnyCodingKey>) throws -> (any MethodParameterValue)?
+    let refusal: @Sendable (any MethodParameterValue) -> String?
+    /// The type a config's value is decoded as: every use of one key must agree on it (a test checks).
+    let valueType: any MethodParameterValue.Type
+
+    /// A parameter whose default is `value`.
+    public init<V>(_ parameter: MethodParameter<V>, default value: V) {
+        self.init(parameter, default: value.configText) { _ in value }
+    }
+
+    /// A parameter whose default depends on the number of classes (described by `text`).
+    public init<V>(_ parameter: MethodParameter<V>, default text: String, _ value: @escaping @Sendable (_ numClasses: Int) -> V) {
+        key = parameter.key
+        help = parameter.help
+        defaultText = text
+        defaultValue = value
+        decode = { try $0.decodeIfPresent(V.self, forKey: AnyCodingKey(stringValue: parameter.key)) }
+        refusal = { ($0 as? V).flatMap(parameter.refusal) }
+        valueType = V.self
+    }
+}
+
+/// Parameter values by key, as a method object in a config gives them (absent keys take the method's defaults).
+public struct MethodParameterValues: Sendable, Equatable {
+    var values: [String: any MethodParameterValue] = [:]
+
+    public init() {}
+
+    public subscript<V>(_ parameter: MethodParameter<V>) -> V? {
+        get { values[parameter.key] as? V }
+        set { values[parameter.key] = newValue }
+    }
+
+    public var keys: [String] { values.keys.sorted() }
+    public var isEmpty: Bool { values.isEmpty }
+
+    /// Reads the parameters `uses` lists from a method (or modifier) object.
+    init(from container: KeyedDecodingContainer<AnyCodingKey>, _ uses: [MethodParameterUse]) throws {
+        for use in uses where values[use.key] == nil {
+            if let value = try use.decode(container) { values[use.key] = value }
+        }
+    }
+
+    func encode(to container: inout KeyedEncodingContainer<AnyCodingKey>) throws {
+        for key in keys { try container.encode(values[key]!, forKey: AnyCodingKey(stringValue: key)) }
+    }
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.values.count == b.values.count && a.values.allSatisfy { key, value in b.values[key].map(value.isEqual) ?? false }
+    }
+}
+
+/// What a method's constructor reads: its parameters resolved (the config's values over the entry's
+/// defaults), and its training attack.
+public struct MethodSettings {
+    /// The method's (or modifier's) config name.
+    public let name: String
+    public let numClasses: Int
+    let values: [String: any MethodParameterValue]
+    let trainingAttack: TrainingAttack?
+
+    /// `given` over the defaults of `uses`; the training attack is `attack` over `defaults` (none without them).
+    init(name: String, numClasses: Int, given: MethodParameterValues, uses: [MethodParameterUse], attack: AttackConfig,
+         defaults: TrainingAttack.Defaults?) {
+        let values = Dictionary(uniqueKeysWithValues: uses.map { ($0.key, given.values[$0.key] ?? $0.defaultValue(numClasses)) })
+        let batchNorm = values[MethodParameter<AttackBatchNorm>.attackBN.key] as? AttackBatchNorm
+        self.name = name; self.numClasses = numClasses; self.values = values
+        trainingAttack = defaults.map { TrainingAttack(attack, defaults: $0, batchNorm: batchNorm ?? $0.batchNorm) }
+    }
+
+    /// The parameter's value. Reading one the entry does not list is a programming error.
+    public subscript<V>(_ parameter: MethodParameter<V>) -> V {
+        guard let value = values[parameter.key] as? V else {
+            preconditionFailure("\(name) reads '\(parameter.key)', which its registry entry does not list")
+        }
+        return value
+    }
+
+    /// The training attack with the method's defaults; only for entries that declare one.
+    public var attack: TrainingAttack {
+        guard let trainingAttack else { preconditionFailure("\(name) runs an attack, but its registry entry declares none") }
+        return trainingAttack
+    }
+}

@@ -1,0 +1,179 @@
+import Attacks
+import Datasets
+import Engine
+import Foundation
+import NN
+
+/// What one call of `Trainer.train` carries from batch to batch: the trainer state that checkpoints save,
+/// the training attack's generator, the batches, and this session's clock for the current epoch.
+struct TrainingSession {
+    var state: TrainerState
+    var rng: SeededGenerator
+    let loader: BatchLoader
+    /// When this session began training the current epoch, and what it has trained since (for images/s).
+    var epochStarted = Date()
+    var images = 0
+    /// This session's training time in the current epoch, once its last batch is done.
+    var trained: Double = 0
+
+    var batchesPerEpoch: Int { loader.batchesPerEpoch }
+}
+
+/// The steps of one epoch: train its batches, then finish it (evaluate, log, save).
+extension Trainer {
+    /// Trains the batches of `epoch` not trained yet. Returns `.interrupted` when a signal stopped it (the
+    /// checkpoint then says where to go on), nil when every batch ran.
+    func trainEpoch(_ epoch: Int, _ s: inout TrainingSession) throws -> TrainingOutcome? {
+        method.epochStarted(epoch, lrDecays: config.schedule.lrDecays(atEpoch: epoch))
+        progress.begin("epoch \(epoch + 1)/\(config.epochs) [\(config.method.name)]", total: s.batchesPerEpoch)
+        s.epochStarted = Date()
+        s.images = 0
+        for (offset, batch) in s.loader.batches(epoch: epoch, from: s.state.batch).enumerated() {
+            let b = s.state.batch + offset
+            if let sig = Interruption.received {
+                return try interrupt(sig, epoch: epoch, nextBatch: b, trained: Date().timeIntervalSince(s.epochStarted), &s)
+            }
+            try trainBatch(batch, epoch: epoch, index: b, &s)
+        }
+        s.trained = Date().timeIntervalSince(s.epochStarted)
+        // A signal during the last batch stops before the (possibly long) evaluation.
+        if let sig = Interruption.received { return try interrupt(sig, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s) }
+        return nil
+    }
+
+    /// One optimizer step on batch `b` of `epoch`; or, when its loss or gradient is not finite, a stop
+    /// (`nan_policy: stop`) or a skip that leaves no trace (`skip`).
+    func trainBatch(_ batch: Batch, epoch: Int, index b: Int, _ s: inout TrainingSession) throws {
+        optimizer.learningRate = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
+                                                              batchesPerEpoch: s.batchesPerEpoch, epochs: config.epochs)
+        let x = Tensor(shape: batch.shape, scalars: batch.images)
+        beforeStep?(epoch, b, x)
+        // A skipped batch must leave no trace: its forward passes already folded it into the BN
+        // running statistics and the method's balancers (a NaN there would poison every later batch).
+        let snapshot = config.nanPolicy == .skip ? StepSnapshot(student: student, method: method) : nil
+        var context = StepContext(epoch: epoch, batchIndex: b, numClasses: student.spec.numClasses, teachers: teachers, rng: s.rng)
+        optimizer.zeroGrad()
+        let out = method.step(student: student, x: x, labels: batch.labels, context: &context)
+        s.rng = context.rng
+        let value = out.loss.item
+        var finite = value.isFinite
+        if finite { out.loss.backward(); finite = gradientsAreFinite() }
+        guard finite else {
+            let what = value.isFinite ? "gradient" : "loss"
+            guard let snapshot else { throw TrainerError.nonFinite(what: what, epoch: epoch + 1, batch: b + 1) }
+            snapshot.restore(student: student)
+            optimizer.zeroGrad()
+            s.state.skipped += 1
+            progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite \(what), batch skipped (\(s.state.skipped) in this epoch)")
+            return
+        }
+        optimizer.step()
+        s.state.record(loss: value, logs: out.logs, images: batch.labels.count)
+        s.images += batch.labels.count
+        let rate = Double(s.images) / max(Date().timeIntervalSince(s.epochStarted), 1e-9)
+        progress.update(done: b + 1, info: String(format: "loss %.4f, %.0f img/s", value, rate))
+    }
+
+    /// After the last batch of `epoch`: its loss, the evaluation when one is due, its metrics line, and the
+    /// checkpoints (best.safetensors when W-Robust improved). Returns `.interrupted` when a signal stopped
+    /// the evaluation.
+    func finishEpoch(_ epoch: Int, _ s: inout TrainingSession) throws -> TrainingOutcome? {
+        // Without a single trained batch there is no loss to report and nothing left to learn from.
+        guard s.state.batchesDone > 0 else { throw TrainerError.everyBatchSkipped(epoch: epoch + 1, batches: s.batchesPerEpoch) }
+        var metrics = epochMetrics(epoch, s)
+        progress.end(String(format: "epoch %d: loss %.4f", epoch + 1, metrics.trainLoss)
+                     + (s.state.skipped > 0 ? ", \(s.state.skipped) non-finite batch\(s.state.skipped == 1 ? "" : "es") skipped" : ""))
+        if (epoch + 1) % config.eval.every == 0 || epoch + 1 == config.epochs {
+            let started = Date()
+            // A signal during the evaluation stops it within a batch; `--resume` then runs it again.
+            var stoppedBy: Int32?
+            guard let r = try evaluate(shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil }) else {
+                return try interrupt(stoppedBy!, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s)
+            }
+            metrics.record(r, split: evalSplit, seconds: Date().timeIntervalSince(started))
+            progress.note(String(format: "epoch %d: clean %.2f%%, %@ %.2f%%, W-Robust %.2f%%", epoch + 1, 100 * r.clean.accuracy,
+                                 metrics.robustAttack ?? "robust", 100 * (metrics.robustAccuracy ?? 0), 100 * r.wRobust))
+        }
+        metrics.seconds = metrics.trainSeconds + metrics.evalSeconds
+        try appendMetrics(metrics)
+
+        s.state.begin(epoch: epoch + 1, rng: s.rng)
+        if let w = metrics.wRobust, w > (s.state.bestWRobust ?? -1) {
+            s.state.bestWRobust = w
+            try saveCheckpoint(s.state, to: bestPath, includeOptimizer: false)
+        }
+        try saveCheckpoint(s.state, to: checkpointPath)
+        return nil
+    }
+
+    /// The epoch's metrics line before evaluation: its losses, learning rate, time and balancer state.
+    func epochMetrics(_ epoch: Int, _ s: TrainingSession) -> EpochMetrics {
+        let batches = Double(s.state.batchesDone), trainSeconds = s.state.trainSeconds + s.trained
+        var metrics = EpochMetrics(
+            epoch: epoch + 1,
+            lr: Double(config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: s.batchesPerEpoch - 1,
+                                                    batchesPerEpoch: s.batchesPerEpoch, epochs: config.epochs)),
+            trainLoss: s.state.lossSum / batches,
+            logs: s.state.logSums.mapValues { $0 / batches },
+            seconds: 0, trainSeconds: trainSeconds, evalSeconds: 0,
+            imagesPerSecond: Double(s.state.images) / max(trainSeconds, 1e-9),
+            skippedBatches: s.state.skipped)
+        if let b = method.state.balancer {
+            metrics.tauNat = Double(b.tauNat); metrics.tauAdv = Double(b.tauAdv)
+            metrics.wNat = Double(b.wNat); metrics.wAdv = Double(b.wAdv)
+        }
+        return metrics
+    }
+
+    /// Saves where the next batch would start, so that `--resume` runs exactly the batches not yet run
+    /// (after the last batch: the evaluation). `trained`: this session's training time in the epoch.
+    func interrupt(_ sig: Int32, epoch: Int, nextBatch: Int, trained: Double, _ s: inout TrainingSession) throws -> TrainingOutcome {
+        s.state.epoch = epoch; s.state.batch = nextBatch; s.state.rng = s.rng.state
+        s.state.trainSeconds += trained
+        try saveCheckpoint(s.state, to: checkpointPath)
+        progress.end(nextBatch < s.batchesPerEpoch
+            ? "interrupted: checkpoint saved after \(nextBatch) of \(s.batchesPerEpoch) batches of epoch \(epoch + 1)"
+            : "interrupted before the end of the evaluation of epoch \(epoch + 1): checkpoint saved after its \(s.batchesPerEpoch) batches")
+        return .interrupted(signal: sig)
+    }
+
+    func gradientsAreFinite() -> Bool {
+        for p in student.parameters {
+            guard let g = p.grad else { continue }
+            if !g.sumDouble().isFinite { return false }
+        }
+        return true
+    }
+}
+
+/// BN running statistics and the method's state before a step, put back when the step is skipped.
+struct StepSnapshot {
+    let buffers: [[Float]]
+    let restoreMethod: () -> Void
+
+    init(student: Model, method: any Method) {
+        buffers = student.state.filter { !$0.isParameter }.map(\.tensor.scalars)
+        restoreMethod = method.stateRestorer()
+    }
+
+    func restore(student: Model) {
+        for (entry, values) in zip(student.state.filter { !$0.isParameter }, buffers) {
+            values.withUnsafeBufferPointer { entry.tensor.data.update(from: $0.baseAddress!, count: values.count) }
+        }
+        restoreMethod()
+    }
+}
+
+extension EpochMetrics {
+    /// The per-epoch evaluation: clean accuracy, the W-Robust attack's (else the first attack's), W-Robust.
+    mutating func record(_ r: EvaluationResult, split: String, seconds: Double) {
+        let robust = r.wRobustAttack ?? r.attacks.first
+        evalSeconds = seconds
+        cleanAccuracy = r.clean.accuracy
+        robustAccuracy = robust?.accuracy
+        robustAttack = robust?.name
+        wRobust = r.wRobust
+        evalExamples = r.count
+        evalSplit = split
+    }
+}
