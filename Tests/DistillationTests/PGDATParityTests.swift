@@ -21,13 +21,13 @@ import Testing
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/pgdat")
 
-    static func method() throws -> Method {
+    static func method() throws -> any Method {
         let object: [String: Any] = [
             "name": "t", "data": ["train": ["path": "-"], "test": ["path": "-"]], "model": ["arch": "tinycnn"],
             "method": ["name": "pgd_at"], "attack": ["eps": 0.1, "step_size": 0.025, "steps": 5, "start": "none"], "epochs": 1,
         ]
         let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: object))
-        return try MethodRegistry.make(config, numClasses: 10)
+        return try MethodRegistry.standard.make(config.method, attack: config.attack, numClasses: 10)
     }
 
     @Test func threePGDATStepsMatchPyTorchOnTheSameWeightsAndBatch() throws {
