@@ -1,3 +1,5 @@
+import Engine
+
 /// Training-time augmentation, applied per example by `BatchLoader` (nil there means none, as for
 /// evaluation). JSON: `{ "random_crop_padding": 4, "horizontal_flip": true }`, both optional.
 public struct Augmentation: Codable, Sendable, Equatable {
@@ -8,7 +10,7 @@ public struct Augmentation: Codable, Sendable, Equatable {
     public var horizontalFlip: Bool
 
     public init(randomCropPadding: Int = 0, horizontalFlip: Bool = false) {
-        precondition(randomCropPadding >= 0, "randomCropPadding must be ≥ 0")
+        require(randomCropPadding >= 0, "randomCropPadding must be ≥ 0, got \(randomCropPadding)")
         self.randomCropPadding = randomCropPadding
         self.horizontalFlip = horizontalFlip
     }
@@ -35,13 +37,22 @@ public struct Augmentation: Codable, Sendable, Equatable {
 
     /// One example's draws: crop offsets in 0...2p and the flip, from a generator keyed by
     /// (seed, epoch, example index) so they do not depend on batch size or order.
-    func draw(_ rng: inout SplitMix64) -> (dy: Int, dx: Int, flip: Bool) {
+    func draw(_ rng: inout SeededGenerator) -> AugmentationDraw {
         let span = 2 * randomCropPadding + 1
         let dy = randomCropPadding > 0 ? rng.next(below: span) : randomCropPadding
         let dx = randomCropPadding > 0 ? rng.next(below: span) : randomCropPadding
         let flip = horizontalFlip ? rng.next() >> 63 == 1 : false
-        return (dy, dx, flip)
+        return AugmentationDraw(padding: randomCropPadding, dy: dy, dx: dx, flip: flip)
     }
+}
+
+/// One example's crop window (at (dy, dx) of the image padded by `padding`) and mirror; see `writeAugmented`.
+struct AugmentationDraw {
+    var padding = 0, dy = 0, dx = 0
+    var flip = false
+
+    /// The image as stored.
+    static let identity = AugmentationDraw()
 }
 
 /// Byte → [0, 1] float, exact: `table[v] == Float(v) / 255`.

@@ -236,7 +236,7 @@ public final class Trainer {
                 let lr = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
                                                       batchesPerEpoch: batchesPerEpoch, epochs: config.epochs)
                 optimizer.learningRate = lr
-                let x = Tensor(shape: batch.shape, scalars: batch.images)
+                let x = batch.images
                 beforeStep?(epoch, b, x)
                 // A skipped batch must leave no trace: its forward passes already folded it into the BN
                 // running statistics and the method's balancers (a NaN there would poison every later batch).

@@ -23,7 +23,7 @@ import Testing
         return try JSONDecoder().decode(EvaluationResult.self, from: JSONSerialization.data(withJSONObject: object))
     }
 
-    nonisolated(unsafe) static let base: EvaluationResult = try! evaluate("fgsm", eps: 0.1, count: 16)
+    static let base: EvaluationResult = try! evaluate("fgsm", eps: 0.1, count: 16)
 
     static func warnings(_ rows: [Row], sweep: [(eps: Double, accuracy: Double)] = []) throws -> [String] {
         GradientMaskingChecks.warnings(for: try result(rows, sweep: sweep), attackCount: 100)
