@@ -18,21 +18,18 @@ public struct Augmentation: Codable, Sendable, Equatable {
     /// The CIFAR recipe of the papers: crop 32 with padding 4, horizontal flip.
     public static let cifar = Augmentation(randomCropPadding: 4, horizontalFlip: true)
 
-    static let jsonKeys = ["random_crop_padding", "horizontal_flip"]
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case randomCropPadding = "random_crop_padding", horizontalFlip = "horizontal_flip"
+    }
 
     public init(from decoder: Decoder) throws {
-        let c = try StrictContainer(decoder, allowed: Self.jsonKeys, context: "the augmentation")
-        let padding = try c.decode(Int.self, "random_crop_padding") ?? 0
+        try decoder.rejectUnknownKeys(allowed: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let padding = try c.decodeIfPresent(Int.self, forKey: .randomCropPadding) ?? 0
         guard padding >= 0 else {
             throw DatasetError.invalidValue(key: "random_crop_padding", value: String(padding), expected: "0 (off) or a positive number of pixels")
         }
-        self.init(randomCropPadding: padding, horizontalFlip: try c.decode(Bool.self, "horizontal_flip") ?? false)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: AnyKey.self)
-        try c.encode(randomCropPadding, forKey: AnyKey("random_crop_padding"))
-        try c.encode(horizontalFlip, forKey: AnyKey("horizontal_flip"))
+        self.init(randomCropPadding: padding, horizontalFlip: try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? false)
     }
 
     /// One example's draws: crop offsets in 0...2p and the flip, from a generator keyed by

@@ -1,3 +1,5 @@
+import Engine
+
 /// The method and its parameters. Absent parameters take the method's defaults (DESIGN.md "Methods");
 /// a parameter the method does not use is an error, so a misplaced `beta` cannot silently do nothing.
 public struct MethodConfig: Codable, Sendable, Equatable {
