@@ -18,12 +18,14 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // The data flow, left to right: Engine → Datasets → NN → Attacks → Distillation → Reports → advdistill.
+        // Engine/Core holds what the modules after it share: tensors, the seeded generator, strict JSON keys.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
-        .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
-        .target(name: "Datasets", dependencies: ["CImageCodecs"], swiftSettings: optimisedEvenInDebug),
+        .target(name: "Datasets", dependencies: ["CImageCodecs", "Engine"], swiftSettings: optimisedEvenInDebug),
+        .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
         .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks"],
                 swiftSettings: optimisedEvenInDebug),
@@ -52,7 +54,7 @@ let package = Package(
         .testTarget(name: "FaultTests", dependencies: ["NN"]),
         // Replays the committed fuzz corpus (Tests/Fixtures/fuzz) through the harnesses.
         .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzHarnesses"]),
-        .testTarget(name: "DatasetsTests", dependencies: ["Datasets"], swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Engine"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Attacks", "Distillation", "Datasets", "NN"],
                     swiftSettings: optimisedEvenInDebug),
     ]

@@ -7,7 +7,7 @@ import Engine
 /// logits: [N, K] (K ≥ 3, or ≥ 4 targeted) → [N]
 public func dlrRows(_ logits: Tensor, labels: [Int], targets: [Int]?) -> Tensor {
     let (n, k) = (logits.shape[0], logits.shape[1])
-    precondition(k >= (targets == nil ? 3 : 4), "DLR needs at least \(targets == nil ? 3 : 4) classes, got \(k)")
+    require(k >= (targets == nil ? 3 : 4), "DLR needs at least \(targets == nil ? 3 : 4) classes, got \(k)")
     let out = Tensor(uninitializedShape: [n])
     // Per example: the coefficients c with value = −(Σ a_j z_j)/(Σ d_j z_j + 1e-12) for the backward.
     var numerators = [Float](repeating: 0, count: n), denominators = [Float](repeating: 0, count: n)

@@ -230,21 +230,6 @@ func accuracy(_ ok: [Bool], labels: [Int], k: Int) -> EvaluationResult.Accuracy 
 
 func percent(_ x: Double) -> String { String(format: "%.2f%%", 100 * x) }
 
-extension Dataset {
-    /// Images at `indices` as a [n, C, H, W] tensor in [0, 1], and their labels.
-    public func tensor(_ indices: [Int]) -> (Tensor, [Int]) {
-        let per = channels * height * width
-        let t = Tensor(uninitializedShape: [indices.count, channels, height, width])
-        images.withUnsafeBufferPointer { src in
-            for (j, i) in indices.enumerated() {
-                let s = src.baseAddress! + i * per, d = t.data + j * per
-                for q in 0..<per { d[q] = Float(s[q]) * (1 / 255) }
-            }
-        }
-        return (t, indices.map { labels[$0] })
-    }
-}
-
 /// A one-line description of the machine for provenance (CPU, cores, BLAS kernel).
 public enum MachineInfo {
     public static var summary: String {

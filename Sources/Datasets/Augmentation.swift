@@ -1,3 +1,5 @@
+import Engine
+
 /// Training-time augmentation, applied per example by `BatchLoader` (nil there means none, as for
 /// evaluation). JSON: `{ "random_crop_padding": 4, "horizontal_flip": true }`, both optional.
 public struct Augmentation: Codable, Sendable, Equatable {
@@ -8,7 +10,7 @@ public struct Augmentation: Codable, Sendable, Equatable {
     public var horizontalFlip: Bool
 
     public init(randomCropPadding: Int = 0, horizontalFlip: Bool = false) {
-        precondition(randomCropPadding >= 0, "randomCropPadding must be ≥ 0")
+        require(randomCropPadding >= 0, "randomCropPadding must be ≥ 0, got \(randomCropPadding)")
         self.randomCropPadding = randomCropPadding
         self.horizontalFlip = horizontalFlip
     }
@@ -16,32 +18,38 @@ public struct Augmentation: Codable, Sendable, Equatable {
     /// The CIFAR recipe of the papers: crop 32 with padding 4, horizontal flip.
     public static let cifar = Augmentation(randomCropPadding: 4, horizontalFlip: true)
 
-    static let jsonKeys = ["random_crop_padding", "horizontal_flip"]
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case randomCropPadding = "random_crop_padding", horizontalFlip = "horizontal_flip"
+    }
 
     public init(from decoder: Decoder) throws {
-        let c = try StrictContainer(decoder, allowed: Self.jsonKeys, context: "the augmentation")
-        let padding = try c.decode(Int.self, "random_crop_padding") ?? 0
+        try decoder.rejectUnknownKeys(allowed: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let padding = try c.decodeIfPresent(Int.self, forKey: .randomCropPadding) ?? 0
         guard padding >= 0 else {
             throw DatasetError.invalidValue(key: "random_crop_padding", value: String(padding), expected: "0 (off) or a positive number of pixels")
         }
-        self.init(randomCropPadding: padding, horizontalFlip: try c.decode(Bool.self, "horizontal_flip") ?? false)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: AnyKey.self)
-        try c.encode(randomCropPadding, forKey: AnyKey("random_crop_padding"))
-        try c.encode(horizontalFlip, forKey: AnyKey("horizontal_flip"))
+        self.init(randomCropPadding: padding, horizontalFlip: try c.decodeIfPresent(Bool.self, forKey: .horizontalFlip) ?? false)
     }
 
     /// One example's draws: crop offsets in 0...2p and the flip, from a generator keyed by
     /// (seed, epoch, example index) so they do not depend on batch size or order.
-    func draw(_ rng: inout SplitMix64) -> (dy: Int, dx: Int, flip: Bool) {
+    func draw(_ rng: inout SeededGenerator) -> AugmentationDraw {
         let span = 2 * randomCropPadding + 1
         let dy = randomCropPadding > 0 ? rng.next(below: span) : randomCropPadding
         let dx = randomCropPadding > 0 ? rng.next(below: span) : randomCropPadding
         let flip = horizontalFlip ? rng.next() >> 63 == 1 : false
-        return (dy, dx, flip)
+        return AugmentationDraw(padding: randomCropPadding, dy: dy, dx: dx, flip: flip)
     }
+}
+
+/// One example's crop window (at (dy, dx) of the image padded by `padding`) and mirror; see `writeAugmented`.
+struct AugmentationDraw {
+    var padding = 0, dy = 0, dx = 0
+    var flip = false
+
+    /// The image as stored.
+    static let identity = AugmentationDraw()
 }
 
 /// Byte → [0, 1] float, exact: `table[v] == Float(v) / 255`.

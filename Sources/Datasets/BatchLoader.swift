@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Synchronization
 
@@ -5,8 +6,8 @@ import Synchronization
 /// prepared on a background thread while the consumer trains.
 ///
 /// Determinism: the order of epoch e is a Fisher–Yates permutation drawn from
-/// `SplitMix64(key: seed, e, shuffle)`, and example i's augmentation in epoch e comes from
-/// `SplitMix64(key: seed, e, augmentation, i)`. Nothing carries over between epochs, so a run resumed
+/// `SeededGenerator(key: seed, e, shuffle)`, and example i's augmentation in epoch e comes from
+/// `SeededGenerator(key: seed, e, augmentation, i)`. Nothing carries over between epochs, so a run resumed
 /// at epoch e sees exactly the batches an uninterrupted run would, whatever the batch size of the
 /// augmentation draws or the prefetch depth.
 ///
@@ -32,8 +33,8 @@ public final class BatchLoader: Sendable {
 
     public init(dataset: Dataset, batchSize: Int, shuffle: Bool = true, augmentation: Augmentation? = nil,
                 seed: UInt64 = 0, dropLast: Bool = false, prefetch: Int = 3) {
-        precondition(batchSize > 0, "batchSize must be positive")
-        precondition(prefetch >= 0, "prefetch must be ≥ 0")
+        require(batchSize > 0, "batchSize must be positive, got \(batchSize)")
+        require(prefetch >= 0, "prefetch must be ≥ 0, got \(prefetch)")
         self.dataset = dataset
         self.batchSize = batchSize
         self.shuffle = shuffle
@@ -58,8 +59,8 @@ public final class BatchLoader: Sendable {
     func order(epoch: Int) -> [Int] {
         var order = Array(0..<dataset.count)
         if shuffle {
-            var rng = SplitMix64(key: seed, UInt64(bitPattern: Int64(epoch)), RandomStream.shuffle.rawValue)
-            order.seededShuffle(&rng)
+            var rng = SeededGenerator(key: seed, UInt64(bitPattern: Int64(epoch)), RandomStream.shuffle.rawValue)
+            order.seededShuffle(using: &rng)
         }
         return order
     }
@@ -68,30 +69,14 @@ public final class BatchLoader: Sendable {
     func makeBatch(epoch: Int, order: [Int], index b: Int) -> Batch {
         let lo = b * batchSize, hi = min(order.count, lo + batchSize)
         let indices = Array(order[lo..<hi])
-        let c = dataset.channels, h = dataset.height, w = dataset.width, size = c * h * w
-        let epochKey = UInt64(bitPattern: Int64(epoch))
-        let images = [Float](unsafeUninitializedCapacity: indices.count * size) { out, initialised in
-            dataset.images.withUnsafeBufferPointer { src in
-                unitScale.withUnsafeBufferPointer { scale in
-                    for (k, i) in indices.enumerated() {
-                        var draw = (dy: 0, dx: 0, flip: false)
-                        var padding = 0
-                        if let augmentation {
-                            var rng = SplitMix64(key: seed, epochKey, RandomStream.augmentation.rawValue, UInt64(i))
-                            draw = augmentation.draw(&rng)
-                            padding = augmentation.randomCropPadding
-                        }
-                        writeAugmented(src.baseAddress! + i * size, out.baseAddress! + k * size,
-                                       channels: c, height: h, width: w,
-                                       padding: padding, dy: draw.dy, dx: draw.dx, flip: draw.flip,
-                                       scale: scale.baseAddress!)
-                    }
-                }
+        let (seed, epochKey) = (seed, UInt64(bitPattern: Int64(epoch)))
+        let images = dataset.images(at: indices, augmentation: augmentation.map { augmentation in
+            { i in
+                var rng = SeededGenerator(key: seed, epochKey, RandomStream.augmentation.rawValue, UInt64(i))
+                return augmentation.draw(&rng)
             }
-            initialised = indices.count * size
-        }
-        return Batch(images: images, labels: indices.map { dataset.labels[$0] },
-                     shape: [indices.count, c, h, w], indices: indices)
+        })
+        return Batch(images: images, labels: indices.map { dataset.labels[$0] }, indices: indices)
     }
 }
 

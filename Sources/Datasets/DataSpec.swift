@@ -1,3 +1,5 @@
+import Engine
+
 /// Which dataset to load: the one value configs and the CLI pass around.
 ///
 /// JSON (snake_case keys; only `path` is required):
@@ -5,9 +7,9 @@
 /// { "format": "idx", "path": "Data/fashion-mnist", "split": "train", "limit": 1000,
 ///   "channels": 1, "resize": { "filter": "bilinear", "height": 32, "width": 32 }, "skip_corrupt": false }
 /// ```
-/// Unknown keys are an error naming the key, so a typo in a config cannot silently fall back to a
-/// default. Keys are matched ignoring case and underscores, so the spec decodes the same whether or
-/// not the enclosing decoder uses `.convertFromSnakeCase`.
+/// Keys are strict, as in a run config (Engine's `rejectUnknownKeys`): an unknown key or another spelling
+/// ("skipCorrupt") is an `UnknownKeyError` naming its path and the key it most likely meant, so a typo in a
+/// config cannot silently fall back to a default.
 public struct DataSpec: Codable, Sendable, Equatable {
     /// The on-disk format; detected from the directory's contents when nil (see `DataFormat.detect`).
     public var format: DataFormat?
@@ -36,32 +38,24 @@ public struct DataSpec: Codable, Sendable, Equatable {
         self.skipCorrupt = skipCorrupt
     }
 
-    static let jsonKeys = ["format", "path", "split", "limit", "channels", "resize", "skip_corrupt"]
-
-    public init(from decoder: Decoder) throws {
-        let c = try StrictContainer(decoder, allowed: Self.jsonKeys, context: "the data spec")
-        guard let path = try c.decode(String.self, "path") else {
-            throw DatasetError.invalidValue(key: "path", value: "nothing", expected: "the dataset directory")
-        }
-        self.init(format: try c.decode(DataFormat.self, "format"),
-                  path: path,
-                  split: try c.decode(Split.self, "split") ?? .train,
-                  limit: try c.decode(Int.self, "limit"),
-                  channels: try c.decode(Int.self, "channels"),
-                  resize: try c.decode(ResizeRule.self, "resize"),
-                  skipCorrupt: try c.decode(Bool.self, "skip_corrupt"))
-        try validate()
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case format, path, split, limit, channels, resize, skipCorrupt = "skip_corrupt"
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: AnyKey.self)
-        try c.encodeIfPresent(format, forKey: AnyKey("format"))
-        try c.encode(path, forKey: AnyKey("path"))
-        try c.encode(split, forKey: AnyKey("split"))
-        try c.encodeIfPresent(limit, forKey: AnyKey("limit"))
-        try c.encodeIfPresent(channels, forKey: AnyKey("channels"))
-        try c.encodeIfPresent(resize, forKey: AnyKey("resize"))
-        try c.encodeIfPresent(skipCorrupt, forKey: AnyKey("skip_corrupt"))
+    public init(from decoder: Decoder) throws {
+        try decoder.rejectUnknownKeys(allowed: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let path = try c.decodeIfPresent(String.self, forKey: .path) else {
+            throw DatasetError.invalidValue(key: "path", value: "nothing", expected: "the dataset directory")
+        }
+        self.init(format: try c.decodeIfPresent(DataFormat.self, forKey: .format),
+                  path: path,
+                  split: try c.decodeIfPresent(Split.self, forKey: .split) ?? .train,
+                  limit: try c.decodeIfPresent(Int.self, forKey: .limit),
+                  channels: try c.decodeIfPresent(Int.self, forKey: .channels),
+                  resize: try c.decodeIfPresent(ResizeRule.self, forKey: .resize),
+                  skipCorrupt: try c.decodeIfPresent(Bool.self, forKey: .skipCorrupt))
+        try validate()
     }
 
     /// Checks the values a type cannot express; `Dataset.load` calls it too, for specs built in code.
@@ -121,22 +115,17 @@ public struct ResizeRule: Codable, Sendable, Equatable {
         self.width = width
     }
 
-    static let jsonKeys = ["filter", "height", "width"]
+    enum CodingKeys: String, CodingKey, CaseIterable { case filter, height, width }
 
     public init(from decoder: Decoder) throws {
-        let c = try StrictContainer(decoder, allowed: Self.jsonKeys, context: "the resize rule")
-        guard let filter = try c.decode(ResizeFilter.self, "filter") else {
+        try decoder.rejectUnknownKeys(allowed: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        guard let filter = try c.decodeIfPresent(ResizeFilter.self, forKey: .filter) else {
             throw DatasetError.invalidValue(key: "resize.filter", value: "nothing", expected: "\"nearest\" or \"bilinear\"")
         }
-        self.init(filter: filter, height: try c.decode(Int.self, "height"), width: try c.decode(Int.self, "width"))
+        self.init(filter: filter, height: try c.decodeIfPresent(Int.self, forKey: .height),
+                  width: try c.decodeIfPresent(Int.self, forKey: .width))
         try validate()
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: AnyKey.self)
-        try c.encode(filter, forKey: AnyKey("filter"))
-        try c.encodeIfPresent(height, forKey: AnyKey("height"))
-        try c.encodeIfPresent(width, forKey: AnyKey("width"))
     }
 
     func validate() throws {
@@ -163,45 +152,7 @@ public enum ResizeFilter: String, Codable, Sendable, CaseIterable {
 /// Largest image side any loader accepts. Larger claims in a header are refused before allocating.
 let maxImageSide = 16_384
 
-// MARK: - Strict decoding
-
-/// A coding key made from any string: lets us see every key the JSON actually has.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(_ s: String) { stringValue = s }
-    init?(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-/// A keyed container that rejects keys outside `allowed` with `DatasetError.unknownKey`.
-/// Matching ignores case and underscores ("skip_corrupt" ≡ "skipCorrupt").
-struct StrictContainer {
-    private let container: KeyedDecodingContainer<AnyKey>
-    private let present: [String: AnyKey]
-
-    init(_ decoder: Decoder, allowed: [String], context: String) throws {
-        container = try decoder.container(keyedBy: AnyKey.self)
-        let allowedNormal = Set(allowed.map(normalise))
-        var present: [String: AnyKey] = [:]
-        for key in container.allKeys {
-            let n = normalise(key.stringValue)
-            guard allowedNormal.contains(n) else {
-                throw DatasetError.unknownKey(key: key.stringValue, context: context, allowed: allowed)
-            }
-            present[n] = key
-        }
-        self.present = present
-    }
-
-    /// The value under `name`, or nil when the key is absent or null.
-    func decode<T: Decodable>(_ type: T.Type, _ name: String) throws -> T? {
-        guard let key = present[normalise(name)] else { return nil }
-        return try container.decodeIfPresent(type, forKey: key)
-    }
-}
-
-private func normalise(_ key: String) -> String { key.lowercased().filter { $0 != "_" } }
+// MARK: - Enums
 
 /// Decodes a string enum, turning an unknown value into a `DatasetError` that lists the choices.
 private func decodeEnum<E: RawRepresentable & CaseIterable>(_ decoder: Decoder, key: String) throws -> E

@@ -1,8 +1,10 @@
+import Engine
+
 /// A labelled image dataset held in memory as bytes.
 ///
 /// `images` is [count, channels, height, width] row-major with one UInt8 per sample (a quarter of
-/// the Float32 size: 47 MB for Fashion-MNIST, 150 MB for CIFAR-10); `BatchLoader` converts to Float
-/// in [0, 1] one batch at a time.
+/// the Float32 size: 47 MB for Fashion-MNIST, 150 MB for CIFAR-10), converted to Float
+/// in [0, 1] one batch at a time (Dataset+Tensor.swift).
 public struct Dataset: Sendable {
     /// [count, channels, height, width], 0...255.
     public let images: [UInt8]
@@ -28,10 +30,10 @@ public struct Dataset: Sendable {
     /// disagree or a label is outside the classes: those are programming errors, not bad input.
     public init(images: [UInt8], labels: [Int], channels: Int, height: Int, width: Int, classNames: [String],
                 source: String, format: DataFormat = .folder, split: Split = .train, skippedFiles: [String] = []) {
-        precondition(channels > 0 && height > 0 && width > 0, "image shape must be positive")
-        precondition(images.count == labels.count * channels * height * width,
-                     "\(images.count) bytes for \(labels.count) images of \(channels)×\(height)×\(width)")
-        precondition(labels.allSatisfy { (0..<classNames.count).contains($0) }, "labels must index classNames")
+        require(channels > 0 && height > 0 && width > 0, "image shape must be positive")
+        require(images.count == labels.count * channels * height * width,
+                "\(images.count) bytes for \(labels.count) images of \(channels)×\(height)×\(width)")
+        require(labels.allSatisfy { (0..<classNames.count).contains($0) }, "labels must index classNames")
         self.images = images
         self.labels = labels
         self.channels = channels
@@ -82,7 +84,7 @@ public struct Dataset: Sendable {
         out.withUnsafeMutableBufferPointer { dst in
             images.withUnsafeBufferPointer { src in
                 for (k, i) in indices.enumerated() {
-                    precondition((0..<count).contains(i), "subset index \(i) outside 0..<\(count)")
+                    require((0..<count).contains(i), "subset index \(i) outside 0..<\(count)")
                     dst.baseAddress!.advanced(by: k * size).update(from: src.baseAddress!.advanced(by: i * size), count: size)
                 }
             }
@@ -95,11 +97,11 @@ public struct Dataset: Sendable {
     /// A deterministic train/validation split: a seeded permutation puts `round(count·valFraction)`
     /// examples in `val` and the rest in `train`, each kept in the original order. Same seed, same split.
     public func split(valFraction: Double, seed: UInt64) -> (train: Dataset, val: Dataset) {
-        precondition((0...1).contains(valFraction), "valFraction must be in [0, 1]")
+        require((0...1).contains(valFraction), "valFraction must be in [0, 1]")
         let valCount = Int((Double(count) * valFraction).rounded())
         var order = Array(0..<count)
-        var rng = SplitMix64(key: seed, RandomStream.validationSplit.rawValue)
-        order.seededShuffle(&rng)
+        var rng = SeededGenerator(key: seed, RandomStream.validationSplit.rawValue)
+        order.seededShuffle(using: &rng)
         return (subset(order[valCount...].sorted()), subset(order[..<valCount].sorted()))
     }
 }

@@ -25,8 +25,7 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
     case corruptImage(file: String, reason: String)
     case imageSizeMismatch(file: String, expected: [Int], found: [Int])
 
-    // Specs and configs
-    case unknownKey(key: String, context: String, allowed: [String])
+    // Specs and configs (an unknown key is Engine's `UnknownKeyError`, as in every config)
     case invalidValue(key: String, value: String, expected: String)
     case encodingFailed(format: String, reason: String)
 
@@ -68,8 +67,6 @@ public enum DatasetError: Error, Equatable, Sendable, CustomStringConvertible {
             return "\(file) is not a readable image (\(reason)); replace it, or set skip_corrupt: true to skip such files."
         case let .imageSizeMismatch(file, expected, found):
             return "\(file) is \(found[1])×\(found[0]) (width×height) but the dataset is \(expected[1])×\(expected[0]); resize it or set a `resize` rule."
-        case let .unknownKey(key, context, allowed):
-            return "Unknown key \"\(key)\" in \(context); allowed keys: \(allowed.joined(separator: ", "))."
         case let .invalidValue(key, value, expected):
             return "Invalid value \(value) for \"\(key)\": expected \(expected)."
         case let .encodingFailed(format, reason):

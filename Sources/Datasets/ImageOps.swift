@@ -1,3 +1,5 @@
+import Engine
+
 /// Pixel-layout helpers on planar 8-bit images ([C, H, W], row-major): channel conversion,
 /// interleaved → planar, and resizing. Reference-simple loops: they run once at load time.
 @_spi(Parsing) public enum ImageOps {
@@ -18,7 +20,7 @@
     /// (the weights libjpeg uses, and the ones our PNG decoder asks libpng for).
     static func convertChannels(_ images: [UInt8], count: Int, from: Int, to: Int, plane: Int) -> [UInt8] {
         if from == to { return images }
-        precondition((from == 1 && to == 3) || (from == 3 && to == 1), "channel conversion \(from) → \(to)")
+        require((from == 1 && to == 3) || (from == 3 && to == 1), "channel conversion \(from) → \(to)")
         return [UInt8](unsafeUninitializedCapacity: count * to * plane) { out, n in
             for i in 0..<count {
                 let src = i * from * plane, dst = i * to * plane

@@ -46,7 +46,7 @@ extension Trainer {
     func trainBatch(_ batch: Batch, epoch: Int, index b: Int, _ s: inout TrainingSession) throws {
         optimizer.learningRate = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
                                                               batchesPerEpoch: s.batchesPerEpoch, epochs: config.epochs)
-        let x = Tensor(shape: batch.shape, scalars: batch.images)
+        let x = batch.images
         beforeStep?(epoch, b, x)
         // A skipped batch must leave no trace: its forward passes already folded it into the BN
         // running statistics and the method's balancers (a NaN there would poison every later batch).

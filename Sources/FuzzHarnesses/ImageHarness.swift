@@ -1,4 +1,5 @@
 @_spi(Parsing) import Datasets
+import Engine
 
 /// `decodeImage` (CImageCodecs: libpng or libjpeg, chosen by signature), then what the image-folder
 /// loader does with the pixels: interleaved → planar and a resize. The requested channel count
@@ -21,13 +22,13 @@ enum ImageHarness {
     private static func decodeAndLayOut(_ bytes: [UInt8], channels: Int, filter: ResizeFilter) throws {
         let image: DecodedImage
         do { image = try decodeImage(bytes, channels: channels) } catch { throw ImageRefused(message: error.message) }
-        precondition(image.pixels.count == image.width * image.height * image.channels,
-                     "decodeImage returned \(image.pixels.count) samples for \(image.width)×\(image.height)×\(image.channels)")
-        precondition(channels == 0 || image.channels == channels, "asked for \(channels) channels, got \(image.channels)")
+        require(image.pixels.count == image.width * image.height * image.channels,
+                "decodeImage returned \(image.pixels.count) samples for \(image.width)×\(image.height)×\(image.channels)")
+        require(channels == 0 || image.channels == channels, "asked for \(channels) channels, got \(image.channels)")
         let planar = ImageOps.planar(image.pixels, height: image.height, width: image.width, channels: image.channels)
         let resized = ImageOps.resize(planar, channels: image.channels, height: image.height, width: image.width,
                                       toHeight: 5, toWidth: 7, filter: filter)
-        precondition(resized.count == image.channels * 5 * 7, "resize returned \(resized.count) samples")
+        require(resized.count == image.channels * 5 * 7, "resize returned \(resized.count) samples")
     }
 }
 

@@ -40,7 +40,7 @@ public final class Adam: Optimizer {
                 eps: Float = 1e-8, weightDecay: Float = 0) {
         do {
             try Self.validate(learningRate: learningRate, beta1: beta1, beta2: beta2, eps: eps, weightDecay: weightDecay)
-        } catch { preconditionFailure(error.description) }
+        } catch { fatalError(error.description) }
         self.parameters = parameters
         self.learningRate = learningRate
         self.beta1 = beta1
@@ -67,8 +67,8 @@ public final class Adam: Optimizer {
         stepCount += 1
         for (i, parameter) in parameters.enumerated() {
             guard let gradient = parameter.grad else { continue }
-            precondition(gradient.shape == parameter.shape,
-                         "Adam: gradient \(gradient.shape) does not match parameter \(i) of shape \(parameter.shape)")
+            require(gradient.shape == parameter.shape,
+                    "Adam: gradient \(gradient.shape) does not match parameter \(i) of shape \(parameter.shape)")
             var moments = state[i] ?? Moments(expAvg: Tensor(zeros: parameter.shape),
                                               expAvgSq: Tensor(zeros: parameter.shape), step: 0)
             moments.step += 1

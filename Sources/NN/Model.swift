@@ -51,8 +51,8 @@ extension Model {
 
     /// Checks the batch against the architecture before running it.
     func checkInput(_ x: Tensor) {
-        precondition(x.rank == 4 && x.shape[1] == spec.inChannels,
-                     "\(spec.arch) expects [N, \(spec.inChannels), H, W], got \(x.shape)")
+        require(x.rank == 4 && x.shape[1] == spec.inChannels,
+                "\(spec.arch) expects [N, \(spec.inChannels), H, W], got \(x.shape)")
     }
 }
 
@@ -104,7 +104,7 @@ func residualElementCount(inWidth: Int, widths: [Int], blocks: Int,
 /// (x − mean)/std per channel, differentiable w.r.t. x (attacks see through it).
 func normalize(_ x: Tensor, mean: [Float], std: [Float]) -> Tensor {
     let (n, c, hw) = (x.shape[0], x.shape[1], x.shape[2] * x.shape[3])
-    precondition(mean.count == c && std.count == c, "normalisation has \(mean.count) channels, input \(c)")
+    require(mean.count == c && std.count == c, "normalisation has \(mean.count) channels, input \(c)")
     let scale = Tensor(uninitializedShape: x.shape), shift = Tensor(uninitializedShape: x.shape)
     for i in 0..<n { for ch in 0..<c {
         let base = (i * c + ch) * hw

@@ -26,7 +26,7 @@ public final class SGD: Optimizer {
         do {
             try Self.validate(learningRate: learningRate, momentum: momentum, dampening: dampening,
                               weightDecay: weightDecay, nesterov: nesterov)
-        } catch { preconditionFailure(error.description) }
+        } catch { fatalError(error.description) }
         self.parameters = parameters
         self.learningRate = learningRate
         self.momentum = momentum
@@ -56,8 +56,8 @@ public final class SGD: Optimizer {
         stepCount += 1
         for (i, parameter) in parameters.enumerated() {
             guard let gradient = parameter.grad else { continue }
-            precondition(gradient.shape == parameter.shape,
-                         "SGD: gradient \(gradient.shape) does not match parameter \(i) of shape \(parameter.shape)")
+            require(gradient.shape == parameter.shape,
+                    "SGD: gradient \(gradient.shape) does not match parameter \(i) of shape \(parameter.shape)")
             var buffer: Tensor?
             var isFirst = false
             if momentum != 0 {

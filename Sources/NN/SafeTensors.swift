@@ -23,8 +23,8 @@ public struct SafeTensorsEntry: Sendable, Equatable {
 
     /// `values` must hold exactly as many elements as `shape` (a programmer error otherwise).
     public init(name: String, dtype: DType, shape: [Int], values: [Float]) {
-        precondition(elementCount(of: shape) == values.count,
-                     "safetensors entry '\(name)': shape \(shape) does not hold \(values.count) values")
+        require(elementCount(of: shape) == values.count,
+                "safetensors entry '\(name)': shape \(shape) does not hold \(values.count) values")
         self.name = name
         self.dtype = dtype
         self.shape = shape

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Synchronization
 import Testing
@@ -34,7 +35,7 @@ private func collect(_ loader: BatchLoader, epoch: Int, from start: Int = 0) -> 
         let ds = synthetic(9, c: 3, h: 2, w: 3)
         for b in collect(BatchLoader(dataset: ds, batchSize: 4, seed: 1), epoch: 2) {
             for (k, i) in b.indices.enumerated() {
-                #expect(Array(b.images[k * 18..<(k + 1) * 18]) == ds.images[i * 18..<(i + 1) * 18].map { Float($0) / 255 })
+                #expect(Array(b.images.scalars[k * 18..<(k + 1) * 18]) == ds.images[i * 18..<(i + 1) * 18].map { Float($0) / 255 })
             }
         }
         let ordered = collect(BatchLoader(dataset: ds, batchSize: 4, shuffle: false), epoch: 0)
@@ -47,14 +48,14 @@ private func collect(_ loader: BatchLoader, epoch: Int, from start: Int = 0) -> 
         let a = collect(BatchLoader(dataset: ds, batchSize: 8, augmentation: aug, seed: 42), epoch: 1)
         let b = collect(BatchLoader(dataset: ds, batchSize: 8, augmentation: aug, seed: 42, prefetch: 0), epoch: 1)
         #expect(a.map(\.indices) == b.map(\.indices))
-        #expect(a.map(\.images) == b.map(\.images))
+        #expect(a.map(\.images.scalars) == b.map(\.images.scalars))
         let otherSeed = collect(BatchLoader(dataset: ds, batchSize: 8, augmentation: aug, seed: 43), epoch: 1)
         #expect(otherSeed.map(\.indices) != a.map(\.indices))
         let otherEpoch = collect(BatchLoader(dataset: ds, batchSize: 8, augmentation: aug, seed: 42), epoch: 2)
         #expect(otherEpoch.map(\.indices) != a.map(\.indices))
         // The same examples, same seed and epoch: augmentation depends on the example, not on the batch size.
         let wide = collect(BatchLoader(dataset: ds, batchSize: 64, augmentation: aug, seed: 42), epoch: 1)[0]
-        #expect(wide.images == a.flatMap(\.images))
+        #expect(wide.images.scalars == a.flatMap(\.images.scalars))
     }
 
     @Test func resumedEpochMatchesAnUninterruptedRun() {
@@ -64,7 +65,7 @@ private func collect(_ loader: BatchLoader, epoch: Int, from start: Int = 0) -> 
         var seen: [[Batch]] = []
         for epoch in 0..<4 { seen.append(collect(uninterrupted, epoch: epoch)) }
         let resumed = BatchLoader(dataset: ds, batchSize: 7, augmentation: aug, seed: 9)   // a new process, at epoch 3
-        #expect(collect(resumed, epoch: 3).map(\.images) == seen[3].map(\.images))
+        #expect(collect(resumed, epoch: 3).map(\.images.scalars) == seen[3].map(\.images.scalars))
         #expect(collect(resumed, epoch: 3, from: 2).map(\.indices) == seen[3][2...].map(\.indices))
     }
 
@@ -117,7 +118,7 @@ private func collect(_ loader: BatchLoader, epoch: Int, from start: Int = 0) -> 
         var seen = Set<String>()
         for b in collect(BatchLoader(dataset: ds, batchSize: 64, augmentation: Augmentation(randomCropPadding: p, horizontalFlip: true), seed: 5), epoch: 0) {
             for k in 0..<b.count {
-                let image = Array(b.images[k * c * h * w..<(k + 1) * c * h * w])
+                let image = Array(b.images.scalars[k * c * h * w..<(k + 1) * c * h * w])
                 guard let which = candidates[image] else { Issue.record("image \(k) is no crop/flip of the source"); continue }
                 seen.insert(which)
             }

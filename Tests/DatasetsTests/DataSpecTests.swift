@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 import Testing
 @testable import Datasets
@@ -12,10 +13,21 @@ import Testing
         let expected = DataSpec(format: .folder, path: "Data/x", split: .test, limit: 50, channels: 3,
                                 resize: ResizeRule(filter: .bilinear, height: 32, width: 32), skipCorrupt: true)
         #expect(try JSONDecoder().decode(DataSpec.self, from: Data(full.utf8)) == expected)
-        // The same under a decoder that converts snake_case (as an enclosing config may use).
-        let converting = JSONDecoder()
-        converting.keyDecodingStrategy = .convertFromSnakeCase
-        #expect(try converting.decode(DataSpec.self, from: Data(full.utf8)) == expected)
+    }
+
+    /// Keys are spelt as documented, as in a run config: another tool's camelCase is refused with the
+    /// key it means, not taken (nor silently ignored).
+    @Test func camelCaseKeysAreRefusedWithTheSnakeCaseOne() {
+        #expect(throws: UnknownKeyError(path: "skipCorrupt", suggestion: "skip_corrupt",
+                                        allowed: ["format", "path", "split", "limit", "channels", "resize", "skip_corrupt"])) {
+            try JSONDecoder().decode(DataSpec.self, from: Data(#"{"path": "p", "skipCorrupt": true}"#.utf8))
+        }
+        #expect(throws: UnknownKeyError(path: "randomCropPadding", suggestion: "random_crop_padding",
+                                        allowed: ["random_crop_padding", "horizontal_flip"])) {
+            try JSONDecoder().decode(Augmentation.self, from: Data(#"{"randomCropPadding": 4}"#.utf8))
+        }
+        let error = UnknownKeyError(path: "skipCorrupt", suggestion: "skip_corrupt", allowed: [])
+        #expect(error.description == "unknown key 'skipCorrupt' — did you mean 'skip_corrupt'?")
     }
 
     @Test func onlyPathIsRequiredAndSplitDefaultsToTrain() throws {
@@ -27,14 +39,16 @@ import Testing
         }
     }
 
-    @Test func unknownKeyIsAnErrorNamingIt() {
-        #expect(throws: DatasetError.unknownKey(key: "skip_corupt", context: "the data spec", allowed: DataSpec.jsonKeys)) {
+    @Test func unknownKeyIsAnErrorNamingItsPath() {
+        let specKeys = ["format", "path", "split", "limit", "channels", "resize", "skip_corrupt"]
+        #expect(throws: UnknownKeyError(path: "skip_corupt", suggestion: "skip_corrupt", allowed: specKeys)) {
             try JSONDecoder().decode(DataSpec.self, from: Data(#"{"path": "p", "skip_corupt": true}"#.utf8))
         }
-        #expect(throws: DatasetError.unknownKey(key: "size", context: "the resize rule", allowed: ResizeRule.jsonKeys)) {
-            try JSONDecoder().decode(DataSpec.self, from: Data(#"{"path": "p", "resize": {"filter": "nearest", "size": 3}}"#.utf8))
+        // Nothing close: the keys allowed there.
+        #expect(throws: UnknownKeyError(path: "resize.dimensions", suggestion: nil, allowed: ["filter", "height", "width"])) {
+            try JSONDecoder().decode(DataSpec.self, from: Data(#"{"path": "p", "resize": {"filter": "nearest", "dimensions": 3}}"#.utf8))
         }
-        #expect(throws: DatasetError.unknownKey(key: "flip", context: "the augmentation", allowed: Augmentation.jsonKeys)) {
+        #expect(throws: UnknownKeyError(path: "flip", suggestion: nil, allowed: ["random_crop_padding", "horizontal_flip"])) {
             try JSONDecoder().decode(Augmentation.self, from: Data(#"{"flip": true}"#.utf8))
         }
     }

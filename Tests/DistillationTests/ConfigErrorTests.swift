@@ -49,6 +49,23 @@ import Testing
         #expect(error.description == "unknown config key 'method.betaa' — did you mean 'method.beta'?")
     }
 
+    /// The data spec and the augmentation are decoded by Datasets, under the same strict rule: another tool's
+    /// camelCase ("skipCorrupt", as a data spec once accepted, like "batchSize") is refused with the key meant.
+    @Test func camelCaseKeysInTheDataPartsAreRefusedLikeTheRunConfigs() throws {
+        let dir = TempDir()
+        var object = try configObject(dir)
+        object["batchSize"] = 32
+        #expect(try failure(object, dir).description == "unknown config key 'batchSize' — did you mean 'batch_size'?")
+        object["batchSize"] = nil
+        set(&object, "data.train.skipCorrupt", true)
+        #expect(try failure(object, dir) == .unknownKey(path: "data.train.skipCorrupt", suggestion: "data.train.skip_corrupt",
+                                                        allowed: ["format", "path", "split", "limit", "channels", "resize", "skip_corrupt"]))
+        set(&object, "data.train.skipCorrupt", nil)
+        set(&object, "data.augmentation", ["horizontalFlip": true])
+        #expect(try failure(object, dir).description
+                == "unknown config key 'data.augmentation.horizontalFlip' — did you mean 'data.augmentation.horizontal_flip'?")
+    }
+
     @Test func unknownMethodSuggestsTheNearestName() throws {
         let dir = TempDir()
         var object = try configObject(dir)

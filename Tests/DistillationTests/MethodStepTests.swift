@@ -19,14 +19,15 @@ import Testing
         return (Tensor.uniform([8, 1, side, side], 0, 1, using: &rng), Array(0..<8))
     }
 
-    /// The method as the registry builds it from a config with these method parameters.
-    static func method(_ name: String, _ parameters: [String: Any] = [:]) throws -> any Method {
+    /// The method as the registry builds it from a config with these method and training-attack parameters.
+    static func method(_ name: String, _ parameters: [String: Any] = [:],
+                       attack: [String: Any] = ["eps": 0.1, "step_size": 0.05, "steps": 2]) throws -> any Method {
         var m: [String: Any] = ["name": name]
         m.merge(parameters) { $1 }
         let object: [String: Any] = [
             "name": "t", "data": ["train": ["path": "-"], "test": ["path": "-"]], "model": ["arch": "tinycnn"],
             "teachers": ["natural": ["checkpoint": "-"], "robust": ["checkpoint": "-"]], "method": m,
-            "attack": ["eps": 0.1, "step_size": 0.05, "steps": 2], "epochs": 1,
+            "attack": attack, "epochs": 1,
         ]
         let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: object))
         return try MethodRegistry.standard.make(config.method, attack: config.attack, numClasses: classes)

@@ -1,3 +1,4 @@
+import Engine
 /// A config value spelt as one of a few words (`"nan_policy": "stop" | "skip"`), decoded once into an enum:
 /// the words live in the enum's cases, and code switches over the cases instead of comparing strings.
 /// An unknown word is refused where it is read, naming the field, the words it accepts and the nearest one.

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// The method and its parameters: `{"name": "bmtard", "eta": 0.002}`. Absent parameters take the method's

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// What a method parameter can hold: a number, a whole number, or one of an enum's words (`ConfigChoice`).

@@ -68,6 +68,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
             return config
         } catch let e as ConfigError {
             throw e
+        } catch let e as UnknownKeyError {  // from a part Datasets decodes (data.train, data.augmentation)
+            throw ConfigError(e)
         } catch let e as DecodingError {
             throw ConfigError.unreadable(file: path, reason: describe(e, in: bytes))
         } catch {

@@ -1,13 +1,8 @@
+import Engine
 import Foundation
 
-/// Configs reject unknown keys: a typo ("learning_rat") must not silently fall back to a default.
-struct AnyCodingKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
+/// Configs reject unknown keys (Engine's strict decoding): a typo ("learning_rat") must not silently fall back
+/// to a default.
 extension Decoder {
     /// Throws `ConfigError.unknownKey` naming the first key of this object that `K` does not list, with a
     /// suggestion: the nearest valid key of this object, else the nearest key anywhere in the config or a
@@ -21,21 +16,8 @@ extension Decoder {
 
     /// The same for an object whose keys are listed at run time (a method object's come from the registry).
     func rejectUnknownKeys(allowing allowed: [String], elsewhere: (String) -> String? = ConfigKeys.elsewhere) throws {
-        let container = try self.container(keyedBy: AnyCodingKey.self)
-        let prefix = keyPath(codingPath)
-        func under(_ name: String) -> String { prefix.isEmpty ? name : prefix + "." + name }
-        for key in container.allKeys where !allowed.contains(key.stringValue) {
-            let suggestion = nearest(key.stringValue, in: allowed).map(under) ?? elsewhere(key.stringValue)
-            throw ConfigError.unknownKey(path: under(key.stringValue), suggestion: suggestion, allowed: allowed)
-        }
-    }
-}
-
-/// A coding path as a user writes it: "grid.methods[2].kl_reduction".
-func keyPath(_ keys: [CodingKey]) -> String {
-    keys.reduce(into: "") { path, key in
-        if let i = key.intValue { path += "[\(i)]" }
-        else if !key.stringValue.isEmpty { path += (path.isEmpty ? "" : ".") + key.stringValue }
+        do { try rejectUnknownKeys(allowed: allowed, elsewhere: elsewhere) }
+        catch let e as UnknownKeyError { throw ConfigError(e) }
     }
 }
 
@@ -72,26 +54,6 @@ enum ConfigKeys {
     }
 }
 
-/// The candidate with the smallest edit distance, if it is close enough to be a plausible typo.
-func nearest(_ word: String, in candidates: [String]) -> String? {
-    func distance(_ a: [Character], _ b: [Character]) -> Int {
-        var row = Array(0...b.count)
-        for (i, ca) in a.enumerated() {
-            var prev = row[0]; row[0] = i + 1
-            for (j, cb) in b.enumerated() {
-                let cur = row[j + 1]
-                row[j + 1] = min(row[j + 1] + 1, row[j] + 1, prev + (ca == cb ? 0 : 1))
-                prev = cur
-            }
-        }
-        return row[b.count]
-    }
-    let w = Array(word.lowercased())
-    let scored = candidates.map { ($0, distance(w, Array($0.lowercased()))) }.min { $0.1 < $1.1 }
-    guard let (best, d) = scored, d <= max(2, w.count / 3) else { return nil }
-    return best
-}
-
 public enum ConfigError: Error, CustomStringConvertible, Equatable {
     case unknownKey(path: String, suggestion: String?, allowed: [String])
     case invalid(field: String, message: String)
@@ -100,10 +62,14 @@ public enum ConfigError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .unknownKey(path, suggestion, allowed):
-            let hint = suggestion.map { " — did you mean '\($0)'?" } ?? " (valid here: \(allowed.joined(separator: ", ")))"
-            return "unknown config key '\(path)'\(hint)"
+            return "unknown config key '\(path)'" + UnknownKeyError(path: path, suggestion: suggestion, allowed: allowed).hint
         case let .invalid(field, message): return "config field '\(field)': \(message)"
         case let .unreadable(file, reason): return "cannot read config \(file): \(reason)"
         }
     }
+}
+
+extension ConfigError {
+    /// A key a config's part refused (a data spec's, an augmentation's), as the config's own error.
+    init(_ e: UnknownKeyError) { self = .unknownKey(path: e.path, suggestion: e.suggestion, allowed: e.allowed) }
 }

@@ -1,3 +1,4 @@
+import Engine
 import Foundation
 
 /// Mean, spread and range of one metric over the seeds of a study cell.
@@ -60,7 +61,7 @@ public struct WelchTest: Codable, Sendable, Equatable {
 /// Evaluated by its continued fraction (modified Lentz), which converges fast for x < (a + 1)/(a + b + 2);
 /// above that the symmetry I_x(a, b) = 1 − I_{1−x}(b, a) brings x below it (Numerical Recipes §6.4).
 public func regularizedIncompleteBeta(_ a: Double, _ b: Double, _ x: Double) -> Double {
-    precondition(a > 0 && b > 0, "I_x(a, b) needs a, b > 0")
+    require(a > 0 && b > 0, "I_x(a, b) needs a, b > 0")
     if x <= 0 { return 0 }
     if x >= 1 { return 1 }
     // x^a (1−x)^b / (a B(a, b)), in logarithms to stay finite for large a, b.

@@ -1,4 +1,5 @@
 import Attacks
+import Engine
 import Foundation
 
 /// A study, as written in `Configs/study-*.json`: a base run config and a grid of values to run it with.
@@ -33,6 +34,7 @@ public struct StudyConfig: Sendable, Equatable {
         let raw: RawStudy
         do { raw = try JSONDecoder().decode(RawStudy.self, from: bytes) }
         catch let e as ConfigError { throw e }
+        catch let e as UnknownKeyError { throw ConfigError(e) }
         catch let e as DecodingError { throw ConfigError.unreadable(file: path, reason: describe(e, in: bytes)) }
         catch { throw ConfigError.unreadable(file: path, reason: "\(error)") }
 

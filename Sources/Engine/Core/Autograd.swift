@@ -105,10 +105,10 @@ extension Tensor {
     /// activations are released during the walk, not after it.
     private static func propagate(from root: Tensor, seed: Tensor?, targets: [Tensor]?) -> [(Tensor, Tensor)] {
         let seedGrad = seed ?? {
-            guard root.count == 1 else { fatalError("backward() without a seed needs a scalar, got shape \(root.shape)") }
+            require(root.count == 1, "backward() without a seed needs a scalar, got shape \(root.shape)")
             return Tensor(repeating: 1, shape: root.shape)
         }()
-        guard seedGrad.shape == root.shape else { fatalError("seed shape \(seedGrad.shape) ≠ output shape \(root.shape)") }
+        require(seedGrad.shape == root.shape, "seed shape \(seedGrad.shape) ≠ output shape \(root.shape)")
         // Targets by the identity the graph knows them by: their node, or themselves for leaves.
         let targetByID: [ObjectIdentifier: Tensor]? = targets.map { ts in
             Dictionary(ts.map { (Edge($0).id, $0) }, uniquingKeysWith: { a, _ in a })
@@ -157,7 +157,7 @@ extension Tensor {
             let inputGrads = OpProfile.measure("∂ " + node.name) { backward(g, mask) }
             for (i, edge) in node.inputs.enumerated() where mask[i] {
                 guard let ig = inputGrads[i] else { continue }
-                guard ig.shape == edge.shape else { fatalError("\(node.name) backward gave gradient \(ig.shape) for input \(edge.shape)") }
+                require(ig.shape == edge.shape, "\(node.name) backward gave gradient \(ig.shape) for input \(edge.shape)")
                 if let acc = grads[edge.id] {
                     // Never mutate a gradient an op may have returned by reference (e.g. `add`).
                     grads[edge.id] = OpProfile.measure("∂ accumulate") { acc.adding(ig) }

@@ -1,27 +1,28 @@
 import CBLAS
 
-/// Row-major single-precision GEMM: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
-/// Single-threaded OpenBLAS call; see `gemm` for the parallel version.
+/// Row-major single-precision GEMM on the calling thread: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
+/// One single-threaded OpenBLAS `cblas_sgemm` call: for callers that already run one GEMM per worker.
+/// `parallelGEMM` computes the same product split over the workers.
 @inline(__always)
-public func sgemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                  m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
-                  transA: Bool = false, transB: Bool = false,
-                  lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
+public func serialGEMM(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                       m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
+                       transA: Bool = false, transB: Bool = false,
+                       lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
     _ = Compute.blasPinned
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                 Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda ?? (transA ? m : k)),
                 b, Int32(ldb ?? (transB ? k : n)), beta, c, Int32(ldc ?? n))
 }
 
-/// GEMM split over the workers by row blocks of C (when `m` is large) or column blocks (when `n` is).
-/// Each block is an independent single-threaded sgemm.
-public func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-                 m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
-                 transA: Bool = false, transB: Bool = false) {
+/// The same GEMM as `serialGEMM`, split over the workers by row blocks of C (when `m` is large) or column
+/// blocks (when `n` is), each block an independent `serialGEMM`; below 4 MFLOP it runs on the calling thread.
+public func parallelGEMM(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+                         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
+                         transA: Bool = false, transB: Bool = false) {
     let flops = 2 * m * n * k
     let workers = Compute.workers
     if workers <= 1 || flops < 4_000_000 {
-        sgemm(a, b, c, m: m, n: n, k: k, alpha: alpha, beta: beta, transA: transA, transB: transB)
+        serialGEMM(a, b, c, m: m, n: n, k: k, alpha: alpha, beta: beta, transA: transA, transB: transB)
         return
     }
     let lda = transA ? m : k, ldb = transB ? k : n
@@ -30,14 +31,14 @@ public func gemm(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: Unsa
         // Rows of C ↔ rows of op(A): A's row i starts at a + i*lda (no trans) or column i (trans).
         parallelFor(m, grain: max(8, m / workers)) { r in
             let aOff = transA ? r.lowerBound : r.lowerBound * lda
-            sgemm(pa + aOff, pb, pc + r.lowerBound * n, m: r.count, n: n, k: k, alpha: alpha, beta: beta,
-                  transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: n)
+            serialGEMM(pa + aOff, pb, pc + r.lowerBound * n, m: r.count, n: n, k: k, alpha: alpha, beta: beta,
+                       transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: n)
         }
     } else {
         parallelFor(n, grain: max(8, n / workers)) { r in
             let bOff = transB ? r.lowerBound * ldb : r.lowerBound
-            sgemm(pa, pb + bOff, pc + r.lowerBound, m: m, n: r.count, k: k, alpha: alpha, beta: beta,
-                  transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: n)
+            serialGEMM(pa, pb + bOff, pc + r.lowerBound, m: m, n: r.count, k: k, alpha: alpha, beta: beta,
+                       transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: n)
         }
     }
 }

@@ -1,21 +1,38 @@
 /// Seeded pseudo-random generator (xoshiro256**, seeded through SplitMix64).
 ///
 /// One seed fixes initialisation, shuffling, augmentation and attack noise: every consumer takes
-/// the generator as `inout`, and independent streams come from `fork(label:)` so that adding draws
-/// in one place does not shift another.
+/// the generator as `inout`. Independent streams come either from `fork(label:)` (a stream carried
+/// along, e.g. the trainer's attack noise) or from `init(key:)` (a stream named by a key, e.g. the data
+/// order of epoch e: the same numbers however many draws happened elsewhere, so a run resumed at epoch e
+/// sees exactly the batches an uninterrupted one would).
 public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatable {
     public private(set) var state: [UInt64]
 
     public init(seed: UInt64) {
         var sm = seed
         func splitmix() -> UInt64 {
-            sm &+= 0x9E37_79B9_7F4A_7C15
-            var z = sm
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
+            sm &+= Self.golden
+            return Self.mix(sm)
         }
         state = [splitmix(), splitmix(), splitmix(), splitmix()]
+    }
+
+    /// The generator of a tuple of words (seed, epoch, stream label, example index…): each word is folded
+    /// in through SplitMix64's finaliser, so neighbouring keys (epoch 3 and 4) start unrelated streams.
+    public init(key words: UInt64...) {
+        var s: UInt64 = 0x243F_6A88_85A3_08D3   // π's fraction bits: keeps key (0) away from seed 0
+        for w in words { s = Self.mix((s ^ w) &+ Self.golden) }
+        self.init(seed: s)
+    }
+
+    /// SplitMix64 (Steele, Lea, Flood 2014): its counter step (the golden ratio) and its finaliser.
+    private static let golden: UInt64 = 0x9E37_79B9_7F4A_7C15
+    @inline(__always)
+    private static func mix(_ x: UInt64) -> UInt64 {
+        var z = x
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     /// Restores a generator from a saved `state` (checkpoints).
@@ -37,7 +54,15 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
 
     /// A new independent generator derived from this one's next draw and a label.
     public mutating func fork(label: UInt64 = 0) -> SeededGenerator {
-        SeededGenerator(seed: next() ^ (label &* 0x9E37_79B9_7F4A_7C15))
+        SeededGenerator(seed: next() ^ (label &* Self.golden))
+    }
+
+    /// Uniform in 0..<n, by the high word of a 64×64-bit product (Lemire). Without rejection the bias is
+    /// below n/2⁶⁴, far under anything a training run could detect; written out (rather than the standard
+    /// library's `next(upperBound:)`) so that a permutation cannot change with the standard library.
+    @inline(__always)
+    public mutating func next(below n: Int) -> Int {
+        Int(truncatingIfNeeded: next().multipliedFullWidth(by: UInt64(n)).high)
     }
 
     /// Uniform in [0, 1) with 24 bits of precision.
@@ -57,6 +82,16 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable, Codable, Equatab
 }
 
 import Foundation
+
+extension Array {
+    /// Fisher–Yates, drawing j ∈ 0...i from `rng` for i = count−1 down to 1.
+    public mutating func seededShuffle(using rng: inout SeededGenerator) {
+        guard count > 1 else { return }
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            swapAt(i, rng.next(below: i + 1))
+        }
+    }
+}
 
 extension Tensor {
     /// Uniform in [lo, hi), drawn from `rng` in row-major order.

@@ -16,8 +16,8 @@ public final class Tensor: @unchecked Sendable {
     var node: Node?
 
     public init(shape: [Int], storage: Storage, requiresGrad: Bool = false) {
-        guard shape.allSatisfy({ $0 >= 0 }) else { fatalError("negative dimension in \(shape)") }
-        guard shape.reduce(1, *) == storage.count else { fatalError("shape \(shape) holds \(shape.reduce(1, *)) floats, storage \(storage.count)") }
+        require(shape.allSatisfy({ $0 >= 0 }), "negative dimension in \(shape)")
+        require(shape.reduce(1, *) == storage.count, "shape \(shape) holds \(shape.reduce(1, *)) floats, storage \(storage.count)")
         self.shape = shape
         self.storage = storage
         self.requiresGrad = requiresGrad
@@ -38,7 +38,7 @@ public final class Tensor: @unchecked Sendable {
     }
 
     public convenience init(shape: [Int], scalars: [Float], requiresGrad: Bool = false) {
-        guard scalars.count == shape.reduce(1, *) else { fatalError("\(scalars.count) scalars do not fill shape \(shape)") }
+        require(scalars.count == shape.reduce(1, *), "\(scalars.count) scalars do not fill shape \(shape)")
         self.init(shape: shape, storage: Storage(uninitializedCount: scalars.count), requiresGrad: requiresGrad)
         scalars.withUnsafeBufferPointer { data.update(from: $0.baseAddress!, count: scalars.count) }
     }
@@ -51,7 +51,7 @@ public final class Tensor: @unchecked Sendable {
     public var scalars: [Float] { Array(UnsafeBufferPointer(start: data, count: count)) }
     /// The single element of a one-element tensor.
     public var item: Float {
-        guard count == 1 else { fatalError("item of a tensor of shape \(shape)") }
+        require(count == 1, "item of a tensor of shape \(shape)")
         return data[0]
     }
     public var rank: Int { shape.count }
@@ -64,7 +64,7 @@ public final class Tensor: @unchecked Sendable {
             let known = newShape.enumerated().filter { $0.offset != inferred }.map(\.element).reduce(1, *)
             resolved[inferred] = known == 0 ? 0 : count / known
         }
-        guard resolved.reduce(1, *) == count else { fatalError("cannot reshape \(shape) to \(newShape)") }
+        require(resolved.reduce(1, *) == count, "cannot reshape \(shape) to \(newShape)")
         let out = Tensor(shape: resolved, storage: storage)
         let inShape = shape
         record(out, "reshape", [self]) { g, _ in [g.reshaped(inShape)] }

@@ -14,7 +14,7 @@ protocol BinaryFunction { func callAsFunction(_ a: Float, _ b: Float) -> Float }
 /// out[i] = f(a[i], b[i]) over equal-length buffers, in parallel.
 @inline(__always)
 func zipMap<F: BinaryFunction>(_ a: Tensor, _ b: Tensor, _ f: F) -> Tensor {
-    precondition(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
+    require(a.shape == b.shape, "shapes differ: \(a.shape) vs \(b.shape)")
     let out = Tensor(uninitializedShape: a.shape)
     nonisolated(unsafe) let (pa, pb, po) = (a.data, b.data, out.data)
     OpProfile.measure("\(F.self)") {
@@ -54,7 +54,7 @@ struct Shift: UnaryFunction {
 extension Tensor {
     /// self += scale·other, elementwise, in place, not recorded (gradient accumulation, optimizers).
     public func addInPlace(_ other: Tensor, scale: Float = 1) {
-        precondition(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
+        require(shape == other.shape, "shapes differ: \(shape) vs \(other.shape)")
         nonisolated(unsafe) let (pa, pb) = (data, other.data)
         parallelFor(count, grain: elementwiseGrain) { r in
             for i in r { pa[i] += scale * pb[i] }

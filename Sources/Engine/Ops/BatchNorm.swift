@@ -44,36 +44,9 @@ private func split(_ v: Double) -> (hi: Float, lo: Float) {
 // of deviations (from the block's first value, or from the mean), never of raw values, so channels
 // whose mean is large against their spread lose nothing to cancellation.
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>, _ i: Int) -> SIMD8<Float> {
-    UnsafeRawPointer(p + i).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-/// Σ_i f(i) over 0..<n, eight lanes at a time in two accumulators; `f` gives eight terms from index i
-/// and `g` one term.
-@inline(__always)
-private func simdSum(_ n: Int, _ f: (Int) -> SIMD8<Float>, _ g: (Int) -> Float) -> Float {
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    var i = 0
-    while i + 16 <= n { a0 += f(i); a1 += f(i + 8); i += 16 }
-    if i + 8 <= n { a0 += f(i); i += 8 }
-    var s = (a0 + a1).sum()
-    while i < n { s += g(i); i += 1 }
-    return s
-}
-
 /// g[i..<i+8] where y[i..<i+8] > 0, else 0: the gradient through a fused ReLU with output y.
 @inline(__always) private func masked(_ g: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ i: Int) -> SIMD8<Float> {
     SIMD8<Float>().replacing(with: load8(g, i), where: load8(y, i) .> SIMD8<Float>())
-}
-
-/// out[base + i] = f(base + i) for i in 0..<n, eight at a time (`f8`) with a scalar tail (`f1`).
-@inline(__always)
-private func simdMap(_ n: Int, base: Int, to out: UnsafeMutablePointer<Float>,
-                     _ f8: (Int) -> SIMD8<Float>, _ f1: (Int) -> Float) {
-    var i = base
-    let end = base + n
-    while i + 8 <= end { UnsafeMutableRawPointer(out + i).storeBytes(of: f8(i), as: SIMD8<Float>.self); i += 8 }
-    while i < end { out[i] = f1(i); i += 1 }
 }
 
 /// Mean and Σ (x − mean)² of one block: two passes over the (cache-resident) block, the first
@@ -138,22 +111,16 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     let profiled = OpProfile.begin("\(name) (\(training ? "train" : "eval"))")
     defer { OpProfile.end(profiled) }
     // x: [N, C, H, W] or [N, C] → y: same shape
-    guard x.rank == 4 || x.rank == 2 else {
-        fatalError("batchNorm2d needs x [N, C, H, W] or [N, C], got \(x.shape)")
-    }
+    require(x.rank == 4 || x.rank == 2, "batchNorm2d needs x [N, C, H, W] or [N, C], got \(x.shape)")
     let layout = ChannelLayout(n: x.shape[0], c: x.shape[1], hw: x.rank == 4 ? x.shape[2] * x.shape[3] : 1)
     let channels = layout.c, m = layout.perChannel
-    for (name, t) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
-        if let t, t.count != channels {
-            fatalError("batchNorm2d: \(name) has shape \(t.shape), expected [\(channels)] for x \(x.shape)")
-        }
+    for case let (name, t?) in [("weight", weight), ("bias", bias), ("runningMean", runningMean), ("runningVar", runningVar)] {
+        require(t.count == channels, "batchNorm2d: \(name) has shape \(t.shape), expected [\(channels)] for x \(x.shape)")
     }
-    if let numBatchesTracked, numBatchesTracked.count != 1 {
-        fatalError("batchNorm2d: numBatchesTracked has shape \(numBatchesTracked.shape), expected one element")
+    if let numBatchesTracked {
+        require(numBatchesTracked.count == 1, "batchNorm2d: numBatchesTracked has shape \(numBatchesTracked.shape), expected one element")
     }
-    if training && m <= 1 {
-        fatalError("batchNorm2d: training needs more than 1 value per channel, got x \(x.shape)")
-    }
+    require(!training || m > 1, "batchNorm2d: training needs more than 1 value per channel, got x \(x.shape)")
 
     // Per-channel statistics used to normalise: batch (training) or running (eval). Copied, so the
     // backward sees what the forward used even if a later training-mode pass moves the running ones.

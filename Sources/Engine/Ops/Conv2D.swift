@@ -12,7 +12,7 @@
 ///   image): a direct kernel (DepthwiseConv2D.swift), since its GEMMs would have an inner dimension
 ///   of only kH·kW;
 /// - pointwise (1×1, stride 1, unpadded): per image, `y_g = W_g · x_g`, the image is the column matrix;
-/// - general: `y_g = W_g · im2col(x_g)` with one single-threaded sgemm per chunk of images
+/// - general: `y_g = W_g · im2col(x_g)` with one single-threaded `serialGEMM` per chunk of images
 ///   (`imagesPerGEMM`, one image unless its plane is small); chunks are split over
 ///   `Compute.workers`, each worker owning its buffers.
 
@@ -33,34 +33,34 @@ public struct Padding: Equatable, Sendable {
 /// Complexity: 2·N·Cout·OH·OW·cg·kH·kW flops forward; dX and dW cost as much again each.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
                    padding: Padding = .symmetric(0), groups: Int = 1) -> Tensor {
-    let g = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape,
-                         stride: stride, padding: padding, groups: groups)
-    let y = Tensor(uninitializedShape: [g.n, g.cout, g.oh, g.ow])
-    OpProfile.measure(g.profileName) {
-        if g.isDepthwise {
-            depthwiseForward(x.data, weight.data, bias?.data, y.data, g)
-        } else if g.usesWinograd {
-            winogradConvForward(x.data, weight.data, bias?.data, y.data, g)
+    let geo = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape,
+                           stride: stride, padding: padding, groups: groups)
+    let y = Tensor(uninitializedShape: [geo.n, geo.cout, geo.oh, geo.ow])
+    OpProfile.measure(geo.profileName) {
+        if geo.isDepthwise {
+            depthwiseForward(x.data, weight.data, bias?.data, y.data, geo)
+        } else if geo.usesWinograd {
+            winogradConvForward(x.data, weight.data, bias?.data, y.data, geo)
         } else {
-            gemmConvForward(x.data, weight.data, bias?.data, y.data, g)
+            gemmConvForward(x.data, weight.data, bias?.data, y.data, geo)
         }
     }
-    FLOPCounter.add(g.directFLOPs)
+    FLOPCounter.add(geo.directFLOPs)
     let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
-    record(y, OpProfile.isRecording ? g.profileName : "conv2d", inputs) { dy, needs in
+    record(y, OpProfile.isRecording ? geo.profileName : "conv2d", inputs) { dy, needs in
         // dy: [N, Cout, OH, OW]
         var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
-        if g.isDepthwise {
-            if needs[0] { grads[0] = depthwiseInputGradient(dy, weight, g) }
-            if needs[1] { grads[1] = depthwiseWeightGradient(dy, x, g) }
-        } else if g.usesWinograd && (needs[0] || needs[1]) {
-            (grads[0], grads[1]) = winogradConvBackward(dy, x, weight, g, wantX: needs[0], wantW: needs[1])
+        if geo.isDepthwise {
+            if needs[0] { grads[0] = depthwiseInputGradient(dy, weight, geo) }
+            if needs[1] { grads[1] = depthwiseWeightGradient(dy, x, geo) }
+        } else if geo.usesWinograd && (needs[0] || needs[1]) {
+            (grads[0], grads[1]) = winogradConvBackward(dy, x, weight, geo, wantX: needs[0], wantW: needs[1])
         } else if needs[0] || needs[1] {
-            (grads[0], grads[1]) = gemmConvBackward(dy, x, weight, g, wantX: needs[0], wantW: needs[1])
+            (grads[0], grads[1]) = gemmConvBackward(dy, x, weight, geo, wantX: needs[0], wantW: needs[1])
         }
         // dX and dW each cost as much as the forward pass.
-        FLOPCounter.add(g.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
-        if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(dy, g) }
+        FLOPCounter.add(geo.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
+        if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(dy, geo) }
         return grads
     }
     return y
@@ -69,34 +69,26 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
 /// Checks the shapes of a conv2d call and derives its geometry.
 private func convGeometry(x: [Int], weight w: [Int], bias: [Int]?, stride: Int, padding p: Padding,
                           groups: Int) -> ConvGeometry {
-    shapePrecondition(x.count == 4, "conv2d: x must be [N, Cin, H, W], got \(x) (weight \(w))")
-    shapePrecondition(w.count == 4, "conv2d: weight must be [Cout, Cin/groups, kH, kW], got \(w) (x \(x))")
-    shapePrecondition(stride >= 1 && groups >= 1, "conv2d: stride \(stride) and groups \(groups) must be ≥ 1")
-    shapePrecondition(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0,
-                 "conv2d: negative padding \(p)")
+    require(x.count == 4, "conv2d: x must be [N, Cin, H, W], got \(x) (weight \(w))")
+    require(w.count == 4, "conv2d: weight must be [Cout, Cin/groups, kH, kW], got \(w) (x \(x))")
+    require(stride >= 1 && groups >= 1, "conv2d: stride \(stride) and groups \(groups) must be ≥ 1")
+    require(p.top >= 0 && p.bottom >= 0 && p.left >= 0 && p.right >= 0,
+            "conv2d: negative padding \(p)")
     let (n, cin, h, wd) = (x[0], x[1], x[2], x[3])
     let (cout, cg, kh, kw) = (w[0], w[1], w[2], w[3])
-    shapePrecondition(cin % groups == 0 && cout % groups == 0,
-                 "conv2d: groups \(groups) must divide the channels of x \(x) and of weight \(w)")
-    shapePrecondition(cg * groups == cin,
-                 "conv2d: x \(x) has \(cin) channels, weight \(w) with groups \(groups) expects \(cg * groups)")
+    require(cin % groups == 0 && cout % groups == 0,
+            "conv2d: groups \(groups) must divide the channels of x \(x) and of weight \(w)")
+    require(cg * groups == cin,
+            "conv2d: x \(x) has \(cin) channels, weight \(w) with groups \(groups) expects \(cg * groups)")
     if let bias {
-        shapePrecondition(bias == [cout], "conv2d: bias \(bias) does not match weight \(w): expected [\(cout)]")
+        require(bias == [cout], "conv2d: bias \(bias) does not match weight \(w): expected [\(cout)]")
     }
     let ph = h + p.top + p.bottom, pw = wd + p.left + p.right
-    shapePrecondition(kh >= 1 && kw >= 1 && kh <= ph && kw <= pw,
-                 "conv2d: kernel of weight \(w) does not fit x \(x) padded by \(p)")
+    require(kh >= 1 && kw >= 1 && kh <= ph && kw <= pw,
+            "conv2d: kernel of weight \(w) does not fit x \(x) padded by \(p)")
     return ConvGeometry(n: n, cin: cin, h: h, w: wd, cout: cout, kh: kh, kw: kw,
                         stride: stride, padding: p, groups: groups,
                         oh: (ph - kh) / stride + 1, ow: (pw - kw) / stride + 1)
-}
-
-/// Stops with `message` unless `condition` holds. Unlike `precondition`, whose message is dropped
-/// in -O builds (which the Engine always is), `fatalError` prints it: a shape error must say which shapes.
-@inline(__always)
-func shapePrecondition(_ condition: Bool, _ message: @autoclosure () -> String,
-                       file: StaticString = #file, line: UInt = #line) {
-    if !condition { fatalError(message(), file: file, line: line) }
 }
 
 /// Splits `0..<n` into `slots` contiguous ranges run in parallel, and tells each body which slot it
@@ -119,10 +111,10 @@ private func matmul(_ split: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer
                     transA: Bool = false, transB: Bool = false, lda: Int? = nil, ldb: Int? = nil, ldc: Int? = nil) {
     if split {
         // Only a batch of one image splits its GEMMs, and one image never needs row strides.
-        precondition(lda == nil && ldb == nil && ldc == nil, "split GEMM with strided operands")
-        gemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB)
+        require(lda == nil && ldb == nil && ldc == nil, "split GEMM with strided operands")
+        parallelGEMM(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB)
     } else {
-        sgemm(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: ldc)
+        serialGEMM(a, b, c, m: m, n: n, k: k, beta: beta, transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: ldc)
     }
 }
 
@@ -142,50 +134,50 @@ extension ConvGeometry {
 /// `Y[og, images·OH·OW] = W_g · col`, then Y is copied image by image into y (adding the bias).
 /// Chunks are split over the workers, each owning its buffers.
 private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                             _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let per = g.imagesPerGEMM, chunks = (g.n + per - 1) / per
+                             _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
+    let per = geo.imagesPerGEMM, chunks = (geo.n + per - 1) / per
     let slots = max(1, min(Compute.workers, chunks))
     let split = slots == 1 && Compute.workers > 1
-    let width = per * g.outPlane  // columns of one chunk's GEMM
-    let colCount = g.isPointwise ? 0 : g.colRows * width
-    let outCount = per == 1 ? 0 : g.coutPerGroup * width
+    let width = per * geo.outPlane  // columns of one chunk's GEMM
+    let colCount = geo.isPointwise ? 0 : geo.colRows * width
+    let outCount = per == 1 ? 0 : geo.coutPerGroup * width
     let scratch = Tensor(uninitializedShape: [slots * (colCount + outCount)])  // pooled: cheap every step
     nonisolated(unsafe) let (px, pw, pb, py, ps) = (x, w, bias, y, scratch.data)
     parallelSlices(chunks, slots: slots) { slot, range in
         let col = ps + slot * (colCount + outCount), out = col + colCount
         for chunk in range {
-            let images = chunk * per..<min(g.n, (chunk + 1) * per)
-            for grp in 0..<g.groups {
-                let wg = pw + grp * g.coutPerGroup * g.colRows
-                @inline(__always) func xg(_ img: Int) -> UnsafePointer<Float> { px + (img * g.cin + grp * g.cinPerGroup) * g.inPlane }
-                @inline(__always) func yg(_ img: Int) -> UnsafeMutablePointer<Float> { py + (img * g.cout + grp * g.coutPerGroup) * g.outPlane }
+            let images = chunk * per..<min(geo.n, (chunk + 1) * per)
+            for grp in 0..<geo.groups {
+                let wg = pw + grp * geo.coutPerGroup * geo.colRows
+                @inline(__always) func xg(_ img: Int) -> UnsafePointer<Float> { px + (img * geo.cin + grp * geo.cinPerGroup) * geo.inPlane }
+                @inline(__always) func yg(_ img: Int) -> UnsafeMutablePointer<Float> { py + (img * geo.cout + grp * geo.coutPerGroup) * geo.outPlane }
                 if per == 1 {
                     let img = images.lowerBound
                     var beta: Float = 0
                     if let pb {  // y starts as the bias, the GEMM adds onto it
-                        for co in 0..<g.coutPerGroup {
-                            (yg(img) + co * g.outPlane).update(repeating: pb[grp * g.coutPerGroup + co], count: g.outPlane)
+                        for co in 0..<geo.coutPerGroup {
+                            (yg(img) + co * geo.outPlane).update(repeating: pb[grp * geo.coutPerGroup + co], count: geo.outPlane)
                         }
                         beta = 1
                     }
-                    if !g.isPointwise { im2col(xg(img), col, g) }
+                    if !geo.isPointwise { im2col(xg(img), col, geo) }
                     // y_g[og, OH·OW] = W_g[og, cg·kH·kW] · col[cg·kH·kW, OH·OW]
-                    matmul(split, wg, g.isPointwise ? xg(img) : UnsafePointer(col), yg(img),
-                           m: g.coutPerGroup, n: g.outPlane, k: g.colRows, beta: beta)
+                    matmul(split, wg, geo.isPointwise ? xg(img) : UnsafePointer(col), yg(img),
+                           m: geo.coutPerGroup, n: geo.outPlane, k: geo.colRows, beta: beta)
                     continue
                 }
-                let n = images.count * g.outPlane
-                for (k, img) in images.enumerated() { im2col(xg(img), col + k * g.outPlane, g, ld: width) }
+                let n = images.count * geo.outPlane
+                for (k, img) in images.enumerated() { im2col(xg(img), col + k * geo.outPlane, geo, ld: width) }
                 // Y[og, images·OH·OW] = W_g · col, rows `width` apart
-                sgemm(wg, col, out, m: g.coutPerGroup, n: n, k: g.colRows, ldb: width, ldc: width)
+                serialGEMM(wg, col, out, m: geo.coutPerGroup, n: n, k: geo.colRows, ldb: width, ldc: width)
                 for (k, img) in images.enumerated() {
-                    for co in 0..<g.coutPerGroup {
-                        let (src, dst) = (out + co * width + k * g.outPlane, yg(img) + co * g.outPlane)
+                    for co in 0..<geo.coutPerGroup {
+                        let (src, dst) = (out + co * width + k * geo.outPlane, yg(img) + co * geo.outPlane)
                         if let pb {
-                            let b = pb[grp * g.coutPerGroup + co]
-                            for p in 0..<g.outPlane { dst[p] = src[p] + b }
+                            let b = pb[grp * geo.coutPerGroup + co]
+                            for p in 0..<geo.outPlane { dst[p] = src[p] + b }
                         } else {
-                            dst.update(from: src, count: g.outPlane)
+                            dst.update(from: src, count: geo.outPlane)
                         }
                     }
                 }
@@ -200,18 +192,18 @@ private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
 /// (they would take kH·kW times the input's memory per layer). Chunks of images as in the forward
 /// pass: dy of a chunk is gathered side by side (`dY[og, images·OH·OW]`), then
 /// dW_g += dY · colᵀ and dcol = W_gᵀ · dY, which col2im scatters back image by image.
-private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
+private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
                               wantX: Bool, wantW: Bool) -> (Tensor?, Tensor?) {
-    let per = g.imagesPerGEMM, chunks = (g.n + per - 1) / per
+    let per = geo.imagesPerGEMM, chunks = (geo.n + per - 1) / per
     let slots = max(1, min(Compute.workers, chunks))
     let split = slots == 1 && Compute.workers > 1
-    let width = per * g.outPlane
-    let colCount = g.isPointwise ? 0 : g.colRows * width
+    let width = per * geo.outPlane
+    let colCount = geo.isPointwise ? 0 : geo.colRows * width
     // Per worker: `cols` holds im2col(x_g) for dW, `dcols` holds W_gᵀ·dY before col2im for dX,
     // `dys` the chunk's dY side by side (only with several images per chunk).
     let cols = Tensor(uninitializedShape: [wantW ? slots * colCount : 0])
     let dcols = Tensor(uninitializedShape: [wantX ? slots * colCount : 0])
-    let dyCount = per == 1 ? 0 : g.coutPerGroup * width
+    let dyCount = per == 1 ? 0 : geo.coutPerGroup * width
     let dys = Tensor(uninitializedShape: [slots * dyCount])
     let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
     // dW is summed per worker, then reduced: no two workers ever write the same floats.
@@ -222,50 +214,50 @@ private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: 
     parallelSlices(chunks, slots: slots) { slot, range in
         let col = pcol + slot * colCount, dcol = pdcol + slot * colCount, dyc = pdys + slot * dyCount
         for chunk in range {
-            let images = chunk * per..<min(g.n, (chunk + 1) * per)
-            let n = images.count * g.outPlane
+            let images = chunk * per..<min(geo.n, (chunk + 1) * per)
+            let n = images.count * geo.outPlane
             let stride = per == 1 ? nil : Optional(width)  // row stride of dY, col and dcol
-            for grp in 0..<g.groups {
-                let wOffset = grp * g.coutPerGroup * g.colRows
-                @inline(__always) func xOffset(_ img: Int) -> Int { (img * g.cin + grp * g.cinPerGroup) * g.inPlane }
-                @inline(__always) func dyg(_ img: Int) -> UnsafeMutablePointer<Float> { pdy + (img * g.cout + grp * g.coutPerGroup) * g.outPlane }
+            for grp in 0..<geo.groups {
+                let wOffset = grp * geo.coutPerGroup * geo.colRows
+                @inline(__always) func xOffset(_ img: Int) -> Int { (img * geo.cin + grp * geo.cinPerGroup) * geo.inPlane }
+                @inline(__always) func dyg(_ img: Int) -> UnsafeMutablePointer<Float> { pdy + (img * geo.cout + grp * geo.coutPerGroup) * geo.outPlane }
                 // dY[og, images·OH·OW]: dy of the single image in place, or the chunk's images gathered
                 let dY: UnsafePointer<Float>
                 if per == 1 {
                     dY = UnsafePointer(dyg(images.lowerBound))
                 } else {
                     for (k, img) in images.enumerated() {
-                        for co in 0..<g.coutPerGroup {
-                            (dyc + co * width + k * g.outPlane).update(from: dyg(img) + co * g.outPlane, count: g.outPlane)
+                        for co in 0..<geo.coutPerGroup {
+                            (dyc + co * width + k * geo.outPlane).update(from: dyg(img) + co * geo.outPlane, count: geo.outPlane)
                         }
                     }
                     dY = UnsafePointer(dyc)
                 }
                 if let pdw {
                     let source: UnsafePointer<Float>
-                    if g.isPointwise {
+                    if geo.isPointwise {
                         source = UnsafePointer(px + xOffset(images.lowerBound))  // pointwise: one image per chunk
                     } else {
-                        for (k, img) in images.enumerated() { im2col(px + xOffset(img), col + k * g.outPlane, g, ld: width) }
+                        for (k, img) in images.enumerated() { im2col(px + xOffset(img), col + k * geo.outPlane, geo, ld: width) }
                         source = UnsafePointer(col)
                     }
                     // dW_g[og, cg·kH·kW] += dY[og, n] · colᵀ[n, cg·kH·kW] (dY and col rows `width` apart)
-                    matmul(split, dY, source, pdw + slot * wCount + wOffset, m: g.coutPerGroup, n: g.colRows, k: n,
+                    matmul(split, dY, source, pdw + slot * wCount + wOffset, m: geo.coutPerGroup, n: geo.colRows, k: n,
                            beta: 1, transB: true, lda: stride, ldb: stride)
                 }
                 if let pdx {
-                    if g.isPointwise {
+                    if geo.isPointwise {
                         // dx_g[cg, H·W] = W_gᵀ[cg, og] · dy_g[og, H·W]
-                        matmul(split, pw + wOffset, dY, pdx + xOffset(images.lowerBound), m: g.cinPerGroup, n: g.outPlane,
-                               k: g.coutPerGroup, transA: true)
+                        matmul(split, pw + wOffset, dY, pdx + xOffset(images.lowerBound), m: geo.cinPerGroup, n: geo.outPlane,
+                               k: geo.coutPerGroup, transA: true)
                     } else {
                         // dcol[cg·kH·kW, n] = W_gᵀ · dY, then scattered back onto each image.
-                        matmul(split, pw + wOffset, dY, dcol, m: g.colRows, n: n, k: g.coutPerGroup, transA: true,
+                        matmul(split, pw + wOffset, dY, dcol, m: geo.colRows, n: n, k: geo.coutPerGroup, transA: true,
                                ldb: stride, ldc: stride)
                         for (k, img) in images.enumerated() {
                             let dxg = pdx + xOffset(img)
-                            dxg.update(repeating: 0, count: g.cinPerGroup * g.inPlane)
-                            col2im(dcol + k * g.outPlane, dxg, g, ld: width)
+                            dxg.update(repeating: 0, count: geo.cinPerGroup * geo.inPlane)
+                            col2im(dcol + k * geo.outPlane, dxg, geo, ld: width)
                         }
                     }
                 }
@@ -288,13 +280,13 @@ private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: 
 }
 
 /// dy: [N, Cout, OH, OW] → dBias: [Cout], dBias[c] = Σ_{n, oh, ow} dy[n, c, oh, ow].
-func convBiasGradient(_ dy: Tensor, _ g: ConvGeometry) -> Tensor {
-    let db = Tensor(uninitializedShape: [g.cout])
+func convBiasGradient(_ dy: Tensor, _ geo: ConvGeometry) -> Tensor {
+    let db = Tensor(uninitializedShape: [geo.cout])
     nonisolated(unsafe) let (pdy, pdb) = (dy.data, db.data)
-    parallelFor(g.cout, grain: max(1, elementwiseGrain / max(1, g.n * g.outPlane))) { r in
+    parallelFor(geo.cout, grain: max(1, elementwiseGrain / max(1, geo.n * geo.outPlane))) { r in
         for co in r {
             var s: Double = 0  // N·OH·OW terms: accumulate the per-plane sums in Double
-            for img in 0..<g.n { s += Double(sumOfFloats(pdy + (img * g.cout + co) * g.outPlane, g.outPlane)) }
+            for img in 0..<geo.n { s += Double(sumOfFloats(pdy + (img * geo.cout + co) * geo.outPlane, geo.outPlane)) }
             pdb[co] = Float(s)
         }
     }

@@ -19,27 +19,27 @@ private func planeSlots(_ planes: Int, work: Int) -> Int {
 
 /// x: [N, Cin, H, W], w: [Cout, 1, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
 func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                      _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry) {
-    let (hp, wp) = (g.h + g.padding.top + g.padding.bottom, g.w + g.padding.left + g.padding.right)
-    let (planes, taps) = (g.n * g.cout, g.kh * g.kw)
-    let slots = planeSlots(planes, work: g.outPlane * taps)
+                      _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
+    let (hp, wp) = (geo.h + geo.padding.top + geo.padding.bottom, geo.w + geo.padding.left + geo.padding.right)
+    let (planes, taps) = (geo.n * geo.cout, geo.kh * geo.kw)
+    let slots = planeSlots(planes, work: geo.outPlane * taps)
     let scratch = Tensor(uninitializedShape: [slots, hp * wp])
     nonisolated(unsafe) let (px, pw, pb, py, ps) = (x, w, bias, y, scratch.data)
     parallelSlices(planes, slots: slots) { slot, range in
         let padded = ps + slot * hp * wp
         var paddedInput = -1  // with a multiplier, consecutive output channels read the same plane
         for plane in range {
-            let (img, co) = plane.quotientAndRemainder(dividingBy: g.cout)
-            let input = img * g.cin + co / g.coutPerGroup
+            let (img, co) = plane.quotientAndRemainder(dividingBy: geo.cout)
+            let input = img * geo.cin + co / geo.coutPerGroup
             if input != paddedInput {
-                padPlane(px + input * g.inPlane, h: g.h, w: g.w, into: padded, hp: hp, wp: wp,
-                         top: g.padding.top, left: g.padding.left)
+                padPlane(px + input * geo.inPlane, h: geo.h, w: geo.w, into: padded, hp: hp, wp: wp,
+                         top: geo.padding.top, left: geo.padding.left)
                 paddedInput = input
             }
-            let yp = py + plane * g.outPlane
-            yp.update(repeating: pb?[co] ?? 0, count: g.outPlane)
-            correlatePlane(padded, width: wp, pw + co * taps, kh: g.kh, kw: g.kw, stride: g.stride,
-                           adding: yp, oh: g.oh, ow: g.ow)
+            let yp = py + plane * geo.outPlane
+            yp.update(repeating: pb?[co] ?? 0, count: geo.outPlane)
+            correlatePlane(padded, width: wp, pw + co * taps, kh: geo.kh, kw: geo.kw, stride: geo.stride,
+                           adding: yp, oh: geo.oh, ow: geo.ow)
         }
     }
     withExtendedLifetime(scratch) {}
@@ -50,41 +50,41 @@ func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bi
 /// Stride 1: dx is the correlation of dy, padded by (kH − 1 − top, kW − 1 − left), with the
 /// kernel flipped — the forward kernel again. Other strides: each dy element is scattered onto a
 /// padded dx plane, which is then cropped.
-func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ g: ConvGeometry) -> Tensor {
-    let dx = Tensor(uninitializedShape: [g.n, g.cin, g.h, g.w])
-    let (planes, taps, m, s) = (g.n * g.cin, g.kh * g.kw, g.coutPerGroup, g.stride)
-    let (hp, wp) = s == 1 ? (g.h + g.kh - 1, g.w + g.kw - 1)
-                          : (g.h + g.padding.top + g.padding.bottom, g.w + g.padding.left + g.padding.right)
-    let slots = planeSlots(planes, work: m * g.outPlane * taps)
+func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ geo: ConvGeometry) -> Tensor {
+    let dx = Tensor(uninitializedShape: [geo.n, geo.cin, geo.h, geo.w])
+    let (planes, taps, m, s) = (geo.n * geo.cin, geo.kh * geo.kw, geo.coutPerGroup, geo.stride)
+    let (hp, wp) = s == 1 ? (geo.h + geo.kh - 1, geo.w + geo.kw - 1)
+                          : (geo.h + geo.padding.top + geo.padding.bottom, geo.w + geo.padding.left + geo.padding.right)
+    let slots = planeSlots(planes, work: m * geo.outPlane * taps)
     let scratch = Tensor(uninitializedShape: [slots, hp * wp + taps])
     nonisolated(unsafe) let (pdy, pw, pdx, ps) = (dy.data, weight.data, dx.data, scratch.data)
     parallelSlices(planes, slots: slots) { slot, range in
         let padded = ps + slot * (hp * wp + taps), flipped = padded + hp * wp
         for plane in range {
-            let (img, ci) = plane.quotientAndRemainder(dividingBy: g.cin)
-            let dxp = pdx + plane * g.inPlane
-            if s == 1 { dxp.update(repeating: 0, count: g.inPlane) } else { padded.update(repeating: 0, count: hp * wp) }
+            let (img, ci) = plane.quotientAndRemainder(dividingBy: geo.cin)
+            let dxp = pdx + plane * geo.inPlane
+            if s == 1 { dxp.update(repeating: 0, count: geo.inPlane) } else { padded.update(repeating: 0, count: hp * wp) }
             for co in ci * m..<(ci + 1) * m {
-                let (dyp, k) = (pdy + (img * g.cout + co) * g.outPlane, pw + co * taps)
+                let (dyp, k) = (pdy + (img * geo.cout + co) * geo.outPlane, pw + co * taps)
                 if s == 1 {
-                    padPlane(dyp, h: g.oh, w: g.ow, into: padded, hp: hp, wp: wp,
-                             top: g.kh - 1 - g.padding.top, left: g.kw - 1 - g.padding.left)
+                    padPlane(dyp, h: geo.oh, w: geo.ow, into: padded, hp: hp, wp: wp,
+                             top: geo.kh - 1 - geo.padding.top, left: geo.kw - 1 - geo.padding.left)
                     for t in 0..<taps { flipped[t] = k[taps - 1 - t] }
-                    correlatePlane(padded, width: wp, flipped, kh: g.kh, kw: g.kw, stride: 1,
-                                   adding: dxp, oh: g.h, ow: g.w)
+                    correlatePlane(padded, width: wp, flipped, kh: geo.kh, kw: geo.kw, stride: 1,
+                                   adding: dxp, oh: geo.h, ow: geo.w)
                 } else {
                     // x_padded[oh·s + i, ow·s + j] fed y[oh, ow] with weight k[i, j]
-                    for r in 0..<g.oh {
-                        for c in 0..<g.ow {
-                            let gv = dyp[r * g.ow + c], window = padded + r * s * wp + c * s
-                            for i in 0..<g.kh { for j in 0..<g.kw { window[i * wp + j] += k[i * g.kw + j] * gv } }
+                    for r in 0..<geo.oh {
+                        for c in 0..<geo.ow {
+                            let gv = dyp[r * geo.ow + c], window = padded + r * s * wp + c * s
+                            for i in 0..<geo.kh { for j in 0..<geo.kw { window[i * wp + j] += k[i * geo.kw + j] * gv } }
                         }
                     }
                 }
             }
             if s != 1 {
-                for ih in 0..<g.h {
-                    (dxp + ih * g.w).update(from: padded + (ih + g.padding.top) * wp + g.padding.left, count: g.w)
+                for ih in 0..<geo.h {
+                    (dxp + ih * geo.w).update(from: padded + (ih + geo.padding.top) * wp + geo.padding.left, count: geo.w)
                 }
             }
         }
@@ -96,23 +96,23 @@ func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ g: ConvGeometry) -
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W] → dW: [Cout, 1, kH, kW],
 /// dW[co, i, j] = Σ_{n, oh, ow} dy[n, co, oh, ow] · x_padded[n, ci, oh·s + i, ow·s + j].
 /// One task per output channel, looping over the batch.
-func depthwiseWeightGradient(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
-    let dw = Tensor(uninitializedShape: [g.cout, 1, g.kh, g.kw])
-    let (hp, wp) = (g.h + g.padding.top + g.padding.bottom, g.w + g.padding.left + g.padding.right)
-    let taps = g.kh * g.kw
-    let slots = planeSlots(g.cout, work: g.n * g.outPlane * taps)
+func depthwiseWeightGradient(_ dy: Tensor, _ x: Tensor, _ geo: ConvGeometry) -> Tensor {
+    let dw = Tensor(uninitializedShape: [geo.cout, 1, geo.kh, geo.kw])
+    let (hp, wp) = (geo.h + geo.padding.top + geo.padding.bottom, geo.w + geo.padding.left + geo.padding.right)
+    let taps = geo.kh * geo.kw
+    let slots = planeSlots(geo.cout, work: geo.n * geo.outPlane * taps)
     let scratch = Tensor(uninitializedShape: [slots, hp * wp])
     nonisolated(unsafe) let (pdy, px, pdw, ps) = (dy.data, x.data, dw.data, scratch.data)
-    parallelSlices(g.cout, slots: slots) { slot, channels in
+    parallelSlices(geo.cout, slots: slots) { slot, channels in
         let padded = ps + slot * hp * wp
         for co in channels {
             let dk = pdw + co * taps
             dk.update(repeating: 0, count: taps)
-            for img in 0..<g.n {
-                padPlane(px + (img * g.cin + co / g.coutPerGroup) * g.inPlane, h: g.h, w: g.w,
-                         into: padded, hp: hp, wp: wp, top: g.padding.top, left: g.padding.left)
-                accumulateKernelGradient(padded, width: wp, pdy + (img * g.cout + co) * g.outPlane,
-                                         oh: g.oh, ow: g.ow, stride: g.stride, kh: g.kh, kw: g.kw, into: dk)
+            for img in 0..<geo.n {
+                padPlane(px + (img * geo.cin + co / geo.coutPerGroup) * geo.inPlane, h: geo.h, w: geo.w,
+                         into: padded, hp: hp, wp: wp, top: geo.padding.top, left: geo.padding.left)
+                accumulateKernelGradient(padded, width: wp, pdy + (img * geo.cout + co) * geo.outPlane,
+                                         oh: geo.oh, ow: geo.ow, stride: geo.stride, kh: geo.kh, kw: geo.kw, into: dk)
             }
         }
     }
@@ -176,10 +176,10 @@ private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: Uns
     }
 }
 
-/// dk[i, j] += Σ_{r, c} g[r, c] · src[r·s + i, c·s + j]. At stride 1 each tap's sum runs in a
+/// dk[i, j] += Σ_{r, c} dy[r, c] · src[r·s + i, c·s + j]. At stride 1 each tap's sum runs in a
 /// SIMD register over the whole (L1-resident) plane, since scalar float sums do not vectorise.
 @inline(__always)
-private func accumulateKernelGradient(_ src: UnsafePointer<Float>, width sw: Int, _ g: UnsafePointer<Float>,
+private func accumulateKernelGradient(_ src: UnsafePointer<Float>, width sw: Int, _ dy: UnsafePointer<Float>,
                                       oh: Int, ow: Int, stride s: Int, kh: Int, kw: Int,
                                       into dk: UnsafeMutablePointer<Float>) {
     let vectorEnd = s == 1 ? ow - ow % 8 : 0
@@ -187,20 +187,13 @@ private func accumulateKernelGradient(_ src: UnsafePointer<Float>, width sw: Int
         for j in 0..<kw {
             var acc = SIMD8<Float>(), tail: Float = 0
             for r in 0..<oh {
-                let (gr, window) = (g + r * ow, src + (r * s + i) * sw + j)
+                let (dyRow, window) = (dy + r * ow, src + (r * s + i) * sw + j)
                 var c = 0
-                while c < vectorEnd { acc += load8(gr + c) * load8(window + c); c += 8 }
-                while c < ow { tail += gr[c] * window[c * s]; c += 1 }
+                while c < vectorEnd { acc += load8(dyRow + c) * load8(window + c); c += 8 }
+                while c < ow { tail += dyRow[c] * window[c * s]; c += 1 }
             }
             dk[i * kw + j] += acc.sum() + tail
         }
     }
 }
 
-@inline(__always) private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-@inline(__always) private func load8(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> { load8(UnsafePointer(p)) }
-@inline(__always) private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
-}

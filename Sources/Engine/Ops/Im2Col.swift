@@ -61,56 +61,68 @@ func validOutputs(tap: Int, pad: Int, inSize: Int, outSize: Int, stride: Int) ->
 @inline(__always)
 func ceilDiv(_ a: Int, _ b: Int) -> Int { a > 0 ? (a + b - 1) / b : -((-a) / b) }
 
-/// x: [cg, H, W] (one group of one image) → col: [cg·kH·kW, OH·OW] with rows `ld` floats apart
-/// (≥ OH·OW: several images side by side). Every element of the image's block is written.
-func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ g: ConvGeometry, ld: Int? = nil) {
-    let (ow, s, ld) = (g.ow, g.stride, ld ?? g.outPlane)
-    for c in 0..<g.cinPerGroup {
-        let xc = x + c * g.inPlane
-        for i in 0..<g.kh {
-            let rows = g.rows(tap: i)
-            for j in 0..<g.kw {
-                let cols = g.cols(tap: j)
-                let dst = col + ((c * g.kh + i) * g.kw + j) * ld
-                dst.update(repeating: 0, count: rows.lowerBound * ow)
-                for oh in rows {
-                    let d = dst + oh * ow
-                    let base = (oh * s - g.padding.top + i) * g.w - g.padding.left + j  // x index at ow = 0
-                    d.update(repeating: 0, count: cols.lowerBound)
-                    if s == 1 {
-                        (d + cols.lowerBound).update(from: xc + base + cols.lowerBound, count: cols.count)
-                    } else {
-                        for o in cols { d[o] = xc[base + o * s] }
-                    }
-                    (d + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound)
+/// One kernel tap of one input channel: row `colRow` of the column matrix, the output rows and columns
+/// whose window reads inside the image, and where in the channel's plane output (oh, 0) reads.
+struct ConvTap {
+    let channel: Int, colRow: Int
+    let rows: Range<Int>, cols: Range<Int>
+    let kernelRow: Int, kernelColumn: Int
+
+    /// Index in the channel's [H, W] plane that output (oh, ow = 0) reads for this tap.
+    @inline(__always) func inputIndex(outputRow oh: Int, _ geo: ConvGeometry) -> Int {
+        (oh * geo.stride - geo.padding.top + kernelRow) * geo.w - geo.padding.left + kernelColumn
+    }
+}
+
+extension ConvGeometry {
+    /// Calls `body` for every (channel c of one group, kernel row i, kernel column j), in column-row order.
+    @inline(__always) func forEachTap(_ body: (ConvTap) -> Void) {
+        for c in 0..<cinPerGroup {
+            for i in 0..<kh {
+                let tapRows = self.rows(tap: i)
+                for j in 0..<kw {
+                    body(ConvTap(channel: c, colRow: (c * kh + i) * kw + j, rows: tapRows, cols: self.cols(tap: j),
+                                 kernelRow: i, kernelColumn: j))
                 }
-                (dst + rows.upperBound * ow).update(repeating: 0, count: (g.oh - rows.upperBound) * ow)
             }
         }
     }
 }
 
+/// x: [cg, H, W] (one group of one image) → col: [cg·kH·kW, OH·OW] with rows `ld` floats apart
+/// (≥ OH·OW: several images side by side). Every element of the image's block is written.
+func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, ld: Int? = nil) {
+    let (ow, s, ld) = (geo.ow, geo.stride, ld ?? geo.outPlane)
+    geo.forEachTap { tap in
+        let (xc, dst, rows, cols) = (x + tap.channel * geo.inPlane, col + tap.colRow * ld, tap.rows, tap.cols)
+        dst.update(repeating: 0, count: rows.lowerBound * ow)
+        for oh in rows {
+            let d = dst + oh * ow, base = tap.inputIndex(outputRow: oh, geo)
+            d.update(repeating: 0, count: cols.lowerBound)
+            if s == 1 {
+                (d + cols.lowerBound).update(from: xc + base + cols.lowerBound, count: cols.count)
+            } else {
+                for o in cols { d[o] = xc[base + o * s] }
+            }
+            (d + cols.upperBound).update(repeating: 0, count: ow - cols.upperBound)
+        }
+        (dst + rows.upperBound * ow).update(repeating: 0, count: (geo.oh - rows.upperBound) * ow)
+    }
+}
+
 /// The adjoint of `im2col`: col: [cg·kH·kW, OH·OW] (rows `ld` apart) → dx: [cg, H, W],
 /// *accumulated* into dx (overlapping windows add up; the caller zeroes dx first).
-func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ g: ConvGeometry, ld: Int? = nil) {
-    let (ow, s, ld) = (g.ow, g.stride, ld ?? g.outPlane)
-    for c in 0..<g.cinPerGroup {
-        let dxc = dx + c * g.inPlane
-        for i in 0..<g.kh {
-            let rows = g.rows(tap: i)
-            for j in 0..<g.kw {
-                let cols = g.cols(tap: j)
-                let src = col + ((c * g.kh + i) * g.kw + j) * ld
-                for oh in rows {
-                    let d = src + oh * ow
-                    let base = (oh * s - g.padding.top + i) * g.w - g.padding.left + j
-                    if s == 1 {
-                        let (dst, from) = (dxc + base + cols.lowerBound, d + cols.lowerBound)
-                        for o in 0..<cols.count { dst[o] += from[o] }
-                    } else {
-                        for o in cols { dxc[base + o * s] += d[o] }
-                    }
-                }
+func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, ld: Int? = nil) {
+    let (ow, s, ld) = (geo.ow, geo.stride, ld ?? geo.outPlane)
+    geo.forEachTap { tap in
+        let (dxc, src, cols) = (dx + tap.channel * geo.inPlane, col + tap.colRow * ld, tap.cols)
+        for oh in tap.rows {
+            let d = src + oh * ow, base = tap.inputIndex(outputRow: oh, geo)
+            if s == 1 {
+                let (dst, from) = (dxc + base + cols.lowerBound, d + cols.lowerBound)
+                for o in 0..<cols.count { dst[o] += from[o] }
+            } else {
+                for o in cols { dxc[base + o * s] += d[o] }
             }
         }
     }

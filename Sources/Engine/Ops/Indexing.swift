@@ -11,9 +11,7 @@ extension RowKernels {
 
 extension Tensor {
     fileprivate func checkRowIndex(_ index: Int, _ op: String) {
-        guard index >= 0 && index < shape[0] else {
-            fatalError("\(op): row index \(index) out of range for dimension 0 of \(shape)")
-        }
+        require(index >= 0 && index < shape[0], "\(op): row index \(index) out of range for dimension 0 of \(shape)")
     }
 
     /// Rows `range` along dimension 0, as a copy.
@@ -21,9 +19,8 @@ extension Tensor {
     /// Shapes: `self: [N, ...]` → `[range.count, ...]`.
     /// Backward: the gradient lands in rows `range` of a zero tensor of `self`'s shape.
     public func batchSlice(_ range: Range<Int>) -> Tensor {
-        guard rank >= 1, range.lowerBound >= 0, range.upperBound <= shape[0] else {
-            fatalError("batchSlice: rows \(range) out of range for shape \(shape)")
-        }
+        require(rank >= 1 && range.lowerBound >= 0 && range.upperBound <= shape[0],
+                "batchSlice: rows \(range) out of range for shape \(shape)")
         let row = RowKernels.rowSize(self)
         var outShape = shape
         outShape[0] = range.count
@@ -43,7 +40,7 @@ extension Tensor {
     ///
     /// Shapes: `self: [N, ...]` → `[indices.count, ...]`.
     public func gatherBatch(_ indices: [Int]) -> Tensor {
-        guard rank >= 1 else { fatalError("gatherBatch of a rank-0 tensor") }
+        require(rank >= 1, "gatherBatch of a rank-0 tensor")
         let row = RowKernels.rowSize(self)
         var outShape = shape
         outShape[0] = indices.count
@@ -61,10 +58,9 @@ extension Tensor {
     ///
     /// Shapes: `self: [N, ...]`, `source: [indices.count, ...]`.
     public func scatterBatch(_ source: Tensor, at indices: [Int]) {
-        guard source.rank == rank, rank >= 1, source.shape.dropFirst() == shape.dropFirst(),
-              source.shape[0] == indices.count else {
-            fatalError("scatterBatch: source \(source.shape) does not fit \(indices.count) rows of \(shape)")
-        }
+        require(source.rank == rank && rank >= 1 && source.shape.dropFirst() == shape.dropFirst()
+                    && source.shape[0] == indices.count,
+                "scatterBatch: source \(source.shape) does not fit \(indices.count) rows of \(shape)")
         let row = RowKernels.rowSize(self)
         for (i, index) in indices.enumerated() {
             checkRowIndex(index, "scatterBatch")
@@ -87,7 +83,7 @@ extension Tensor {
 /// Shapes: `t: [N, K]` (K ≥ 1) → N indices.
 public func argmaxRows(_ t: Tensor) -> [Int] {
     let (n, k) = RowKernels.matrixShape(t, "argmaxRows")
-    guard k >= 1 else { fatalError("argmaxRows of a matrix with no columns, shape \(t.shape)") }
+    require(k >= 1, "argmaxRows of a matrix with no columns, shape \(t.shape)")
     return (0..<n).map { i in
         let row = t.data + i * k
         var best = 0

@@ -7,11 +7,9 @@ import Foundation
 /// Sums over K accumulate in Double; every kernel is stable at logits of ±1000.
 
 extension RowKernels {
-    /// Traps with a message naming the offending example and K (`fatalError`: see `matrixShape`).
+    /// Traps with a message naming the offending example and K (see `matrixShape`).
     static func checkLabels(_ labels: [Int], rows n: Int, classes k: Int, _ op: String) {
-        guard labels.count == n else {
-            fatalError("\(op): \(labels.count) labels for \(n) rows")
-        }
+        require(labels.count == n, "\(op): \(labels.count) labels for \(n) rows")
         for (i, label) in labels.enumerated() where label < 0 || label >= k {
             fatalError("\(op): label \(label) at index \(i) is out of range for K = \(k) classes")
         }
@@ -113,10 +111,8 @@ public func klDivergenceRows(target p: Tensor, logQ: Tensor, epsInLog: Float = 0
     let profiled = OpProfile.begin("klDivergenceRows")
     defer { OpProfile.end(profiled) }
     let (n, k) = RowKernels.matrixShape(p, "klDivergenceRows")
-    guard logQ.shape == p.shape else {
-        fatalError("klDivergenceRows: target p \(p.shape) and logQ \(logQ.shape) differ")
-    }
-    guard epsInLog >= 0 else { fatalError("klDivergenceRows: epsInLog must be ≥ 0, got \(epsInLog)") }
+    require(logQ.shape == p.shape, "klDivergenceRows: target p \(p.shape) and logQ \(logQ.shape) differ")
+    require(epsInLog >= 0, "klDivergenceRows: epsInLog must be ≥ 0, got \(epsInLog)")
     let eps = epsInLog
     let out = Tensor(uninitializedShape: [n])
     nonisolated(unsafe) let (pp, pq, po) = (p.data, logQ.data, out.data)
@@ -192,7 +188,7 @@ public func entropyRows(_ p: Tensor) -> Tensor {
 /// ∂L/∂z_y = g_n and ∂L/∂z_{j*} = −g_n; everything else 0.
 public func marginRows(_ logits: Tensor, labels: [Int], kappa: Float) -> Tensor {
     let (n, k) = RowKernels.matrixShape(logits, "marginRows")
-    guard k >= 2 else { fatalError("marginRows needs at least 2 classes, got K = \(k)") }
+    require(k >= 2, "marginRows needs at least 2 classes, got K = \(k)")
     RowKernels.checkLabels(labels, rows: n, classes: k, "marginRows")
     let out = Tensor(uninitializedShape: [n])
     var runnerUp = [Int](repeating: 0, count: n)

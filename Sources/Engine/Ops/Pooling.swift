@@ -36,14 +36,14 @@ struct PoolGeometry {
 
 func poolGeometry(_ op: String, _ x: [Int], kernel: Int, stride: Int?, padding: Int) -> PoolGeometry {
     let stride = stride ?? kernel
-    shapePrecondition(x.count == 4, "\(op): x must be [N, C, H, W], got \(x)")
-    shapePrecondition(kernel >= 1 && stride >= 1, "\(op): kernel \(kernel) and stride \(stride) must be ≥ 1 (x \(x))")
+    require(x.count == 4, "\(op): x must be [N, C, H, W], got \(x)")
+    require(kernel >= 1 && stride >= 1, "\(op): kernel \(kernel) and stride \(stride) must be ≥ 1 (x \(x))")
     // PyTorch's bound; it also guarantees that every window holds at least one input.
-    shapePrecondition(padding >= 0 && padding <= kernel / 2,
-                      "\(op): padding \(padding) must be in 0...kernel/2 = \(kernel / 2) (x \(x))")
+    require(padding >= 0 && padding <= kernel / 2,
+            "\(op): padding \(padding) must be in 0...kernel/2 = \(kernel / 2) (x \(x))")
     let (h, w) = (x[2], x[3])
-    shapePrecondition(h + 2 * padding >= kernel && w + 2 * padding >= kernel,
-                      "\(op): kernel \(kernel)×\(kernel) does not fit x \(x) padded by \(padding)")
+    require(h + 2 * padding >= kernel && w + 2 * padding >= kernel,
+            "\(op): kernel \(kernel)×\(kernel) does not fit x \(x) padded by \(padding)")
     return PoolGeometry(planes: x[0] * x[1], h: h, w: w, kernel: kernel, stride: stride, padding: padding,
                         oh: (h + 2 * padding - kernel) / stride + 1, ow: (w + 2 * padding - kernel) / stride + 1)
 }
@@ -55,17 +55,17 @@ func poolGeometry(_ op: String, _ x: [Int], kernel: Int, stride: Int?, padding: 
 public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     let profiled = OpProfile.begin("maxPool2d \(kernel)×\(kernel)")
     defer { OpProfile.end(profiled) }
-    let g = poolGeometry("maxPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
-    let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], g.oh, g.ow])
+    let geo = poolGeometry("maxPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
+    let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], geo.oh, geo.ow])
     // The argmax (index within the plane) is only kept when backward can run: evaluation skips it.
     let keepArgmax = GradMode.isEnabled && x.requiresGrad
     let argmax = [Int32](unsafeUninitializedCapacity: keepArgmax ? y.count : 0) { buffer, initialized in
         // An empty buffer may still have a base address (the shared empty storage): never write there.
         let at = keepArgmax ? buffer.baseAddress : nil
-        if g.kernel == 2 && g.stride == 2 && g.padding == 0 {
-            maxPool2x2Forward(x.data, y.data, at, g)
+        if geo.kernel == 2 && geo.stride == 2 && geo.padding == 0 {
+            maxPool2x2Forward(x.data, y.data, at, geo)
         } else {
-            maxPoolForward(x.data, y.data, at, g)
+            maxPoolForward(x.data, y.data, at, geo)
         }
         initialized = buffer.count
     }
@@ -76,12 +76,12 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
         nonisolated(unsafe) let (pdy, pdx) = (dy.data, dx.data)
         argmax.withUnsafeBufferPointer { indices in
             nonisolated(unsafe) let pa = indices.baseAddress!
-            parallelFor(g.planes, grain: planeGrain(g.inPlane)) { planes in
+            parallelFor(geo.planes, grain: planeGrain(geo.inPlane)) { planes in
                 for plane in planes {
-                    let dxp = pdx + plane * g.inPlane
-                    dxp.update(repeating: 0, count: g.inPlane)
+                    let dxp = pdx + plane * geo.inPlane
+                    dxp.update(repeating: 0, count: geo.inPlane)
                     // Overlapping windows (stride < kernel) may share an argmax: accumulate.
-                    for o in plane * g.outPlane..<(plane + 1) * g.outPlane { dxp[Int(pa[o])] += pdy[o] }
+                    for o in plane * geo.outPlane..<(plane + 1) * geo.outPlane { dxp[Int(pa[o])] += pdy[o] }
                 }
             }
         }
@@ -93,25 +93,25 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
 /// The general max-pool kernel (any kernel, stride, padding), tap-outer as described at
 /// `PoolGeometry`. x: [planes, H, W] → y: [planes, OH, OW], argmax (index within the plane) if `at`.
 func maxPoolForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                    _ at: UnsafeMutablePointer<Int32>?, _ g: PoolGeometry) {
+                    _ at: UnsafeMutablePointer<Int32>?, _ geo: PoolGeometry) {
     nonisolated(unsafe) let (px, py, pa) = (x, y, at)
-    let s = g.stride
-    parallelFor(g.planes, grain: g.grain) { planes in
+    let s = geo.stride
+    parallelFor(geo.planes, grain: geo.grain) { planes in
         for plane in planes {
-            let xp = px + plane * g.inPlane
-            for r in 0..<g.oh {
-                let o = plane * g.outPlane + r * g.ow
-                let (best, rows) = (py + o, g.rows(r))
-                best.update(repeating: -.infinity, count: g.ow)
+            let xp = px + plane * geo.inPlane
+            for r in 0..<geo.oh {
+                let o = plane * geo.outPlane + r * geo.ow
+                let (best, rows) = (py + o, geo.rows(r))
+                best.update(repeating: -.infinity, count: geo.ow)
                 let at = pa.map { $0 + o }
                 if let at {
                     // Where every input of a window is −∞, PyTorch keeps the window's first position.
-                    for c in 0..<g.ow { at[c] = Int32(truncatingIfNeeded: rows.lowerBound * g.w + max(0, c * s - g.padding)) }
+                    for c in 0..<geo.ow { at[c] = Int32(truncatingIfNeeded: rows.lowerBound * geo.w + max(0, c * s - geo.padding)) }
                 }
                 for ih in rows {
-                    for j in 0..<g.kernel {
-                        let cols = g.cols(tap: j)
-                        maxStep(xp, from: ih * g.w - g.padding + j + cols.lowerBound * s, stride: s,
+                    for j in 0..<geo.kernel {
+                        let cols = geo.cols(tap: j)
+                        maxStep(xp, from: ih * geo.w - geo.padding + j + cols.lowerBound * s, stride: s,
                                 count: cols.count, best: best + cols.lowerBound, at: at.map { $0 + cols.lowerBound })
                     }
                 }
@@ -126,19 +126,18 @@ func maxPoolForward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
 /// compared in row-major order with the same rule (`v > best || v.isNaN`), so ties and NaNs
 /// resolve as in the general kernel. The last 1–3 windows of a row run one at a time.
 func maxPool2x2Forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
-                       _ at: UnsafeMutablePointer<Int32>?, _ g: PoolGeometry) {
+                       _ at: UnsafeMutablePointer<Int32>?, _ geo: PoolGeometry) {
     nonisolated(unsafe) let (px, py, pa) = (x, y, at)
-    let vectorOutputs = g.ow & ~3
-    parallelFor(g.planes, grain: g.grain) { planes in
+    let vectorOutputs = geo.ow & ~3
+    parallelFor(geo.planes, grain: geo.grain) { planes in
         for plane in planes {
-            let xp = px + plane * g.inPlane
-            for r in 0..<g.oh {
-                let o = plane * g.outPlane + r * g.ow
-                let top = 2 * r * g.w, bottom = top + g.w
+            let xp = px + plane * geo.inPlane
+            for r in 0..<geo.oh {
+                let o = plane * geo.outPlane + r * geo.ow
+                let top = 2 * r * geo.w, bottom = top + geo.w
                 var c = 0
                 while c < vectorOutputs {
-                    let a = UnsafeRawPointer(xp + top + 2 * c).loadUnaligned(as: SIMD8<Float>.self)
-                    let b = UnsafeRawPointer(xp + bottom + 2 * c).loadUnaligned(as: SIMD8<Float>.self)
+                    let a = load8(xp, top + 2 * c), b = load8(xp, bottom + 2 * c)
                     var best = a.evenHalf
                     let (w01, w10, w11) = (a.oddHalf, b.evenHalf, b.oddHalf)
                     if let pa {
@@ -149,24 +148,24 @@ func maxPool2x2Forward(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Floa
                             best.replace(with: v, where: wins)
                             index.replace(with: first &+ Int32(truncatingIfNeeded: offset), where: wins)
                         }
-                        tap(w01, 1); tap(w10, g.w); tap(w11, g.w + 1)
-                        UnsafeMutableRawPointer(pa + o + c).storeBytes(of: index, as: SIMD4<Int32>.self)
+                        tap(w01, 1); tap(w10, geo.w); tap(w11, geo.w + 1)
+                        storeVector(index, pa, o + c)
                     } else {
                         best.replace(with: w01, where: (w01 .> best) .^ (w01 .!= w01))
                         best.replace(with: w10, where: (w10 .> best) .^ (w10 .!= w10))
                         best.replace(with: w11, where: (w11 .> best) .^ (w11 .!= w11))
                     }
-                    UnsafeMutableRawPointer(py + o + c).storeBytes(of: best, as: SIMD4<Float>.self)
+                    store4(best, py, o + c)
                     c += 4
                 }
-                while c < g.ow {  // the last 1–3 windows, one at a time
+                while c < geo.ow {  // the last 1–3 windows, one at a time
                     let i00 = top + 2 * c
                     var (best, at) = (xp[i00], i00)
                     @inline(__always) func tap(_ i: Int) {
                         let v = xp[i]
                         if v > best || v.isNaN { (best, at) = (v, i) }
                     }
-                    tap(i00 + 1); tap(i00 + g.w); tap(i00 + g.w + 1)
+                    tap(i00 + 1); tap(i00 + geo.w); tap(i00 + geo.w + 1)
                     py[o + c] = best
                     pa?[o + c] = Int32(truncatingIfNeeded: at)
                     c += 1
@@ -191,9 +190,9 @@ private func maxStep(_ x: UnsafePointer<Float>, from i0: Int, stride s: Int, cou
         let n = min(4, count - c), i = i0 + c * s, p = x + i
         var v = SIMD4<Float>(repeating: -.infinity), b = SIMD4<Float>(), a = SIMD4<Int32>()
         if n == 4 {
-            v = s == 1 ? UnsafeRawPointer(p).loadUnaligned(as: SIMD4<Float>.self) : SIMD4(p[0], p[s], p[2 * s], p[3 * s])
-            b = UnsafeRawPointer(best + c).loadUnaligned(as: SIMD4<Float>.self)
-            if let at { a = UnsafeRawPointer(at + c).loadUnaligned(as: SIMD4<Int32>.self) }
+            v = s == 1 ? load4(p) : SIMD4(p[0], p[s], p[2 * s], p[3 * s])
+            b = load4(best, c)
+            if let at { a = loadVector(at, c) }
         } else {  // the spare lanes hold −∞ against 0: they never win
             for l in 0..<n { v[l] = p[l * s]; b[l] = best[c + l] }
             if let at { for l in 0..<n { a[l] = at[c + l] } }
@@ -201,14 +200,14 @@ private func maxStep(_ x: UnsafePointer<Float>, from i0: Int, stride s: Int, cou
         let wins = (v .> b) .^ (v .!= v)  // v > b or v is NaN (never both)
         b.replace(with: v, where: wins)
         if n == 4 {
-            UnsafeMutableRawPointer(best + c).storeBytes(of: b, as: SIMD4<Float>.self)
+            store4(b, best, c)
         } else {
             for l in 0..<n { best[c + l] = b[l] }
         }
         if let at {
             a.replace(with: lanes &+ Int32(truncatingIfNeeded: i), where: wins)
             if n == 4 {
-                UnsafeMutableRawPointer(at + c).storeBytes(of: a, as: SIMD4<Int32>.self)
+                storeVector(a, at, c)
             } else {
                 for l in 0..<n { at[c + l] = a[l] }
             }
@@ -223,23 +222,23 @@ private func maxStep(_ x: UnsafePointer<Float>, from i0: Int, stride s: Int, cou
 public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int = 0) -> Tensor {
     let profiled = OpProfile.begin("avgPool2d \(kernel)×\(kernel)")
     defer { OpProfile.end(profiled) }
-    let g = poolGeometry("avgPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
-    let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], g.oh, g.ow])
-    let (scale, s) = (1 / Float(kernel * kernel), g.stride)
+    let geo = poolGeometry("avgPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
+    let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], geo.oh, geo.ow])
+    let (scale, s) = (1 / Float(kernel * kernel), geo.stride)
     nonisolated(unsafe) let (px, py) = (x.data, y.data)
-    parallelFor(g.planes, grain: g.grain) { planes in
+    parallelFor(geo.planes, grain: geo.grain) { planes in
         for plane in planes {
-            let xp = px + plane * g.inPlane
-            for r in 0..<g.oh {
-                let sum = py + plane * g.outPlane + r * g.ow
-                sum.update(repeating: 0, count: g.ow)
-                for ih in g.rows(r) {
-                    for j in 0..<g.kernel {
-                        let (cols, base) = (g.cols(tap: j), ih * g.w - g.padding + j)
+            let xp = px + plane * geo.inPlane
+            for r in 0..<geo.oh {
+                let sum = py + plane * geo.outPlane + r * geo.ow
+                sum.update(repeating: 0, count: geo.ow)
+                for ih in geo.rows(r) {
+                    for j in 0..<geo.kernel {
+                        let (cols, base) = (geo.cols(tap: j), ih * geo.w - geo.padding + j)
                         for c in cols { sum[c] += xp[base &+ c &* s] }
                     }
                 }
-                for c in 0..<g.ow { sum[c] *= scale }
+                for c in 0..<geo.ow { sum[c] *= scale }
             }
         }
     }
@@ -248,15 +247,15 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
         // dy: [N, C, OH, OW] → dx: [N, C, H, W]; every input in a window receives dy / k².
         let dx = Tensor(uninitializedShape: inShape)
         nonisolated(unsafe) let (pdy, pdx) = (dy.data, dx.data)
-        parallelFor(g.planes, grain: g.grain) { planes in
+        parallelFor(geo.planes, grain: geo.grain) { planes in
             for plane in planes {
-                let dxp = pdx + plane * g.inPlane
-                dxp.update(repeating: 0, count: g.inPlane)
-                for r in 0..<g.oh {
-                    let dyr = pdy + plane * g.outPlane + r * g.ow
-                    for ih in g.rows(r) {
-                        for j in 0..<g.kernel {
-                            let (cols, base) = (g.cols(tap: j), ih * g.w - g.padding + j)
+                let dxp = pdx + plane * geo.inPlane
+                dxp.update(repeating: 0, count: geo.inPlane)
+                for r in 0..<geo.oh {
+                    let dyr = pdy + plane * geo.outPlane + r * geo.ow
+                    for ih in geo.rows(r) {
+                        for j in 0..<geo.kernel {
+                            let (cols, base) = (geo.cols(tap: j), ih * geo.w - geo.padding + j)
                             for c in cols { dxp[base &+ c &* s] += dyr[c] * scale }
                         }
                     }
@@ -272,9 +271,9 @@ public func avgPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
 public func globalAvgPool2d(_ x: Tensor) -> Tensor {
     let profiled = OpProfile.begin("globalAvgPool2d")
     defer { OpProfile.end(profiled) }
-    shapePrecondition(x.rank == 4, "globalAvgPool2d: x must be [N, C, H, W], got \(x.shape)")
+    require(x.rank == 4, "globalAvgPool2d: x must be [N, C, H, W], got \(x.shape)")
     let (planes, size) = (x.shape[0] * x.shape[1], x.shape[2] * x.shape[3])
-    shapePrecondition(size > 0, "globalAvgPool2d: empty planes in x \(x.shape)")
+    require(size > 0, "globalAvgPool2d: empty planes in x \(x.shape)")
     let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1]])
     let scale = 1 / Float(size)
     nonisolated(unsafe) let (px, py) = (x.data, y.data)
@@ -294,19 +293,3 @@ public func globalAvgPool2d(_ x: Tensor) -> Tensor {
     return y
 }
 
-/// Σ p[0..<count]. A scalar Float sum does not vectorise (strict FP order), so two SIMD8
-/// accumulators carry it.
-@inline(__always)
-func sumOfFloats(_ p: UnsafePointer<Float>, _ count: Int) -> Float {
-    let raw = UnsafeRawPointer(p)
-    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-    var i = 0
-    while i + 16 <= count {
-        a0 += raw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
-        a1 += raw.loadUnaligned(fromByteOffset: (i + 8) * 4, as: SIMD8<Float>.self)
-        i += 16
-    }
-    var s = (a0 + a1).sum()
-    while i < count { s += p[i]; i += 1 }
-    return s
-}

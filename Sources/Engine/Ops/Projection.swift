@@ -8,8 +8,8 @@
 
 @inline(__always)
 private func checkSameShape(_ x: Tensor, _ center: Tensor, eps: Float, _ op: String) {
-    guard x.shape == center.shape else { fatalError("\(op): x \(x.shape) and center \(center.shape) differ") }
-    guard eps >= 0, eps.isFinite else { fatalError("\(op): eps must be finite and ≥ 0, got \(eps)") }
+    require(x.shape == center.shape, "\(op): x \(x.shape) and center \(center.shape) differ")
+    require(eps >= 0 && eps.isFinite, "\(op): eps must be finite and ≥ 0, got \(eps)")
 }
 
 /// out = clamp(clamp(x, c − ε, c + ε), 0, 1), elementwise.
@@ -37,7 +37,7 @@ public func projectLinf(_ x: Tensor, center: Tensor, eps: Float) -> Tensor {
 /// Shapes: `x: [N, ...]`, `center: [N, ...]` → `[N, ...]`.
 public func projectL2(_ x: Tensor, center: Tensor, eps: Float) -> Tensor {
     checkSameShape(x, center, eps: eps, "projectL2")
-    guard x.rank >= 1 else { fatalError("projectL2 needs a batch dimension, got shape \(x.shape)") }
+    require(x.rank >= 1, "projectL2 needs a batch dimension, got shape \(x.shape)")
     let (n, d) = (x.shape[0], RowKernels.rowSize(x))
     let out = Tensor(uninitializedShape: x.shape)
     nonisolated(unsafe) let (px, pc, po) = (x.data, center.data, out.data)

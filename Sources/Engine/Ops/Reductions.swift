@@ -21,7 +21,7 @@ extension Tensor {
 
     /// `[N, K] → [N]`: sum over the last axis of a matrix.
     public func sumRows() -> Tensor {
-        guard rank == 2 else { fatalError("sumRows needs [N, K], got \(shape)") }
+        require(rank == 2, "sumRows needs [N, K], got \(shape)")
         let (n, k) = (shape[0], shape[1])
         let out = Tensor(uninitializedShape: [n])
         for i in 0..<n {

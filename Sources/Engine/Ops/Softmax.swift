@@ -24,18 +24,16 @@ enum RowKernels {
         return m + logf(total)
     }
 
-    /// (N, K) of a matrix; traps naming the op otherwise. Checks use `fatalError`, not
-    /// `precondition`: the Engine is built with -O, where precondition messages are dropped and the
-    /// user would see only "Illegal instruction".
+    /// (N, K) of a matrix; traps naming the op otherwise (`require`: a `precondition` would lose the
+    /// message under -O, and the user would see only "Illegal instruction").
     static func matrixShape(_ t: Tensor, _ op: String) -> (n: Int, k: Int) {
-        guard t.rank == 2 else { fatalError("\(op) needs a matrix [N, K], got shape \(t.shape)") }
+        require(t.rank == 2, "\(op) needs a matrix [N, K], got shape \(t.shape)")
         return (t.shape[0], t.shape[1])
     }
 
     static func checkTemperature(_ temperature: Float, _ op: String) {
-        guard temperature > 0, temperature.isFinite else {
-            fatalError("\(op): temperature must be positive and finite, got \(temperature)")
-        }
+        require(temperature > 0 && temperature.isFinite,
+                "\(op): temperature must be positive and finite, got \(temperature)")
     }
 }
 

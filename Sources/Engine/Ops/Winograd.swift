@@ -85,12 +85,12 @@ struct WinogradGeometry {
 /// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW]
 /// `schedule` forces a schedule (tests cover both, and chunk boundaries with tiny chunks).
 func winogradConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                         _ y: UnsafeMutablePointer<Float>, _ g: ConvGeometry,
+                         _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry,
                          schedule: WinogradSchedule? = nil) {
-    let wg = WinogradGeometry(n: g.n, cin: g.cin, cout: g.cout, h: g.h, w: g.w, top: g.padding.top,
-                              bottom: g.padding.bottom, left: g.padding.left, right: g.padding.right)
-    let u = WinogradWeightCache.shared.transformed(w, cout: g.cout, cin: g.cin, flipped: false)
-    winogradProducts(x, u.data, bias, y, wg, schedule: schedule)
+    let winograd = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: geo.padding.top,
+                                    bottom: geo.padding.bottom, left: geo.padding.left, right: geo.padding.right)
+    let u = WinogradWeightCache.shared.transformed(w, cout: geo.cout, cin: geo.cin, flipped: false)
+    winogradProducts(x, u.data, bias, y, winograd, schedule: schedule)
 }
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, Cin, 3, 3] → (dx, dW), each only when wanted.
@@ -101,23 +101,23 @@ func winogradConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _
 ///   rotated by 180° and its channel axes swapped, through the forward pipeline. Its transformed
 ///   weights differ from the forward's, but stay cached over an attack's steps, and its transforms
 ///   are cheaper than the adjoint's patch scatter (measured 30 % less time on smallcnn's layers).
-func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ g: ConvGeometry,
+func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
                           wantX: Bool, wantW: Bool, schedule: WinogradSchedule? = nil) -> (Tensor?, Tensor?) {
-    let p = g.padding
+    let p = geo.padding
     if wantX && !wantW {
-        let dxg = WinogradGeometry(n: g.n, cin: g.cout, cout: g.cin, h: g.oh, w: g.ow, top: 2 - p.top,
-                                   bottom: 2 - p.bottom, left: 2 - p.left, right: 2 - p.right)
-        let u = WinogradWeightCache.shared.transformed(weight.data, cout: g.cout, cin: g.cin, flipped: true)
+        let dxConv = WinogradGeometry(n: geo.n, cin: geo.cout, cout: geo.cin, h: geo.oh, w: geo.ow, top: 2 - p.top,
+                                      bottom: 2 - p.bottom, left: 2 - p.left, right: 2 - p.right)
+        let u = WinogradWeightCache.shared.transformed(weight.data, cout: geo.cout, cin: geo.cin, flipped: true)
         let dx = Tensor(uninitializedShape: x.shape)
-        winogradProducts(dy.data, u.data, nil, dx.data, dxg, schedule: schedule)
+        winogradProducts(dy.data, u.data, nil, dx.data, dxConv, schedule: schedule)
         return (dx, nil)
     }
-    let fg = WinogradGeometry(n: g.n, cin: g.cin, cout: g.cout, h: g.h, w: g.w, top: p.top, bottom: p.bottom,
-                              left: p.left, right: p.right)
-    let u = wantX ? WinogradWeightCache.shared.transformed(weight.data, cout: g.cout, cin: g.cin, flipped: false) : nil
+    let forward = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: p.top, bottom: p.bottom,
+                                   left: p.left, right: p.right)
+    let u = wantX ? WinogradWeightCache.shared.transformed(weight.data, cout: geo.cout, cin: geo.cin, flipped: false) : nil
     let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
-    let du = winogradBackward(x.data, dy.data, u?.data, dx?.data, fg, wantW: wantW, schedule: schedule)
-    let dw = du.map { weightTransformAdjoint($0.data, parts: $0.count / (points * fg.cin4 * fg.cout4), cout: g.cout, cin: g.cin) }
+    let du = winogradBackward(x.data, dy.data, u?.data, dx?.data, forward, wantW: wantW, schedule: schedule)
+    let dw = du.map { weightTransformAdjoint($0.data, parts: $0.count / (points * forward.cin4 * forward.cout4), cout: geo.cout, cin: geo.cin) }
     return (dx, dw)
 }
 
@@ -162,43 +162,43 @@ extension WinogradGeometry {
 /// y = conv(x, weights) from x: [N, Cin, H, W] and the transformed weights `[36, Cin4, Cout4]`:
 /// input transform → 36 GEMMs → output transform (+ bias) into y: [N, Cout, OH, OW].
 private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
-                              _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ g: WinogradGeometry,
+                              _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ geo: WinogradGeometry,
                               schedule: WinogradSchedule?) {
-    let slots = max(1, min(Compute.workers, g.tiles))
-    let (phased, chunk) = g.schedule(schedule, workers: slots)
+    let slots = max(1, min(Compute.workers, geo.tiles))
+    let (phased, chunk) = geo.schedule(schedule, workers: slots)
     nonisolated(unsafe) let (px, pu, pbias, py) = (x, u, bias, y)
     // M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4]; rows of V_ξ and M_ξ are 36 positions apart.
     @inline(__always) func products(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, tiles: Int, _ xi: Int) {
-        sgemm(v + xi * g.cin4, pu + xi * g.cin4 * g.cout4, m + xi * g.cout4,
-              m: tiles, n: g.cout4, k: g.cin4, lda: points * g.cin4, ldc: points * g.cout4)
+        serialGEMM(v + xi * geo.cin4, pu + xi * geo.cin4 * geo.cout4, m + xi * geo.cout4,
+                   m: tiles, n: geo.cout4, k: geo.cin4, lda: points * geo.cin4, ldc: points * geo.cout4)
     }
     if phased {
-        let scratch = Tensor(uninitializedShape: [points * g.tiles * (g.cin4 + g.cout4) + slots * g.planeFloats])
+        let scratch = Tensor(uninitializedShape: [points * geo.tiles * (geo.cin4 + geo.cout4) + slots * geo.planeFloats])
         nonisolated(unsafe) let v = scratch.data
-        nonisolated(unsafe) let m = v + points * g.tiles * g.cin4, planes = m + points * g.tiles * g.cout4
-        parallelSlices(g.tiles, slots: slots) { slot, tiles in
-            g.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * g.cin4, plane: planes + slot * g.planeFloats)
+        nonisolated(unsafe) let m = v + points * geo.tiles * geo.cin4, planes = m + points * geo.tiles * geo.cout4
+        parallelSlices(geo.tiles, slots: slots) { slot, tiles in
+            geo.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * geo.cin4, plane: planes + slot * geo.planeFloats)
         }
         parallelSlices(points, slots: slots) { _, positions in
-            for xi in positions { products(v, m, tiles: g.tiles, xi) }
+            for xi in positions { products(v, m, tiles: geo.tiles, xi) }
         }
-        parallelSlices(g.tiles, slots: slots) { _, tiles in
-            outputTransform(m + tiles.lowerBound * points * g.cout4, g, tiles: tiles, bias: pbias, into: py)
+        parallelSlices(geo.tiles, slots: slots) { _, tiles in
+            outputTransform(m + tiles.lowerBound * points * geo.cout4, geo, tiles: tiles, bias: pbias, into: py)
         }
         withExtendedLifetime(scratch) {}
         return
     }
-    let perSlot = points * chunk * (g.cin4 + g.cout4) + g.planeFloats
+    let perSlot = points * chunk * (geo.cin4 + geo.cout4) + geo.planeFloats
     let scratch = Tensor(uninitializedShape: [slots * perSlot])
     nonisolated(unsafe) let ps = scratch.data
-    parallelSlices(g.tiles, slots: slots) { slot, tiles in
-        let v = ps + slot * perSlot, m = v + points * chunk * g.cin4, plane = m + points * chunk * g.cout4
+    parallelSlices(geo.tiles, slots: slots) { slot, tiles in
+        let v = ps + slot * perSlot, m = v + points * chunk * geo.cin4, plane = m + points * chunk * geo.cout4
         var t0 = tiles.lowerBound
         while t0 < tiles.upperBound {
             let count = min(chunk, tiles.upperBound - t0)
-            g.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
+            geo.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
             for xi in 0..<points { products(v, m, tiles: count, xi) }
-            outputTransform(m, g, tiles: t0..<t0 + count, bias: pbias, into: py)
+            outputTransform(m, geo, tiles: t0..<t0 + count, bias: pbias, into: py)
             t0 += count
         }
     }
@@ -217,58 +217,58 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
 /// gives each worker whole images (and accumulates an image's patches in a blocked plane until its
 /// last tile); the phased one scatters per (image, channel block).
 private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ u: UnsafePointer<Float>?,
-                              _ dx: UnsafeMutablePointer<Float>?, _ g: WinogradGeometry, wantW: Bool,
+                              _ dx: UnsafeMutablePointer<Float>?, _ geo: WinogradGeometry, wantW: Bool,
                               schedule: WinogradSchedule?) -> Tensor? {
     let wantX = u != nil && dx != nil
     let workers = max(1, Compute.workers)
-    let uCount = points * g.cin4 * g.cout4
-    guard g.tiles > 0 else { return wantW ? Tensor(zeros: [uCount]) : nil }  // an empty batch
-    let plane4 = g.hp * g.wp * 4  // one blocked dx plane (one image, one channel block)
+    let uCount = points * geo.cin4 * geo.cout4
+    guard geo.tiles > 0 else { return wantW ? Tensor(zeros: [uCount]) : nil }  // an empty batch
+    let plane4 = geo.hp * geo.wp * 4  // one blocked dx plane (one image, one channel block)
     nonisolated(unsafe) let (px, pdy, pu, pdx) = (x, dy, u, dx)
-    var (phased, chunk) = g.schedule(schedule, workers: workers)
-    if schedule == nil && g.n < workers { phased = true }  // whole images per worker would idle some
+    var (phased, chunk) = geo.schedule(schedule, workers: workers)
+    if schedule == nil && geo.n < workers { phased = true }  // whole images per worker would idle some
 
     // dU_ξ (+)= V_ξᵀ dM_ξ and dV_ξ = dM_ξ U_ξᵀ for `tiles` tiles of the buffers.
     @inline(__always) func products(_ xi: Int, tiles: Int, v: UnsafeMutablePointer<Float>, dm: UnsafeMutablePointer<Float>,
                                     dv: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, beta: Float) {
         if wantW {
-            sgemm(v + xi * g.cin4, dm + xi * g.cout4, du + xi * g.cin4 * g.cout4, m: g.cin4, n: g.cout4, k: tiles,
-                  beta: beta, transA: true, lda: points * g.cin4, ldb: points * g.cout4)
+            serialGEMM(v + xi * geo.cin4, dm + xi * geo.cout4, du + xi * geo.cin4 * geo.cout4, m: geo.cin4, n: geo.cout4, k: tiles,
+                       beta: beta, transA: true, lda: points * geo.cin4, ldb: points * geo.cout4)
         }
         if wantX, let pu {
-            sgemm(dm + xi * g.cout4, pu + xi * g.cin4 * g.cout4, dv + xi * g.cin4, m: tiles, n: g.cin4, k: g.cout4,
-                  transB: true, lda: points * g.cout4, ldb: g.cout4, ldc: points * g.cin4)
+            serialGEMM(dm + xi * geo.cout4, pu + xi * geo.cin4 * geo.cout4, dv + xi * geo.cin4, m: tiles, n: geo.cin4, k: geo.cout4,
+                       transB: true, lda: points * geo.cout4, ldb: geo.cout4, ldc: points * geo.cin4)
         }
     }
 
     if phased {
-        let t = g.tiles
-        let vCount = wantW ? points * t * g.cin4 : 0, dvCount = wantX ? points * t * g.cin4 : 0
-        let scratch = Tensor(uninitializedShape: [vCount + points * t * g.cout4 + dvCount + workers * max(g.planeFloats, plane4)])
+        let t = geo.tiles
+        let vCount = wantW ? points * t * geo.cin4 : 0, dvCount = wantX ? points * t * geo.cin4 : 0
+        let scratch = Tensor(uninitializedShape: [vCount + points * t * geo.cout4 + dvCount + workers * max(geo.planeFloats, plane4)])
         let du = wantW ? Tensor(uninitializedShape: [uCount]) : nil
         nonisolated(unsafe) let v = scratch.data, pdu = du?.data ?? scratch.data
         nonisolated(unsafe) let dm = v + vCount
-        nonisolated(unsafe) let dv = dm + points * t * g.cout4
+        nonisolated(unsafe) let dv = dm + points * t * geo.cout4
         nonisolated(unsafe) let planes = dv + dvCount
-        let planeStride = max(g.planeFloats, plane4)
+        let planeStride = max(geo.planeFloats, plane4)
         parallelSlices(t, slots: min(workers, t)) { slot, tiles in
             let plane = planes + slot * planeStride
-            g.transformOutputGradients(pdy, tiles: tiles, into: dm + tiles.lowerBound * points * g.cout4, plane: plane)
-            if wantW { g.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * g.cin4, plane: plane) }
+            geo.transformOutputGradients(pdy, tiles: tiles, into: dm + tiles.lowerBound * points * geo.cout4, plane: plane)
+            if wantW { geo.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * geo.cin4, plane: plane) }
         }
         parallelSlices(points, slots: min(workers, points)) { _, positions in
             for xi in positions { products(xi, tiles: t, v: v, dm: dm, dv: dv, du: pdu, beta: 0) }
         }
         if wantX, let pdx {
-            let blocks = g.cin4 / 4
-            parallelSlices(g.n * blocks, slots: min(workers, g.n * blocks)) { slot, jobs in
+            let blocks = geo.cin4 / 4
+            parallelSlices(geo.n * blocks, slots: min(workers, geo.n * blocks)) { slot, jobs in
                 let plane = planes + slot * planeStride
                 for job in jobs {
                     let (img, cb) = job.quotientAndRemainder(dividingBy: blocks)
                     plane.update(repeating: 0, count: plane4)
-                    inputTransformAdjoint(dv + img * g.tilesPerImage * points * g.cin4, g, tiles: 0..<g.tilesPerImage,
+                    inputTransformAdjoint(dv + img * geo.tilesPerImage * points * geo.cin4, geo, tiles: 0..<geo.tilesPerImage,
                                           block: cb, into: plane)
-                    unblock(plane, g, block: cb, into: pdx + img * g.cin * g.h * g.w)
+                    unblock(plane, geo, block: cb, into: pdx + img * geo.cin * geo.h * geo.w)
                 }
             }
         }
@@ -277,30 +277,30 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
     }
 
     // Chunked: whole images per worker; a chunk is several whole images (small planes) or part of one.
-    let tpi = g.tilesPerImage
+    let tpi = geo.tilesPerImage
     let perChunkImages = max(1, chunk / tpi)
     let chunkTiles = tpi <= chunk ? perChunkImages * tpi : chunk
-    let slots = min(workers, g.n)
-    let vCount = wantW ? points * chunkTiles * g.cin4 : 0, dvCount = wantX ? points * chunkTiles * g.cin4 : 0
-    let accumulators = wantX ? perChunkImages * (g.cin4 / 4) * plane4 : 0
-    let perSlot = vCount + points * chunkTiles * g.cout4 + dvCount + g.planeFloats + accumulators
+    let slots = min(workers, geo.n)
+    let vCount = wantW ? points * chunkTiles * geo.cin4 : 0, dvCount = wantX ? points * chunkTiles * geo.cin4 : 0
+    let accumulators = wantX ? perChunkImages * (geo.cin4 / 4) * plane4 : 0
+    let perSlot = vCount + points * chunkTiles * geo.cout4 + dvCount + geo.planeFloats + accumulators
     let scratch = Tensor(uninitializedShape: [slots * perSlot])
     let du = wantW ? Tensor(zeros: [slots * uCount]) : nil
     nonisolated(unsafe) let (ps, pdu) = (scratch.data, du?.data)
-    parallelSlices(g.n, slots: slots) { slot, images in
-        let v = ps + slot * perSlot, dm = v + vCount, dv = dm + points * chunkTiles * g.cout4
-        let plane = dv + dvCount, acc = plane + g.planeFloats
+    parallelSlices(geo.n, slots: slots) { slot, images in
+        let v = ps + slot * perSlot, dm = v + vCount, dv = dm + points * chunkTiles * geo.cout4
+        let plane = dv + dvCount, acc = plane + geo.planeFloats
         let duSlot = pdu.map { $0 + slot * uCount } ?? ps
         // Tiles [t0, t1) of the images [first, first + count): transforms, GEMMs, dx patches.
         @inline(__always) func process(_ t0: Int, _ t1: Int, images first: Int) {
-            g.transformOutputGradients(pdy, tiles: t0..<t1, into: dm, plane: plane)
-            if wantW { g.transformInputs(px, tiles: t0..<t1, into: v, plane: plane) }
+            geo.transformOutputGradients(pdy, tiles: t0..<t1, into: dm, plane: plane)
+            if wantW { geo.transformInputs(px, tiles: t0..<t1, into: v, plane: plane) }
             for xi in 0..<points { products(xi, tiles: t1 - t0, v: v, dm: dm, dv: dv, du: duSlot, beta: 1) }
             if wantX {
-                g.forEachImage(in: t0..<t1) { img, local, offset in
-                    for cb in 0..<g.cin4 / 4 {
-                        inputTransformAdjoint(dv + offset * points * g.cin4, g, tiles: local, block: cb,
-                                              into: acc + ((img - first) * (g.cin4 / 4) + cb) * plane4)
+                geo.forEachImage(in: t0..<t1) { img, local, offset in
+                    for cb in 0..<geo.cin4 / 4 {
+                        inputTransformAdjoint(dv + offset * points * geo.cin4, geo, tiles: local, block: cb,
+                                              into: acc + ((img - first) * (geo.cin4 / 4) + cb) * plane4)
                     }
                 }
             }
@@ -308,15 +308,15 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
         @inline(__always) func flush(_ first: Int, _ count: Int) {
             guard wantX, let pdx else { return }
             for k in 0..<count {
-                for cb in 0..<g.cin4 / 4 {
-                    unblock(acc + (k * (g.cin4 / 4) + cb) * plane4, g, block: cb, into: pdx + (first + k) * g.cin * g.h * g.w)
+                for cb in 0..<geo.cin4 / 4 {
+                    unblock(acc + (k * (geo.cin4 / 4) + cb) * plane4, geo, block: cb, into: pdx + (first + k) * geo.cin * geo.h * geo.w)
                 }
             }
         }
         var img = images.lowerBound
         while img < images.upperBound {
             let count = tpi <= chunk ? min(perChunkImages, images.upperBound - img) : 1
-            if wantX { acc.update(repeating: 0, count: count * (g.cin4 / 4) * plane4) }
+            if wantX { acc.update(repeating: 0, count: count * (geo.cin4 / 4) * plane4) }
             var t0 = img * tpi
             while t0 < (img + count) * tpi {
                 let t1 = min((img + count) * tpi, t0 + chunkTiles)

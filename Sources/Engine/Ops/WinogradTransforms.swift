@@ -58,43 +58,34 @@ func blockRows(_ src: UnsafePointer<Float>, channels: Int, first: Int, h: Int, w
         guard r >= 0 && r < h else { row.update(repeating: 0, count: wp * 4); continue }
         row.update(repeating: 0, count: left * 4)
         (row + (left + w) * 4).update(repeating: 0, count: (wp - left - w) * 4)
-        let out = UnsafeMutableRawPointer(row + left * 4)
+        let out = row + left * 4
         let s0 = c0 + r * w
         if lanes == 4 {
             let (s1, s2, s3) = (s0 + plane, s0 + 2 * plane, s0 + 3 * plane)
             var col = 0
             while col + 4 <= w {  // four pixels of four channels: one 4×4 transpose
                 let t = transpose4x4(load4(s0, col), load4(s1, col), load4(s2, col), load4(s3, col))
-                out.storeBytes(of: t.0, toByteOffset: col * 16, as: Float4.self)
-                out.storeBytes(of: t.1, toByteOffset: col * 16 + 16, as: Float4.self)
-                out.storeBytes(of: t.2, toByteOffset: col * 16 + 32, as: Float4.self)
-                out.storeBytes(of: t.3, toByteOffset: col * 16 + 48, as: Float4.self)
+                store4(t.0, out, col * 4)
+                store4(t.1, out, col * 4 + 4)
+                store4(t.2, out, col * 4 + 8)
+                store4(t.3, out, col * 4 + 12)
                 col += 4
             }
             while col < w {
-                out.storeBytes(of: Float4(s0[col], s1[col], s2[col], s3[col]), toByteOffset: col * 16, as: Float4.self)
+                store4(Float4(s0[col], s1[col], s2[col], s3[col]), out, col * 4)
                 col += 1
             }
         } else {  // the last block of a channel count that is not a multiple of 4: zeros beyond
             for col in 0..<w {
                 var v = Float4()
                 for l in 0..<lanes { v[l] = s0[l * plane + col] }
-                out.storeBytes(of: v, toByteOffset: col * 16, as: Float4.self)
+                store4(v, out, col * 4)
             }
         }
     }
 }
 
 // MARK: - Transforms (four channels per vector)
-
-@inline(__always)
-func load4(_ p: UnsafePointer<Float>, _ offset: Int) -> Float4 {
-    UnsafeRawPointer(p + offset).loadUnaligned(as: Float4.self)
-}
-@inline(__always)
-func store4(_ v: Float4, _ p: UnsafeMutablePointer<Float>, _ offset: Int) {
-    UnsafeMutableRawPointer(p + offset).storeBytes(of: v, as: Float4.self)
-}
 
 /// The 4×4 transpose of the rows a, b, c, d, built from half-vector moves and even/odd selections
 /// (register shuffles). Spelled lane by lane, `Float4(a[0], b[0], …)`, it made the compiler
@@ -179,12 +170,12 @@ private func kernelRowsAdjoint(_ u0: Float4, _ u1: Float4, _ u2: Float4, _ u3: F
 /// blocked plane [·, wp, 4] of that channel block. V is [tiles, 36, Cin4]: one tile's 36 vectors
 /// per channel block land in one small block of memory.
 @inline(__always)
-func inputTransform(_ plane: UnsafePointer<Float>, wp: Int, _ g: WinogradGeometry, tiles: Range<Int>,
+func inputTransform(_ plane: UnsafePointer<Float>, wp: Int, _ geo: WinogradGeometry, tiles: Range<Int>,
                     block: Int, into v: UnsafeMutablePointer<Float>) {
-    let row = wp * 4, slice = g.cin4
+    let row = wp * 4, slice = geo.cin4
     withUnsafeTemporaryAllocation(of: Float4.self, capacity: points) { tmp in
         for t in tiles {
-            let (ty, tx) = t.quotientAndRemainder(dividingBy: g.tilesX)
+            let (ty, tx) = t.quotientAndRemainder(dividingBy: geo.tilesX)
             let p = plane + ty * 4 * row + tx * 16
             for j in 0..<6 {  // columns: Bᵀ d
                 let c = p + j * 4
@@ -192,7 +183,7 @@ func inputTransform(_ plane: UnsafePointer<Float>, wp: Int, _ g: WinogradGeometr
                                   load4(c, 4 * row), load4(c, 5 * row))
                 tmp[j] = r.0; tmp[6 + j] = r.1; tmp[12 + j] = r.2; tmp[18 + j] = r.3; tmp[24 + j] = r.4; tmp[30 + j] = r.5
             }
-            let out = v + (t - tiles.lowerBound) * points * g.cin4 + block * 4
+            let out = v + (t - tiles.lowerBound) * points * geo.cin4 + block * 4
             for k in 0..<6 {  // rows: (Bᵀ d) B
                 let r = inputRows(tmp[6 * k], tmp[6 * k + 1], tmp[6 * k + 2], tmp[6 * k + 3], tmp[6 * k + 4], tmp[6 * k + 5])
                 let o = out + 6 * k * slice
@@ -208,13 +199,13 @@ func inputTransform(_ plane: UnsafePointer<Float>, wp: Int, _ g: WinogradGeometr
 /// plane [hp, wp, 4] of one image, where neighbouring patches overlap by two rows or columns.
 /// dV is [tiles, 36, Cin4] from the first of `tiles`.
 @inline(__always)
-func inputTransformAdjoint(_ dv: UnsafePointer<Float>, _ g: WinogradGeometry, tiles: Range<Int>, block: Int,
+func inputTransformAdjoint(_ dv: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>, block: Int,
                            into plane: UnsafeMutablePointer<Float>) {
-    let row = g.wp * 4, slice = g.cin4
+    let row = geo.wp * 4, slice = geo.cin4
     withUnsafeTemporaryAllocation(of: Float4.self, capacity: points) { tmp in
-        var (ty, tx) = tiles.lowerBound.quotientAndRemainder(dividingBy: g.tilesX)
+        var (ty, tx) = tiles.lowerBound.quotientAndRemainder(dividingBy: geo.tilesX)
         for t in tiles {
-            let src = dv + (t - tiles.lowerBound) * points * g.cin4 + block * 4
+            let src = dv + (t - tiles.lowerBound) * points * geo.cin4 + block * 4
             for k in 0..<6 {  // rows: dV Bᵀ
                 let o = src + 6 * k * slice
                 let r = inputRowsAdjoint(load4(o, 0), load4(o, slice), load4(o, 2 * slice), load4(o, 3 * slice),
@@ -231,7 +222,7 @@ func inputTransformAdjoint(_ dv: UnsafePointer<Float>, _ g: WinogradGeometry, ti
                 store4(load4(c, 4 * row) + r.4, c, 4 * row); store4(load4(c, 5 * row) + r.5, c, 5 * row)
             }
             tx += 1
-            if tx == g.tilesX { (ty, tx) = (ty + 1, 0) }
+            if tx == geo.tilesX { (ty, tx) = (ty + 1, 0) }
         }
     }
 }
@@ -239,20 +230,20 @@ func inputTransformAdjoint(_ dv: UnsafePointer<Float>, _ g: WinogradGeometry, ti
 /// dx[cb·4 + l, r, c] = plane[top + r, left + c, l] for one image: the blocked plane's data region
 /// back to [Cin, H, W] (the padding rows and columns hold gradients of zeros and are dropped).
 @inline(__always)
-func unblock(_ plane: UnsafePointer<Float>, _ g: WinogradGeometry, block: Int, into dx: UnsafeMutablePointer<Float>) {
-    let lanes = min(4, g.cin - block * 4), hw = g.h * g.w
+func unblock(_ plane: UnsafePointer<Float>, _ geo: WinogradGeometry, block: Int, into dx: UnsafeMutablePointer<Float>) {
+    let lanes = min(4, geo.cin - block * 4), hw = geo.h * geo.w
     let first = dx + block * 4 * hw
-    for r in 0..<g.h {
-        let src = plane + ((g.top + r) * g.wp + g.left) * 4, d0 = first + r * g.w
+    for r in 0..<geo.h {
+        let src = plane + ((geo.top + r) * geo.wp + geo.left) * 4, d0 = first + r * geo.w
         var c = 0
         if lanes == 4 {
-            while c + 4 <= g.w {  // four pixels of four channels: one 4×4 transpose
+            while c + 4 <= geo.w {  // four pixels of four channels: one 4×4 transpose
                 let t = transpose4x4(load4(src, 4 * c), load4(src, 4 * c + 4), load4(src, 4 * c + 8), load4(src, 4 * c + 12))
                 store4(t.0, d0, c); store4(t.1, d0 + hw, c); store4(t.2, d0 + 2 * hw, c); store4(t.3, d0 + 3 * hw, c)
                 c += 4
             }
         }
-        while c < g.w {
+        while c < geo.w {
             for l in 0..<lanes { d0[l * hw + c] = src[4 * c + l] }
             c += 1
         }
@@ -261,16 +252,16 @@ func unblock(_ plane: UnsafePointer<Float>, _ g: WinogradGeometry, block: Int, i
 
 /// y[n, co, 4·ty + r, 4·tx + c] = (Aᵀ M A)[r, c] (+ bias) for every tile t and output channel,
 /// clipped at the right and bottom edges. M is [tiles, 36, Cout4].
-func outputTransform(_ m: UnsafePointer<Float>, _ g: WinogradGeometry, tiles: Range<Int>,
+func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
                      bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
-    let blocks = g.cout4 / 4, slice = g.cout4, plane = g.oh * g.ow
+    let blocks = geo.cout4 / 4, slice = geo.cout4, plane = geo.oh * geo.ow
     // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
     withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp in
         let out = tmp.baseAddress! + 24
         for t in tiles {
-            let (img, ty, tx) = g.tile(t)
-            let src = m + (t - tiles.lowerBound) * points * g.cout4
-            let (rows, cols) = (min(4, g.oh - 4 * ty), min(4, g.ow - 4 * tx))
+            let (img, ty, tx) = geo.tile(t)
+            let src = m + (t - tiles.lowerBound) * points * geo.cout4
+            let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
             for cb in 0..<blocks {
                 let p = src + cb * 4
                 for l in 0..<6 {  // columns: Aᵀ M
@@ -279,7 +270,7 @@ func outputTransform(_ m: UnsafePointer<Float>, _ g: WinogradGeometry, tiles: Ra
                     tmp[l] = r.0; tmp[6 + l] = r.1; tmp[12 + l] = r.2; tmp[18 + l] = r.3
                 }
                 var b = Float4()
-                let lanes = min(4, g.cout - cb * 4)
+                let lanes = min(4, geo.cout - cb * 4)
                 if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
                 for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
                     let o = outputRows(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
@@ -287,17 +278,17 @@ func outputTransform(_ m: UnsafePointer<Float>, _ g: WinogradGeometry, tiles: Ra
                 }
                 // Keeping the outputs in memory until here matters: transposing them straight from
                 // registers made the compiler compute the second pass one lane at a time (2× slower).
-                let dst = y + (img * g.cout + cb * 4) * plane + 4 * ty * g.ow + 4 * tx
+                let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
                 if lanes == 4 && cols == 4 {
                     for r in 0..<rows {  // pixels c = 0…3 with lanes = channels → one vector per channel
                         let t = transpose4x4(out[4 * r], out[4 * r + 1], out[4 * r + 2], out[4 * r + 3])
-                        let d = dst + r * g.ow
+                        let d = dst + r * geo.ow
                         store4(t.0, d, 0); store4(t.1, d, plane); store4(t.2, d, 2 * plane); store4(t.3, d, 3 * plane)
                     }
                 } else {
                     let f = UnsafeRawPointer(out).assumingMemoryBound(to: Float.self)
                     for r in 0..<rows {
-                        for l in 0..<lanes { for c in 0..<cols { dst[l * plane + r * g.ow + c] = f[(4 * r + c) * 4 + l] } }
+                        for l in 0..<lanes { for c in 0..<cols { dst[l * plane + r * geo.ow + c] = f[(4 * r + c) * 4 + l] } }
                     }
                 }
             }
@@ -308,19 +299,19 @@ func outputTransform(_ m: UnsafePointer<Float>, _ g: WinogradGeometry, tiles: Ra
 /// dM[i, ξ, 4·block…4·block+3] = (A dy Aᵀ)[ξ] for the i-th of the image-local `tiles`, from the
 /// blocked dy plane [·, wp, 4] of that channel block (zero beyond OH, OW). dM is [tiles, 36, Cout4].
 @inline(__always)
-func outputTransformAdjoint(_ plane: UnsafePointer<Float>, wp: Int, _ g: WinogradGeometry, tiles: Range<Int>,
+func outputTransformAdjoint(_ plane: UnsafePointer<Float>, wp: Int, _ geo: WinogradGeometry, tiles: Range<Int>,
                             block: Int, into dm: UnsafeMutablePointer<Float>) {
-    let row = wp * 4, slice = g.cout4
+    let row = wp * 4, slice = geo.cout4
     withUnsafeTemporaryAllocation(of: Float4.self, capacity: 24) { tmp in
         for t in tiles {
-            let (ty, tx) = t.quotientAndRemainder(dividingBy: g.tilesX)
+            let (ty, tx) = t.quotientAndRemainder(dividingBy: geo.tilesX)
             let p = plane + ty * 4 * row + tx * 16
             for c in 0..<4 {  // columns: A dy
                 let q = p + c * 4
                 let r = outputRowsAdjoint(load4(q, 0), load4(q, row), load4(q, 2 * row), load4(q, 3 * row))
                 tmp[c] = r.0; tmp[4 + c] = r.1; tmp[8 + c] = r.2; tmp[12 + c] = r.3; tmp[16 + c] = r.4; tmp[20 + c] = r.5
             }
-            let out = dm + (t - tiles.lowerBound) * points * g.cout4 + block * 4
+            let out = dm + (t - tiles.lowerBound) * points * geo.cout4 + block * 4
             for k in 0..<6 {  // rows: (A dy) Aᵀ
                 let r = outputRowsAdjoint(tmp[4 * k], tmp[4 * k + 1], tmp[4 * k + 2], tmp[4 * k + 3])
                 let o = out + 6 * k * slice
