@@ -13,8 +13,10 @@ struct AdvDistill: ParsableCommand {
           advdistill eval --checkpoint runs/x/best.safetensors --data /usr/share/datasets/fashion-mnist --eps 0.1
           advdistill report runs/a runs/b --out runs/report        compare models in one HTML page
           advdistill study --config Configs/study-fmnist-budget.json   many runs (seeds, methods, budgets), mean ± sd
+          advdistill export --checkpoint runs/x/best.safetensors --onnx student.onnx   deploy with ONNX Runtime
         """,
-        subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, Inspect.self, DataCommand.self, Bench.self])
+        subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, ExportCommand.self, Predict.self, Init.self, Inspect.self,
+                      DataCommand.self, Bench.self])
 
     static func main() {
         setUpSignals()
