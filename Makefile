@@ -54,8 +54,9 @@ interop-venv:
 ## check-interop: every architecture exported to ONNX and run by ONNX Runtime against our logits (random
 ## weights), onnx.checker on each file, and PGD-20 predictions of a trained checkpoint under both
 ## (Tests/Interop/check_onnx.py). A few minutes on 2 cores; .ci/run runs it after make test.
+## INTEROP_ARGS=--full adds wrn-34-10 and dm-wrn-28-10 at their published sizes.
 check-interop: build interop-venv
-	$(INTEROP_PY) Tests/Interop/check_onnx.py --advdistill $(BIN) --work runs/interop
+	$(INTEROP_PY) Tests/Interop/check_onnx.py --advdistill $(BIN) --work runs/interop $(INTEROP_ARGS)
 
 ## onnx-schema: regenerate Sources/Export/onnx.pb.swift from the onnx.proto of the installed PyPI onnx, with
 ## Debian's protoc and protoc-gen-swift built from the swift-protobuf this package resolves (no build plugin,

@@ -42,10 +42,15 @@ ARCHITECTURES = [
     ("preactresnet18", "preactresnet18", [], 3, 32),
     ("mobilenetv2", "mobilenetv2", [], 3, 32),
     ("resnet56", "resnet56", [], 3, 32),
-    ("wrn-34-10", "wrn-34-10", [], 3, 32),
+    # TRADES layout (wrn-34-10 is this at depth 34, width 10: --full).
     ("trades-wrn-16-2", "trades-wrn-16-2", [], 3, 32),
     # DeepMind layout: Swish, asymmetric padding before stride-2 convs, normalisation inside the model.
     ("dm-wrn-16-4", "dm-wrn-16-4", ["--mean", "0.5,0.45,0.4", "--std", "0.25,0.2,0.3"], 3, 32),
+    ("dm-wrn-10-2 (default CIFAR mean/std)", "wrn-10-2", [], 3, 32),
+]
+# The published sizes: 46 M and 36 M parameters, about a minute each on 2 cores, so only with --full.
+FULL_SIZE = [
+    ("wrn-34-10", "wrn-34-10", [], 3, 32),
     ("dm-wrn-28-10 (default CIFAR mean/std)", "wrn-28-10", [], 3, 32),
 ]
 RELATIVE_TOLERANCE = 1e-4
@@ -203,6 +208,7 @@ def main():
     parser.add_argument("--limit", type=int, default=1000, help="test images for the PGD-20 check")
     parser.add_argument("--eps", type=float, default=0.1)
     parser.add_argument("--only", nargs="*", help="architectures to check (names as in the table)")
+    parser.add_argument("--full", action="store_true", help="also wrn-34-10 and dm-wrn-28-10 at their published sizes")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     bin_path = os.path.abspath(args.advdistill)
@@ -213,7 +219,8 @@ def main():
           f"{BATCH} random images per architecture; pass if max |Δ| ≤ {RELATIVE_TOLERANCE:g}·max |logit|")
     print(f"{'architecture':<48} {'opset':>5} {'max |logit|':>11} {'max |Δ|':>10} {'Δ/logit':>9} {'batch 1':>10} {'s':>6}  result")
     rows = []
-    todo = [a for a in ARCHITECTURES if not args.only or a[0].split(" ")[0] in args.only]
+    todo = [a for a in ARCHITECTURES + (FULL_SIZE if args.full else [])
+            if not args.only or a[0].split(" ")[0] in args.only]
     for name, arch, options, channels, size in todo:
         variants = [False, True] if name == "tinycnn" else [False]  # tinycnn also as a PyTorch state_dict
         for from_state_dict in variants:
@@ -226,9 +233,11 @@ def main():
                 failed.append(row["name"])
 
     robust = {}
+    started = time.time()
     if os.path.exists(os.path.join(ROOT, args.checkpoint)) and os.path.isdir(args.data):
         robust = check_robustness(bin_path, args.work, os.path.join(ROOT, args.checkpoint), args.data, args.limit, args.eps)
-        print(f"\n{args.checkpoint}, first {args.limit} Fashion-MNIST test images, ε = {args.eps}:")
+        print(f"\n{args.checkpoint}, first {args.limit} Fashion-MNIST test images, ε = {args.eps} "
+              f"({time.time() - started:.0f} s):")
         print(f"{'inputs':<8} {'advdistill':>10} {'ONNX Runtime':>12} {'disagree':>8} {'max |Δ|':>10}  result")
         for label, r in robust.items():
             print(f"{label:<8} {100 * r['advdistill_accuracy']:>9.2f}% {100 * r['onnxruntime_accuracy']:>11.2f}% "
