@@ -44,9 +44,13 @@ func loadCheckpoint(_ path: String, arch: String?) throws -> Model {
     catch {
         let message = "\(error)"
         if message.contains(path) { throw error }
-        throw CheckpointLoadError(description: "\(path): \(message)")
+        throw CommandError("\(path): \(message)")
     }
 }
 
-/// A load failure, named after the file (exit status 1, like the library's own errors).
-struct CheckpointLoadError: Error, CustomStringConvertible { let description: String }
+/// A failure a command describes itself, naming the file (exit status 1, like the library's own errors;
+/// `ValidationError` is for misused options and prints the usage).
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -34,7 +34,7 @@ struct Init: ParsableCommand {
 
     func run() throws {
         if !overwrite, FileManager.default.fileExists(atPath: out) {
-            throw CheckpointLoadError(description: "\(out) already exists; nothing was written. Pass --overwrite to replace it.")
+            throw CommandError("\(out) already exists; nothing was written. Pass --overwrite to replace it.")
         }
         func floats(_ option: String, _ text: String?) throws -> [Float]? {
             try text.map { t in

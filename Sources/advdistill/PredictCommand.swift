@@ -60,8 +60,8 @@ struct Predict: ParsableCommand {
         let paths = names.map { (out as NSString).appendingPathComponent($0) }
         let existing = paths.filter { FileManager.default.fileExists(atPath: $0) }
         if !overwrite, !existing.isEmpty {
-            throw CheckpointLoadError(description: "\(existing.joined(separator: ", ")) already exist(s); nothing was written. "
-                                      + "Pass --overwrite to replace, or choose another --out.")
+            throw CommandError("\(existing.joined(separator: ", ")) already \(existing.count == 1 ? "exists" : "exist"); "
+                               + "nothing was written. Pass --overwrite to replace, or choose another --out.")
         }
         let attackToRun = try attack.map { name -> Attack in
             let entries = try AttackRegistry.parse(name, eps: parseNumber(eps)!)
@@ -73,8 +73,9 @@ struct Predict: ParsableCommand {
         let images: Tensor, labels: [Int]?
         if let inputs {
             let (shape, values) = try NPY.readFloats(path: inputs)
-            guard shape.count == 4, shape[1] == net.spec.inChannels else {
-                throw NPYError(inputs, "has shape \(shape); \(net.spec.arch) takes [N, \(net.spec.inChannels), H, W]")
+            let (c, side) = (net.spec.inChannels, net.spec.inputSize)
+            guard shape.count == 4, shape[1] == c, shape[2] == side, shape[3] == side else {
+                throw NPYError(inputs, "has shape \(shape); \(net.spec.arch) takes [N, \(c), \(side), \(side)]")
             }
             images = Tensor(shape: shape, scalars: values); labels = nil
         } else {
