@@ -15,6 +15,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
@@ -26,6 +27,9 @@ let package = Package(
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
         .target(name: "Datasets", dependencies: ["CImageCodecs", "Engine"], swiftSettings: optimisedEvenInDebug),
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
+        // ONNX export: a model's eval-mode graph as an ONNX file. Sources/Export/onnx.pb.swift is generated
+        // once from onnx.proto (`make onnx-schema`), so no protobuf plugin runs at build time.
+        .target(name: "Export", dependencies: ["NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
         .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks"],
                 swiftSettings: optimisedEvenInDebug),
@@ -34,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "advdistill",
             dependencies: [
-                "Engine", "NN", "Datasets", "Attacks", "Distillation", "Reports",
+                "Engine", "NN", "Export", "Datasets", "Attacks", "Distillation", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer harnesses for every parser of outside files, and their driver (`make fuzz`, `make asan`).
@@ -43,6 +47,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "NNTests", dependencies: ["NN", "Engine"], exclude: ["Fixtures"],
                     swiftSettings: optimisedEvenInDebug),
+        .testTarget(name: "ExportTests", dependencies: ["Export", "NN", "Engine",
+                                                        .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "NN", "Engine", "Datasets"],
                     swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Attacks", "NN", "Engine", "Datasets"],

@@ -18,8 +18,11 @@ struct AdvDistill: ParsableCommand {
             advdistill report runs/a runs/b --out runs/report
           a grid of runs (seeds, methods, budgets), reported as mean ± sd
             advdistill study --config Configs/study-fmnist-budget.json
+          deploy a model with ONNX Runtime
+            advdistill export --checkpoint runs/x/best.safetensors --onnx student.onnx
         """,
-        subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, Inspect.self, DataCommand.self, Bench.self])
+        subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, ExportCommand.self, Predict.self, Init.self, Inspect.self,
+                      DataCommand.self, Bench.self])
 
     static func main() {
         setUpSignals()

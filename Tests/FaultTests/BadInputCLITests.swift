@@ -133,4 +133,24 @@ import Testing
         try expectRefusal(workspace, ["train", "--config", workspace.sub("absent.json")],
                           ["cannot read config \(workspace.sub("absent.json")): no such file"])
     }
+
+    @Test func exportRefusesAnExistingFileAnUnknownArchitectureAndAMissingCheckpointNamingTheFile() throws {
+        let workspace = try Workspace(side: 8, train: 16, test: 16)
+        let checkpoint = workspace.sub("fresh.safetensors"), onnx = workspace.sub("model.onnx")
+        let made = try workspace.run(["init", "--model", "tinycnn", "--out", checkpoint])
+        try #require(made.exitStatus == 0, "\(made.log)")
+        try Data("an earlier export".utf8).write(to: URL(fileURLWithPath: onnx))
+        try expectRefusal(workspace, ["export", "--checkpoint", checkpoint, "--onnx", onnx],
+                          ["model.onnx already exists; nothing was written", "--overwrite"])
+        #expect(try Data(contentsOf: URL(fileURLWithPath: onnx)) == Data("an earlier export".utf8))
+        let other = workspace.sub("other.onnx")
+        try expectRefusal(workspace, ["export", "--checkpoint", workspace.sub("missing.safetensors"), "--onnx", other],
+                          ["missing.safetensors", "does not exist"])
+        try expectRefusal(workspace, ["export", "--checkpoint", checkpoint, "--model", "resnet17", "--onnx", other],
+                          ["fresh.safetensors", "unknown architecture 'resnet17'"])
+        #expect(!FileManager.default.fileExists(atPath: other))
+        let replaced = try workspace.run(["export", "--checkpoint", checkpoint, "--onnx", onnx, "--overwrite"])
+        #expect(replaced.exitStatus == 0, "\(replaced.log)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: onnx)).count > 10_000)
+    }
 }

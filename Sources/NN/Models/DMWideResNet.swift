@@ -32,6 +32,13 @@ final class DMBlock: StateProviding {
         return out + (shortcut.map { $0(pre) } ?? x)
     }
 
+    /// `callAsFunction(_:training:)` in eval mode, written down for export.
+    func callAsFunction(_ x: GraphValue) -> GraphValue {
+        let pre = batchnorm0(x).swish()
+        let out = conv1(batchnorm1(conv0(pre)).swish())
+        return out + (shortcut.map { $0(pre) } ?? x)
+    }
+
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "batchnorm_0", batchnorm0); c.add(prefix + "conv_0", conv0)
         c.add(prefix + "batchnorm_1", batchnorm1); c.add(prefix + "conv_1", conv1)
@@ -42,7 +49,7 @@ final class DMBlock: StateProviding {
 /// `dm-wrn-D-W` (alias `wrn-D-W` other than 34-10): (x − mean)/std from the spec, init_conv 3×3 →16,
 /// layer.<g>.block.<i>.* (widths 16W/32W/64W, (D−4)/6 blocks, strides 1/2/2), batchnorm, Swish,
 /// 8×8 average pool, `logits`.
-final class DMWideResNet: Model {
+final class DMWideResNet: Model, GraphDescribing {
     static let cifar10Mean: [Float] = [0.4914, 0.4822, 0.4465]
     static let cifar10Std: [Float] = [0.2471, 0.2435, 0.2616]
     let spec: ModelSpec
@@ -81,6 +88,13 @@ final class DMWideResNet: Model {
         var h = initConv(normalize(x, mean: spec.mean ?? Self.cifar10Mean, std: spec.std ?? Self.cifar10Std))
         for group in groups { for block in group { h = block(h, training: training) } }
         return logits(globalAvgPool2d(batchnorm(h, training: training).swish()))
+    }
+
+    /// `forward` in eval mode, written down for export.
+    func describeForward(_ x: GraphValue) -> GraphValue {
+        var h = initConv(normalize(x, mean: spec.mean ?? Self.cifar10Mean, std: spec.std ?? Self.cifar10Std))
+        for group in groups { for block in group { h = block(h) } }
+        return logits(batchnorm(h).swish().globalAvgPool2d())
     }
 
     var state: [StateEntry] {

@@ -39,6 +39,15 @@ final class InvertedResidual: StateProviding {
         return out + (shortcut.map { $0.1($0.0(x), training: training) } ?? x)
     }
 
+    /// `callAsFunction(_:training:)` in eval mode, written down for export.
+    func callAsFunction(_ x: GraphValue) -> GraphValue {
+        var out = bn1(conv1(x), relu: true)
+        out = bn2(conv2(out), relu: true)
+        out = bn3(conv3(out))
+        guard stride == 1 else { return out }
+        return out + (shortcut.map { $0.1($0.0(x)) } ?? x)
+    }
+
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "conv1", conv1); c.add(prefix + "bn1", bn1)
         c.add(prefix + "conv2", conv2); c.add(prefix + "bn2", bn2)
@@ -49,7 +58,7 @@ final class InvertedResidual: StateProviding {
 
 /// `mobilenetv2`, CIFAR layout (stride-1 stem; (expansion, width, blocks, stride) stages below),
 /// conv2 1×1 320→1280, bn2, 4×4 average pool, `linear`. Keys: conv1, bn1, layers.<i>.*, conv2, bn2, linear.
-final class MobileNetV2: Model {
+final class MobileNetV2: Model, GraphDescribing {
     static let stages = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
                          (6, 160, 3, 2), (6, 320, 1, 1)]
     let spec: ModelSpec
@@ -91,6 +100,14 @@ final class MobileNetV2: Model {
         for b in blocks { h = b(h, training: training) }
         h = bn2(conv2(h), training: training, relu: true)
         return head(globalAvgPool2d(h))
+    }
+
+    /// `forward` in eval mode, written down for export.
+    func describeForward(_ x: GraphValue) -> GraphValue {
+        var h = bn1(conv1(x), relu: true)
+        for b in blocks { h = b(h) }
+        h = bn2(conv2(h), relu: true)
+        return head(h.globalAvgPool2d())
     }
 
     var state: [StateEntry] {

@@ -35,6 +35,14 @@ final class PreActBlock: StateProviding {
         return out + sc
     }
 
+    /// `callAsFunction(_:training:)` in eval mode, written down for export.
+    func callAsFunction(_ x: GraphValue) -> GraphValue {
+        let pre = bn1(x, relu: true)
+        let sc = shortcut.map { $0(pre) } ?? x
+        let out = conv2(bn2(conv1(pre), relu: true))
+        return out + sc
+    }
+
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "bn1", bn1); c.add(prefix + "conv1", conv1)
         c.add(prefix + "bn2", bn2); c.add(prefix + "conv2", conv2)
@@ -44,7 +52,7 @@ final class PreActBlock: StateProviding {
 
 /// `preactresnet18` as in the adversarial-training literature: conv1, layer1–4 of PreActBlocks,
 /// final `bn` + ReLU, 4×4 average pool, `linear`.
-final class PreActResNet18: Model {
+final class PreActResNet18: Model, GraphDescribing {
     let spec: ModelSpec
     let conv1: Conv2DLayer
     let stages: [[PreActBlock]]
@@ -75,6 +83,13 @@ final class PreActResNet18: Model {
         var h = conv1(x)
         for stage in stages { for block in stage { h = block(h, training: training) } }
         return head(globalAvgPool2d(bn(h, training: training, relu: true)))
+    }
+
+    /// `forward` in eval mode, written down for export.
+    func describeForward(_ x: GraphValue) -> GraphValue {
+        var h = conv1(x)
+        for stage in stages { for block in stage { h = block(h) } }
+        return head(bn(h, relu: true).globalAvgPool2d())
     }
 
     var state: [StateEntry] {

@@ -31,6 +31,14 @@ final class BasicBlock: StateProviding {
         return (out + sc).relu()
     }
 
+    /// `callAsFunction(_:training:)` in eval mode, written down for export.
+    func callAsFunction(_ x: GraphValue) -> GraphValue {
+        var out = bn1(conv1(x), relu: true)
+        out = bn2(conv2(out))
+        let sc = shortcut.map { $0.1($0.0(x)) } ?? x
+        return (out + sc).relu()
+    }
+
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "conv1", conv1); c.add(prefix + "bn1", bn1)
         c.add(prefix + "conv2", conv2); c.add(prefix + "bn2", bn2)
@@ -41,7 +49,7 @@ final class BasicBlock: StateProviding {
 /// CIFAR ResNets of basic blocks: `resnet18` (stages 64/128/256/512 × 2 blocks, 4×4 average pool) and
 /// `resnet56` (stages 16/32/64 × 9 blocks, global average pool), 3×3 stride-1 stem, `linear` head.
 /// Keys: conv1, bn1, layer<s>.<b>.*, linear.
-final class ResNet: Model {
+final class ResNet: Model, GraphDescribing {
     let spec: ModelSpec
     let conv1: Conv2DLayer
     let bn1: BatchNormLayer
@@ -72,6 +80,13 @@ final class ResNet: Model {
         for stage in stages { for block in stage { h = block(h, training: training) } }
         // resnet18's 4×4 average pool and resnet56's global pool coincide on 32×32 inputs (4×4 maps).
         return head(globalAvgPool2d(h))
+    }
+
+    /// `forward` in eval mode, written down for export.
+    func describeForward(_ x: GraphValue) -> GraphValue {
+        var h = bn1(conv1(x), relu: true)
+        for stage in stages { for block in stage { h = block(h) } }
+        return head(h.globalAvgPool2d())
     }
 
     var state: [StateEntry] {

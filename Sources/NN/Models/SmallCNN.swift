@@ -4,7 +4,7 @@ import Engine
 /// conv1 C→w1 3×3 pad 1 (no bias), bn1, ReLU; conv2 w1→w2, bn2, ReLU, max-pool 2;
 /// conv3 w2→w3, bn3, ReLU, max-pool 2; fc1 w3·(S/4)²→hidden, ReLU; fc2 hidden→K.
 /// smallcnn: widths 32/64/128, hidden 256; tinycnn: 16/32/64, hidden 128.
-final class SmallCNN: Model {
+final class SmallCNN: Model, GraphDescribing {
     let spec: ModelSpec
     let conv1, conv2, conv3: Conv2DLayer
     let bn1, bn2, bn3: BatchNormLayer
@@ -37,6 +37,15 @@ final class SmallCNN: Model {
         var h = bn1(conv1(x), training: training, relu: true)
         h = maxPool2d(bn2(conv2(h), training: training, relu: true), kernel: 2)
         h = maxPool2d(bn3(conv3(h), training: training, relu: true), kernel: 2)
+        h = fc1(h.flattened()).relu()
+        return fc2(h)
+    }
+
+    /// `forward` in eval mode, written down for export.
+    func describeForward(_ x: GraphValue) -> GraphValue {
+        var h = bn1(conv1(x), relu: true)
+        h = bn2(conv2(h), relu: true).maxPool2d(kernel: 2)
+        h = bn3(conv3(h), relu: true).maxPool2d(kernel: 2)
         h = fc1(h.flattened()).relu()
         return fc2(h)
     }

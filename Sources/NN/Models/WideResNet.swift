@@ -3,7 +3,7 @@ import Engine
 /// `trades-wrn-D-W` (alias `wrn-34-10`): conv1 3×3 →16, block1..3 of pre-activation blocks (`blockS.layer.i.*`, shortcut `convShortcut`, widths 16W/32W/64W,
 /// (D−4)/6 blocks each, strides 1/2/2), bn1, ReLU, 8×8 average pool, `fc`. TRADES checkpoints also hold an
 /// unused `sub_block1.*`, which loading ignores.
-final class TradesWideResNet: Model {
+final class TradesWideResNet: Model, GraphDescribing {
     let spec: ModelSpec
     let conv1: Conv2DLayer
     let groups: [[PreActBlock]]
@@ -40,6 +40,13 @@ final class TradesWideResNet: Model {
         var h = conv1(x)
         for group in groups { for block in group { h = block(h, training: training) } }
         return fc(globalAvgPool2d(bn1(h, training: training, relu: true)))
+    }
+
+    /// `forward` in eval mode, written down for export.
+    func describeForward(_ x: GraphValue) -> GraphValue {
+        var h = conv1(x)
+        for group in groups { for block in group { h = block(h) } }
+        return fc(bn1(h, relu: true).globalAvgPool2d())
     }
 
     var state: [StateEntry] {
