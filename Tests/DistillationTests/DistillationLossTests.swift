@@ -53,7 +53,7 @@ import Testing
         return x0 + (slope > 0 ? eps : -eps)
     }
 
-    static func step(_ method: Method, epoch: Int = 0) -> (StepOutput, HandLogits) {
+    static func step(_ method: any Method, epoch: Int = 0) -> (StepOutput, HandLogits) {
         let student = HandLogits(Self.student)
         var context = StepContext(epoch: epoch, batchIndex: 0, numClasses: 3,
                                   teachers: Teachers(robust: HandLogits(Self.teacher)), rng: SeededGenerator(seed: 1))
