@@ -12,8 +12,9 @@ struct Train: ParsableCommand {
         refuses, naming the run, unless --resume or --overwrite says what to do with it.
 
         Methods (method.name; parameters and defaults: Configs/README.md):
+
         """ + MethodRegistry.standard.methods.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
-            + "\nModifiers (an object under their key in the method object):\n"
+            + "\n\nModifiers (an object under their key in the method object):\n\n"
             + MethodRegistry.standard.modifiers.map { "  \($0.key) (for \($0.appliesTo.description)): \($0.summary)" }.joined(separator: "\n"))
 
     @Option(help: "The run's JSON config (see Configs/ and README's config table).")
