@@ -18,10 +18,30 @@ public struct StepContext {
     public var teachers: Teachers
     /// Randomness of the training attack (checkpointed with the run).
     public var rng: SeededGenerator
+    /// The run's number of epochs (IGDM ramps its weight over them, CIARD anneals its teacher's rate).
+    public var epochs: Int
+    /// The student's learning rate for this batch (PeerAiD's peer follows it).
+    public var learningRate: Float
 
-    public init(epoch: Int, batchIndex: Int, numClasses: Int, teachers: Teachers, rng: SeededGenerator) {
+    /// `epochs` and `learningRate` default to a one-epoch run at rate 0.1 (tests and benchmarks of one step).
+    public init(epoch: Int, batchIndex: Int, numClasses: Int, teachers: Teachers, rng: SeededGenerator,
+                epochs: Int = 1, learningRate: Float = 0.1) {
         self.epoch = epoch; self.batchIndex = batchIndex; self.numClasses = numClasses
-        self.teachers = teachers; self.rng = rng
+        self.teachers = teachers; self.rng = rng; self.epochs = epochs; self.learningRate = learningRate
+    }
+}
+
+/// What a method may need to build itself besides its parameters: the student's architecture, the loaded
+/// teachers, the optimizer the config describes and the run's seed (PeerAiD builds a peer like the student;
+/// CIARD trains a copy of the robust teacher).
+public struct MethodEnvironment {
+    public var student: ModelSpec
+    public var teachers: Teachers
+    public var optimizer: OptimizerConfig
+    public var seed: UInt64
+
+    public init(student: ModelSpec, teachers: Teachers, optimizer: OptimizerConfig = OptimizerConfig(), seed: UInt64 = 0) {
+        self.student = student; self.teachers = teachers; self.optimizer = optimizer; self.seed = seed
     }
 }
 
@@ -30,6 +50,13 @@ public struct StepContext {
 public struct StepOutput {
     public var loss: Tensor
     public var logs: [String: Double]
+    /// The training attack's example x′ (nil for a method without one): modifiers such as IGDM read it.
+    public var adversarial: Tensor? = nil
+    /// The loss of each trainable (`Method.trainables`) this batch updates, by its name. The trainer runs one
+    /// backward pass on `loss` plus these (each a function of its own model's parameters, with the student's
+    /// outputs detached), checks every gradient, then steps the student's optimizer and these trainables'
+    /// (a trainable without a loss here is not stepped).
+    public var trainableLosses: [String: Tensor] = [:]
 }
 
 /// A training method: given the student and a batch, the loss to minimise (one file per method in Methods/,
@@ -42,7 +69,10 @@ public protocol Method: AnyObject {
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput
     var state: State { get set }
     /// Models the method trains besides the student (a peer model, as PeerAiD trains one), each with its
-    /// optimizer: the method steps them, the trainer saves and restores them with the run.
+    /// optimizer. The method gives each one's loss in `StepOutput.trainableLosses` and sets its learning rate;
+    /// the trainer zeroes, differentiates, checks and steps them exactly as it does the student (so a NaN in
+    /// a peer is caught like one in the student, and a data-parallel trainer combines their gradients where it
+    /// combines the student's), and saves and restores them with the run.
     var trainables: [Trainable] { get }
     /// Called at the start of every epoch with the number of learning-rate decays so far (B-MTARD
     /// decays η and r_w with the learning rate).

@@ -31,18 +31,22 @@ public struct MethodRegistry: Sendable {
 
     /// Builds the method a (validated) config describes: the base method with its parameters over its defaults,
     /// then each modifier the config applies, wrapped around it. `numClasses` sets defaults that depend on the
-    /// data (the loss scale is 10 on ≥ 100 classes, as the paper does on CIFAR-100).
-    public func make(_ config: MethodConfig, attack: AttackConfig, numClasses: Int) throws -> any Method {
+    /// data (the loss scale is 10 on ≥ 100 classes, as the paper does on CIFAR-100). `environment`: the student's
+    /// architecture, teachers, optimizer and seed, for methods that build models of their own (PeerAiD, CIARD);
+    /// building one of those without it is an error.
+    public func make(_ config: MethodConfig, attack: AttackConfig, numClasses: Int,
+                     environment: MethodEnvironment? = nil) throws -> any Method {
         guard let entry = method(named: config.name) else {
             throw ConfigError.invalid(field: "method.name", message: "unknown method '\(config.name)'")
         }
         let settings = MethodSettings(name: entry.name, numClasses: numClasses, given: config.parameters, uses: entry.parameters,
-                                      attack: attack, defaults: entry.attack)
+                                      attack: attack, defaults: entry.attack, environment: environment)
         var method = try entry.make(settings)
         for modifier in modifiers {
             guard let given = config.modifiers[modifier.key] else { continue }
             method = try modifier.wrap(method, MethodSettings(name: modifier.key, numClasses: numClasses, given: given,
-                                                              uses: modifier.parameters, attack: attack, defaults: entry.attack))
+                                                              uses: modifier.parameters, attack: attack, defaults: entry.attack,
+                                                              environment: environment))
         }
         return method
     }
@@ -148,6 +152,30 @@ extension MethodRegistry {
                     parameters: multiTeacherParameters + [.init(.eta, default: EntropyBalance.paperEta)]) {
             MultiTeacherDistillation(name: $0.name, attack: $0.attack, reduction: $0[.klReduction], lossScale: $0[.lossScale],
                                      eta: $0[.eta], rate: $0[.weightRate], beta: $0[.beta])
+        },
+        MethodEntry("peeraid", "PeerAiD (Jung et al. 2024): no pretrained teacher; a peer trained beside the student on its PGD examples teaches it",
+                    attack: .init(start: .gaussian),
+                    parameters: [.init(.temperature, default: 5), .init(.peerTemperature, default: 1), .init(.lambda1, default: 0),
+                                 .init(.lambda2, default: 1), .init(.lambda3, default: 1), .init(.gamma1, default: 1),
+                                 .init(.gamma2, default: 0.1)]) {
+            try PeerAiDTraining($0)
+        },
+        MethodEntry("dgad", "DGAD (Park et al. 2024): clean or adversarial distillation by whether the teacher is right, its mistakes swapped, plus consistency",
+                    teachers: [.robust], attack: .init(start: .gaussian), parameters: [.init(.alpBeta, default: 1)]) {
+            DGADTraining(attack: $0.attack, alpBeta: $0[.alpBeta])
+        },
+        MethodEntry("ciard", "CIARD (Lu et al. 2025): both teachers, a push loss away from the fooled clean teacher, the robust teacher retrained on a cycle",
+                    teachers: [.natural, .robust], attack: .init(start: .gaussian),
+                    parameters: [.init(.klReduction, default: .mean), .init(.eta, default: EntropyBalance.paperEta),
+                                 .init(.pushTemperature, default: 5), .init(.pushWeight, default: 1), .init(.teacherLR, default: 1e-4),
+                                 .init(.teacherMomentum, default: 0.1), .init(.teacherWeightDecay, default: 2e-4),
+                                 .init(.teacherStartEpoch, default: 50), .init(.teacherEvery, default: 1)]) {
+            try CIARDTraining($0)
+        },
+    ], modifiers: [
+        MethodModifier("igdm", "IGDM (Lee et al. 2025): + α·(e/E)·KL(softmax(T(x+δ) − T(x−δ)) ‖ softmax(S(x+δ) − S(x−δ))), δ = x′ − x",
+                       parameters: [.init(.igdmAlpha, default: 1)], appliesTo: .methods(distillingFrom: .robust)) { base, settings in
+            igdm(base, alpha: settings[.igdmAlpha])
         },
     ])
 

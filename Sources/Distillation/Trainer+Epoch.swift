@@ -51,23 +51,35 @@ extension Trainer {
         // A skipped batch must leave no trace: its forward passes already folded it into the BN
         // running statistics and the method's balancers (a NaN there would poison every later batch).
         let snapshot = config.nanPolicy == .skip ? StepSnapshot(student: student, method: method) : nil
-        var context = StepContext(epoch: epoch, batchIndex: b, numClasses: student.spec.numClasses, teachers: teachers, rng: s.rng)
+        var context = StepContext(epoch: epoch, batchIndex: b, numClasses: student.spec.numClasses, teachers: teachers, rng: s.rng,
+                                  epochs: config.epochs, learningRate: optimizer.learningRate)
+        let trainables = method.trainables
         optimizer.zeroGrad()
+        for t in trainables { t.optimizer.zeroGrad() }
         let out = method.step(student: student, x: x, labels: batch.labels, context: &context)
         s.rng = context.rng
         let value = out.loss.item
-        var finite = value.isFinite
-        if finite { out.loss.backward(); finite = gradientsAreFinite() }
-        guard finite else {
-            let what = value.isFinite ? "gradient" : "loss"
+        // The student's and the trainables' losses and gradients pass the same checks; one backward pass
+        // computes them all (each trainable's loss sees the student's outputs detached).
+        let stepped = trainables.filter { out.trainableLosses[$0.name] != nil }
+        var failure: String? = value.isFinite ? nil : "loss"
+        for t in stepped where failure == nil && !out.trainableLosses[t.name]!.item.isFinite { failure = "loss of the \(t.name)" }
+        if failure == nil {
+            stepped.reduce(out.loss) { $0 + out.trainableLosses[$1.name]! }.backward()
+            if !gradientsAreFinite(student) { failure = "gradient" }
+            for t in stepped where failure == nil && !gradientsAreFinite(t.model) { failure = "gradient of the \(t.name)" }
+        }
+        if let what = failure {
             guard let snapshot else { throw TrainerError.nonFinite(what: what, epoch: epoch + 1, batch: b + 1) }
-            snapshot.restore(student: student)
+            snapshot.restore()
             optimizer.zeroGrad()
+            for t in trainables { t.optimizer.zeroGrad() }
             s.state.skipped += 1
             progress.note("epoch \(epoch + 1), batch \(b + 1): non-finite \(what), batch skipped (\(s.state.skipped) in this epoch)")
             return
         }
         optimizer.step()
+        for t in stepped { t.optimizer.step() }
         s.state.record(loss: value, logs: out.logs, images: batch.labels.count)
         s.images += batch.labels.count
         let rate = Double(s.images) / max(Date().timeIntervalSince(s.epochStarted), 1e-9)
@@ -137,8 +149,9 @@ extension Trainer {
         return .interrupted(signal: sig)
     }
 
-    func gradientsAreFinite() -> Bool {
-        for p in student.parameters {
+    /// Whether every gradient `model`'s parameters hold is finite.
+    func gradientsAreFinite(_ model: Model) -> Bool {
+        for p in model.parameters {
             guard let g = p.grad else { continue }
             if !g.sumDouble().isFinite { return false }
         }
@@ -146,19 +159,24 @@ extension Trainer {
     }
 }
 
-/// BN running statistics and the method's state before a step, put back when the step is skipped.
+/// BN running statistics (of the student and of the method's trainables) and the method's state before a
+/// step, put back when the step is skipped. Weights need no copy: nothing is stepped before the checks.
 struct StepSnapshot {
-    let buffers: [[Float]]
+    let models: [Model]
+    let buffers: [[[Float]]]
     let restoreMethod: () -> Void
 
     init(student: Model, method: any Method) {
-        buffers = student.state.filter { !$0.isParameter }.map(\.tensor.scalars)
+        models = [student] + method.trainables.map(\.model)
+        buffers = models.map { $0.state.filter { !$0.isParameter }.map(\.tensor.scalars) }
         restoreMethod = method.stateRestorer()
     }
 
-    func restore(student: Model) {
-        for (entry, values) in zip(student.state.filter { !$0.isParameter }, buffers) {
-            values.withUnsafeBufferPointer { entry.tensor.data.update(from: $0.baseAddress!, count: values.count) }
+    func restore() {
+        for (model, saved) in zip(models, buffers) {
+            for (entry, values) in zip(model.state.filter { !$0.isParameter }, saved) {
+                values.withUnsafeBufferPointer { entry.tensor.data.update(from: $0.baseAddress!, count: values.count) }
+            }
         }
         restoreMethod()
     }

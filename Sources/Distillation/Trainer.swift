@@ -145,7 +145,8 @@ public final class Trainer {
         }
         teachers = Teachers(natural: try loadTeacher(config.teachers?.natural, role: "natural"),
                             robust: try loadTeacher(config.teachers?.robust, role: "robust"))
-        method = try methods.make(config.method, attack: config.attack, numClasses: spec.numClasses)
+        method = try methods.make(config.method, attack: config.attack, numClasses: spec.numClasses,
+                                  environment: MethodEnvironment(student: spec, teachers: teachers, optimizer: config.optimizer, seed: config.seed))
         optimizer = config.optimizer.make(parameters: student.parameters)
         trainEps = config.attack.eps ?? 8 / 255
     }

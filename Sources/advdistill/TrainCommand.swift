@@ -10,7 +10,12 @@ struct Train: ParsableCommand {
         on the validation split: data.val_fraction of the training pool, 0.1 by default). Ctrl-C saves a checkpoint; \
         --resume continues it. A directory that already holds a run is never trained over silently: the command \
         refuses, naming the run, unless --resume or --overwrite says what to do with it.
-        """)
+
+        Methods (method.name; parameters and defaults: Configs/README.md):
+
+        """ + MethodRegistry.standard.methods.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
+            + "\n\nModifiers (an object under their key in the method object):\n\n"
+            + MethodRegistry.standard.modifiers.map { "  \($0.key) (for \($0.appliesTo.description)): \($0.summary)" }.joined(separator: "\n"))
 
     @Option(help: "The run's JSON config (see Configs/ and README's config table).")
     var config: String

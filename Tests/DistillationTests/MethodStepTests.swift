@@ -30,7 +30,12 @@ import Testing
             "attack": attack, "epochs": 1,
         ]
         let config = try JSONDecoder().decode(RunConfig.self, from: JSONSerialization.data(withJSONObject: object))
-        return try MethodRegistry.standard.make(config.method, attack: config.attack, numClasses: classes)
+        return try MethodRegistry.standard.make(config.method, attack: config.attack, numClasses: classes, environment: environment)
+    }
+
+    /// The tiny student's architecture and the tiny teachers (seeds 2 and 3), for methods that build models.
+    static var environment: MethodEnvironment {
+        MethodEnvironment(student: tiny(seed: 1).spec, teachers: Teachers(natural: tiny(seed: 2), robust: tiny(seed: 3)), seed: 4)
     }
 
     /// The balancer state of MTARD or B-MTARD.

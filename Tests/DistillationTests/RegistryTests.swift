@@ -35,7 +35,8 @@ import Testing
         let entry = try #require(MethodRegistry.standard.method(named: name))
         let student = MethodSteps.tiny(seed: 1)
         let teachers = Teachers(natural: MethodSteps.tiny(seed: 2), robust: MethodSteps.tiny(seed: 3))
-        let parameters: [String: Any] = name == "iad" ? ["iad_start_epoch": 0] : [:]
+        // Terms that start late start at once here.
+        let parameters: [String: Any] = name == "iad" ? ["iad_start_epoch": 0] : name == "ciard" ? ["teacher_start_epoch": 0] : [:]
         let method = try MethodSteps.method(name, parameters)
         let (x, y) = MethodSteps.batch()
         var context = StepContext(epoch: 0, batchIndex: 0, numClasses: MethodSteps.classes, teachers: teachers, rng: SeededGenerator(seed: 9))
@@ -46,7 +47,12 @@ import Testing
         #expect(out.logs.values.allSatisfy(\.isFinite) && !out.logs.isEmpty)
         if name == "iad" { #expect(out.logs["loss_introspection"] != nil, "the introspection term is on from epoch 0") }
         if entry.attack != nil { #expect(context.rng != rngBefore, "\(name)'s attack draws its start from the run's generator") }
-        out.loss.backward()
+        let trainables = method.trainables
+        #expect(Set(out.trainableLosses.keys).isSubset(of: trainables.map(\.name)))
+        trainables.filter { out.trainableLosses[$0.name] != nil }.reduce(out.loss) { $0 + out.trainableLosses[$1.name]! }.backward()
+        for t in trainables where out.trainableLosses[t.name] != nil {
+            #expect(t.model.parameters.allSatisfy { $0.grad.map { $0.sumDouble().isFinite } ?? false }, "\(name): \(t.name) receives finite gradients")
+        }
         let grads = student.parameters.compactMap(\.grad)
         #expect(grads.count == student.parameters.count, "every student parameter receives a gradient")
         #expect(grads.allSatisfy { $0.sumDouble().isFinite })
@@ -158,7 +164,7 @@ import Testing
 
 /// The Markdown that Configs/README shows of each registry.
 enum RegistryTables {
-    static var all: [String] { [architectureRow, teacherRows, parameterRows, methods, attacks] }
+    static var all: [String] { [architectureRow, teacherRows, parameterRows, methods, modifiers, attacks] }
 
     static func code(_ s: String) -> String { "`\(s)`" }
 
@@ -191,6 +197,14 @@ enum RegistryTables {
             return "| \(code(m.name)) | \(teachers.isEmpty ? "—" : teachers) | \(attack ?? "—") | \(parameters.isEmpty ? "—" : parameters) | \(m.summary) |"
         }
         return (["| method | teachers | training attack | parameters = default | what |", "|---|---|---|---|---|"] + rows).joined(separator: "\n")
+    }
+
+    static var modifiers: String {
+        let rows = MethodRegistry.standard.modifiers.map { m in
+            let parameters = m.parameters.map { "\(code($0.key)) = \($0.defaultText)" }.joined(separator: ", ")
+            return "| \(code(m.key)) | \(m.appliesTo.description) | \(parameters.isEmpty ? "—" : parameters) | \(m.summary) |"
+        }
+        return (["| modifier | applies to | parameters = default | what |", "|---|---|---|---|"] + rows).joined(separator: "\n")
     }
 
     static var attacks: String {

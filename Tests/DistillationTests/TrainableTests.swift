@@ -58,12 +58,11 @@ final class PeerTraining: Method {
     var trainables: [Trainable] { [Trainable(name: "peer", model: peer, optimizer: peerOptimizer)] }
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
-        peerOptimizer.zeroGrad()
-        crossEntropy(peer.forward(x, training: true), labels: labels).backward()
-        peerOptimizer.step()
+        // The trainer differentiates and steps the peer with the student.
+        let peerLoss = crossEntropy(peer.forward(x, training: true), labels: labels)
         let p = withNoGrad { softmax(peer.forward(x, training: false)) }
         let logits = student.forward(x, training: true)
         let ce = crossEntropy(logits, labels: labels), kl = klDivergenceRows(target: p, logQ: logSoftmax(logits)).mean()
-        return StepOutput(loss: ce + kl, logs: ["loss_ce": Double(ce.item), "loss_kl": Double(kl.item)])
+        return StepOutput(loss: ce + kl, logs: ["loss_ce": Double(ce.item), "loss_kl": Double(kl.item)], trainableLosses: ["peer": peerLoss])
     }
 }

@@ -41,12 +41,42 @@ extension MethodParameter where Value == Float {
     public static var beta: Self {
         Self(key: "beta", help: "TRADES: weight of the robust KL; MTARD/B-MTARD: exponent β of the loss balance", refusal: positive)
     }
-    public static var temperature: Self { Self(key: "temperature", help: "ARD/IAD distillation temperature T", refusal: positive) }
+    public static var temperature: Self { Self(key: "temperature", help: "ARD/IAD/PeerAiD distillation temperature T", refusal: positive) }
     public static var alpha: Self {
         Self(key: "alpha", help: "ARD/IAD weight of the distillation term") { (0...1).contains($0) ? nil : "must be in [0, 1], got \($0)" }
     }
     public static var eta: Self {
-        Self(key: "eta", help: "B-MTARD temperature step η (decays ×0.1 with each LR milestone)", refusal: positive)
+        Self(key: "eta", help: "B-MTARD/CIARD temperature step η (decays ×0.1 with each LR milestone)", refusal: positive)
+    }
+    /// IGDM's weight of the matching term (a modifier parameter: `"igdm": {"alpha": 1}`).
+    public static var igdmAlpha: Self {
+        Self(key: "alpha", help: "IGDM: weight α of the output-difference matching term (ramped by epoch/epochs)", refusal: nonNegative)
+    }
+    public static var peerTemperature: Self {
+        Self(key: "peer_temperature", help: "PeerAiD: temperature of the peer's distillation from the student", refusal: positive)
+    }
+    public static var lambda1: Self { Self(key: "lambda1", help: "PeerAiD: weight λ1 of the student's CE on x′", refusal: nonNegative) }
+    public static var lambda2: Self { Self(key: "lambda2", help: "PeerAiD: weight λ2 of the student's KL towards the peer on x′", refusal: nonNegative) }
+    public static var lambda3: Self { Self(key: "lambda3", help: "PeerAiD: weight λ3 of the student's KL between its clean and adversarial outputs", refusal: nonNegative) }
+    public static var gamma1: Self { Self(key: "gamma1", help: "PeerAiD: weight γ1 of the peer's CE on x′", refusal: nonNegative) }
+    public static var gamma2: Self { Self(key: "gamma2", help: "PeerAiD: weight γ2 of the peer's KL towards the student on x′", refusal: nonNegative) }
+    public static var alpBeta: Self {
+        Self(key: "alp_beta", help: "DGAD: weight of the consistency term MSE(softmax(S(x′)), softmax(S(x)))", refusal: nonNegative)
+    }
+    public static var pushTemperature: Self {
+        Self(key: "push_temperature", help: "CIARD: student temperature of the push loss", refusal: positive)
+    }
+    public static var pushWeight: Self {
+        Self(key: "push_weight", help: "CIARD: weight λ of the push loss (after its scaling to the KL terms' magnitude)", refusal: nonNegative)
+    }
+    public static var teacherLR: Self {
+        Self(key: "teacher_lr", help: "CIARD: base learning rate of the robust teacher's updates (cosine-annealed from its start epoch)", refusal: nonNegative)
+    }
+    public static var teacherMomentum: Self {
+        Self(key: "teacher_momentum", help: "CIARD: SGD momentum of the robust teacher's updates") { (0..<1).contains($0) ? nil : "must be in [0, 1), got \($0)" }
+    }
+    public static var teacherWeightDecay: Self {
+        Self(key: "teacher_weight_decay", help: "CIARD: weight decay of the robust teacher's updates", refusal: nonNegative)
     }
     public static var weightRate: Self {
         Self(key: "weight_rate", help: "MTARD/B-MTARD weight update rate r_w (decays ×0.1 with each LR milestone)") {
@@ -56,11 +86,18 @@ extension MethodParameter where Value == Float {
     public static var lossScale: Self { Self(key: "loss_scale", help: "multiplier of the distillation loss", refusal: positive) }
 
     private static func positive(_ v: Float) -> String? { v > 0 && v.isFinite ? nil : "must be > 0, got \(v)" }
+    private static func nonNegative(_ v: Float) -> String? { v >= 0 && v.isFinite ? nil : "must be ≥ 0, got \(v)" }
 }
 
 extension MethodParameter where Value == Int {
     public static var iadStartEpoch: Self {
         Self(key: "iad_start_epoch", help: "IAD: epoch from which the introspection term is added") { $0 >= 0 ? nil : "must be ≥ 0" }
+    }
+    public static var teacherStartEpoch: Self {
+        Self(key: "teacher_start_epoch", help: "CIARD: epoch (0-based) from which the robust teacher is updated") { $0 >= 0 ? nil : "must be ≥ 0, got \($0)" }
+    }
+    public static var teacherEvery: Self {
+        Self(key: "teacher_every", help: "CIARD: the robust teacher is updated on every N-th batch of an epoch (its cycle)") { $0 >= 1 ? nil : "must be ≥ 1, got \($0)" }
     }
 }
 
@@ -146,10 +183,12 @@ public struct MethodSettings {
     public let numClasses: Int
     let values: [String: any MethodParameterValue]
     let trainingAttack: TrainingAttack?
+    let environment: MethodEnvironment?
 
     /// `given` over the defaults of `uses`; the training attack is `attack` over `defaults` (none without them).
     init(name: String, numClasses: Int, given: MethodParameterValues, uses: [MethodParameterUse], attack: AttackConfig,
-         defaults: TrainingAttack.Defaults?) {
+         defaults: TrainingAttack.Defaults?, environment: MethodEnvironment? = nil) {
+        self.environment = environment
         let values = Dictionary(uniqueKeysWithValues: uses.map { ($0.key, given.values[$0.key] ?? $0.defaultValue(numClasses)) })
         let batchNorm = values[MethodParameter<AttackBatchNorm>.attackBN.key] as? AttackBatchNorm
         self.name = name; self.numClasses = numClasses; self.values = values
@@ -162,6 +201,14 @@ public struct MethodSettings {
             preconditionFailure("\(name) reads '\(parameter.key)', which its registry entry does not list")
         }
         return value
+    }
+
+    /// The student's architecture, teachers, optimizer and seed, for a method that builds models of its own.
+    public func requireEnvironment() throws -> MethodEnvironment {
+        guard let environment else {
+            throw ConfigError.invalid(field: "method.name", message: "\(name) trains a model besides the student and needs the run's student, teachers and optimizer to build it")
+        }
+        return environment
     }
 
     /// The training attack with the method's defaults; only for entries that declare one.

@@ -32,6 +32,6 @@ final class ARDTraining: Method {
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         let r = ardLoss(student: student, x: x, labels: labels, context: &context)
-        return StepOutput(loss: r.loss, logs: r.logs)
+        return StepOutput(loss: r.loss, logs: r.logs, adversarial: r.xAdv)
     }
 }

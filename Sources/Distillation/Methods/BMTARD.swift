@@ -52,7 +52,7 @@ final class MultiTeacherDistillation: Method {
             "loss_adv": Double(lossAdv.item), "loss_nat": Double(lossNat.item),
             "entropy_adv": Double(hAdv), "entropy_nat": Double(hNat),
             "tau_nat_used": Double(tauNat), "tau_adv_used": Double(tauAdv),
-        ])
+        ], adversarial: xAdv)
     }
 
     var state: BalancerState {

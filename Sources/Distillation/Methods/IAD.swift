@@ -16,14 +16,14 @@ final class IADTraining: Method {
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         var r = ard.ardLoss(student: student, x: x, labels: labels, context: &context)
-        guard context.epoch >= startEpoch else { return StepOutput(loss: r.loss, logs: r.logs) }
+        guard context.epoch >= startEpoch else { return StepOutput(loss: r.loss, logs: r.logs, adversarial: r.xAdv) }
         let teacher = context.teachers.robust!
         let trust = teacherProbabilities(teacher, r.xAdv).pick(labels: labels).map { 1 - powf(max($0, 0), 0.1) }
         let logitsNat = r.logitsNat ?? student.forward(x, training: true)
         let kl = klDivergenceRows(target: softmax(logitsNat), logQ: logSoftmax(r.logitsAdv))
         let introspection = (kl * Tensor(shape: [labels.count], scalars: trust)).mean()
         r.logs["loss_introspection"] = Double(introspection.item)
-        return StepOutput(loss: r.loss + introspection, logs: r.logs)
+        return StepOutput(loss: r.loss + introspection, logs: r.logs, adversarial: r.xAdv)
     }
 }
 

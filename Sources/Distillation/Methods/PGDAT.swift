@@ -12,6 +12,6 @@ final class PGDAdversarialTraining: Method {
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         let xAdv = attack.run(student, x, labels: labels, rng: &context.rng)
         let loss = crossEntropy(student.forward(xAdv, training: true), labels: labels)
-        return StepOutput(loss: loss, logs: ["loss_adv_ce": Double(loss.item)])
+        return StepOutput(loss: loss, logs: ["loss_adv_ce": Double(loss.item)], adversarial: xAdv)
     }
 }

@@ -18,6 +18,6 @@ final class RSLADTraining: Method {
         let adv = klc(p, logSoftmax(student.forward(xAdv, training: true)), reduction)
         let nat = klc(p, logSoftmax(student.forward(x, training: true)), reduction)
         let loss = (5.0 / 6.0) * adv + (1.0 / 6.0) * nat
-        return StepOutput(loss: loss, logs: ["loss_adv": Double(adv.item), "loss_nat": Double(nat.item)])
+        return StepOutput(loss: loss, logs: ["loss_adv": Double(adv.item), "loss_nat": Double(nat.item)], adversarial: xAdv)
     }
 }

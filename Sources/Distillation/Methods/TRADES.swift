@@ -18,7 +18,7 @@ final class TRADESTraining: Method {
             .kl(reference: withNoGrad { softmax(student.forward(x, training: trainBN)) })
         }
         let (loss, natural, robust) = Self.loss(student: student, x: x, xAdv: xAdv, labels: labels, beta: beta)
-        return StepOutput(loss: loss, logs: ["loss_ce": Double(natural.item), "loss_kl": Double(robust.item)])
+        return StepOutput(loss: loss, logs: ["loss_ce": Double(natural.item), "loss_kl": Double(robust.item)], adversarial: xAdv)
     }
 
     /// CE(f(x), y) + β·mean_b KL(f(x) ‖ f(x′)), both forward passes in train mode and both differentiated.
