@@ -3,6 +3,7 @@ import Datasets
 import Engine
 import Foundation
 import NN
+import TensorBoard
 
 /// How a training run ended.
 public enum TrainingOutcome: Equatable, Sendable {
@@ -187,7 +188,8 @@ public final class Trainer {
             progress.note("data.val_fraction is 0: the per-epoch evaluation and the choice of best.safetensors use the test split, so numbers measured on it afterwards are optimistic (metrics.jsonl says eval_split \"test\")")
         }
         // Writes that a kill -9 cut short leave temporary files as large as a checkpoint; none is in use now.
-        let leftovers = [checkpointPath, bestPath, metricsPath, configPath].flatMap { AtomicFile.removeLeftovers(of: $0) }
+        let leftovers = ([checkpointPath, bestPath, metricsPath, configPath] + EventFileWriter.files(in: runDirectory))
+            .flatMap { AtomicFile.removeLeftovers(of: $0) }
         if !leftovers.isEmpty {
             progress.note("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") of interrupted writes: \(leftovers.joined(separator: ", "))")
         }
@@ -218,7 +220,7 @@ public final class Trainer {
         guard let rng = SeededGenerator(state: state.rng) else {
             throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds an invalid random generator state")
         }
-        return TrainingSession(state: state, rng: rng, loader: loader)
+        return TrainingSession(state: state, rng: rng, loader: loader, events: try openEvents(resumed: resume, state: state))
     }
 
     /// Clean + the configured attacks on the validation split (the test split when `val_fraction` is 0): `eval.limit` examples spread

@@ -24,10 +24,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var output: String
     /// What a NaN or infinite loss does: stop the run (default) or skip the batch and count it.
     public var nanPolicy: NaNPolicy
+    /// Whether the run writes TensorBoard event files beside metrics.jsonl (default true).
+    public var tensorboard: Bool
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, data, model, teachers, method, attack, optimizer, schedule, epochs
-        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy"
+        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy", tensorboard
     }
 
     public init(from decoder: Decoder) throws {
@@ -47,6 +49,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         eval = try c.decodeIfPresent(EvalConfig.self, forKey: .eval) ?? EvalConfig()
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? "runs"
         nanPolicy = try c.decodeIfPresent(NaNPolicy.self, forKey: .nanPolicy) ?? .stop
+        tensorboard = try c.decodeIfPresent(Bool.self, forKey: .tensorboard) ?? true
     }
 
     /// Reads and validates a config file. Relative paths inside it stay relative to the working directory.
