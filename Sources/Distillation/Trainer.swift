@@ -231,6 +231,7 @@ public final class Trainer {
         let n = min(config.eval.limit ?? count, count)
         let subset = n == count ? validation : validation.subset((0..<n).map { $0 * count / n })
         var options = EvaluationOptions(eps: trainEps)
+        options.epsText = config.attack.epsilon?.text
         options.attacks = config.eval.attacks
         options.batchSize = config.eval.batchSize
         options.seed = config.seed

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attacks
 import Datasets
 import Distillation
+import Engine
 import Foundation
 import NN
 import Reports
@@ -105,7 +106,8 @@ struct Report: ParsableCommand {
         guard let checkpoint = ["best.safetensors", "checkpoint.safetensors"].map({ (dir as NSString).appendingPathComponent($0) })
             .first(where: { fm.fileExists(atPath: $0) }),
             let config = try? RunRecord.loadConfig(directory: dir) else { return nil }
-        let eps = config.attack.eps ?? 8 / 255
+        let epsilon = config.attack.epsilon ?? Epsilon(8 / 255)
+        let eps = epsilon.value
         let evalPath = EvaluationFile.defaultPath(forCheckpoint: checkpoint)
         let note = "\(dir) had no evaluation file: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
             + "with '\(evalAttacks)' at the training ε = \(eps), attacks on the first \(evalLimit) images, and wrote \(evalPath)."
@@ -113,7 +115,7 @@ struct Report: ParsableCommand {
         let (model, file) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
         let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let data = try Dataset.load(config.data.test)
-        var options = EvaluationOptions(eps: eps)
+        var options = EvaluationOptions(eps: epsilon)
         options.attacks = evalAttacks
         options.attackLimit = evalLimit
         options.seed = config.seed

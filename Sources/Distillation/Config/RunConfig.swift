@@ -255,8 +255,13 @@ public struct TeachersConfig: Codable, Sendable, Equatable {
 
 /// The training attack. Absent fields take the method's defaults (see each method's file).
 public struct AttackConfig: Codable, Sendable, Equatable {
-    /// L∞ radius on [0, 1] inputs (8/255 for CIFAR, 0.1 for Fashion-MNIST).
-    public var eps: Float?
+    /// L∞ radius on [0, 1] inputs (8/255 for CIFAR, 0.1 for Fashion-MNIST), as written (`0.1` or `"8/255"`).
+    public var epsilon: Epsilon?
+    /// Its value.
+    public var eps: Float? {
+        get { epsilon?.value }
+        set { epsilon = newValue.map(Epsilon.init) }
+    }
     public var stepSize: Float?
     public var steps: Int?
     /// Where the attack starts; nil: the method's own start.
@@ -271,14 +276,14 @@ public struct AttackConfig: Codable, Sendable, Equatable {
         case none
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case eps, stepSize = "step_size", steps, start }
+    enum CodingKeys: String, CodingKey, CaseIterable { case epsilon = "eps", stepSize = "step_size", steps, start }
 
     public init() {}
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        eps = try c.decodeIfPresent(Float.self, forKey: .eps)
+        epsilon = try c.decodeIfPresent(Epsilon.self, forKey: .epsilon)
         stepSize = try c.decodeIfPresent(Float.self, forKey: .stepSize)
         steps = try c.decodeIfPresent(Int.self, forKey: .steps)
         start = try c.decodeIfPresent(Start.self, forKey: .start)
