@@ -109,6 +109,12 @@ public struct Evaluator {
     }
 
     /// Whether the model gets each example right, and the clean accuracy (on every example).
+    /// Clean accuracy alone, with no attack (a quick check, such as a teacher's when a run loads it).
+    public func cleanAccuracy(_ data: Dataset) throws -> Double {
+        try checkCompatible(data)
+        return try cleanPass(data, progress: SilentProgress(), stop: {}).1.accuracy
+    }
+
     func cleanPass(_ data: Dataset, progress: ProgressSink, stop: () throws -> Void) throws -> ([Bool], EvaluationResult.Accuracy) {
         let n = data.count
         progress.begin("clean", total: n)

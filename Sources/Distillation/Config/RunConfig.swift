@@ -88,6 +88,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
         guard batchSize >= 1 else { throw fail("batch_size", "must be ≥ 1, got \(batchSize)") }
         guard (0..<1).contains(data.valFraction) else { throw fail("data.val_fraction", "must be in [0, 1), got \(data.valFraction)") }
         try attack.validate()
+        try teachers?.natural?.validate(role: "natural")
+        try teachers?.robust?.validate(role: "robust")
         try optimizer.validate()
         try schedule.validate(epochs: epochs)
         try eval.validate()
@@ -224,14 +226,24 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
     public var checkpoint: String
     /// Architecture, needed only when the file lacks our metadata.
     public var arch: String?
+    /// The clean accuracy the teacher is known to reach (a fraction in [0, 1]): the check on load warns when
+    /// it measures more than 5 points less.
+    public var expectClean: Double?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case checkpoint, arch }
+    enum CodingKeys: String, CodingKey, CaseIterable { case checkpoint, arch, expectClean = "expect_clean" }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         checkpoint = try c.decode(String.self, forKey: .checkpoint)
         arch = try c.decodeIfPresent(String.self, forKey: .arch)
+        expectClean = try c.decodeIfPresent(Double.self, forKey: .expectClean)
+    }
+
+    func validate(role: String) throws {
+        if let expectClean, !(0...1).contains(expectClean) {
+            throw ConfigError.invalid(field: "teachers.\(role).expect_clean", message: "must be a clean accuracy in [0, 1] (0.9 for 90 %), got \(expectClean)")
+        }
     }
 }
 
