@@ -19,7 +19,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
-        // The data flow, left to right: Engine → Datasets → NN → Attacks → Distillation → Reports → advdistill.
+        // The data flow, left to right: Engine → Datasets → NN → (Export, TensorBoard) → Attacks → Distillation → Reports → advdistill.
         // Engine/Core holds what the modules after it share: tensors, the seeded generator, strict JSON keys.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
         .target(
@@ -30,8 +30,12 @@ let package = Package(
         // ONNX export: a model's eval-mode graph as an ONNX file. Sources/Export/onnx.pb.swift is generated
         // once from onnx.proto (`make onnx-schema`), so no protobuf plugin runs at build time.
         .target(name: "Export", dependencies: ["NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        // TensorBoard event files (TFRecord framing, CRC-32C, Event/Summary protos): Sources/TensorBoard/event.pb.swift
+        // is generated once from the subset schema event.proto beside it (`make tensorboard-schema`).
+        .target(name: "TensorBoard", dependencies: ["NN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["event.proto"]),
         .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
-        .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks"],
+        .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks", "TensorBoard"],
                 swiftSettings: optimisedEvenInDebug),
         .target(name: "Reports", dependencies: ["Attacks", "Distillation", "Datasets", "NN"],
                 swiftSettings: optimisedEvenInDebug),
@@ -49,9 +53,11 @@ let package = Package(
                     swiftSettings: optimisedEvenInDebug),
         .testTarget(name: "ExportTests", dependencies: ["Export", "NN", "Engine",
                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard",
+                                                             .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "AttacksTests", dependencies: ["Attacks", "NN", "Engine", "Datasets"],
                     swiftSettings: optimisedEvenInDebug),
-        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Attacks", "NN", "Engine", "Datasets"],
+        .testTarget(name: "DistillationTests", dependencies: ["Distillation", "Attacks", "NN", "Engine", "Datasets", "TensorBoard"],
                     swiftSettings: optimisedEvenInDebug),
         // Runs the built CLI through Configs/demo/run.sh; needs no module of ours at compile time.
         .testTarget(name: "PipelineTests"),

@@ -24,6 +24,8 @@ public struct EvaluationResult: Codable, Sendable {
 
     public struct SweepPoint: Codable, Sendable {
         public var eps: Double
+        /// ε as written ("4/255"); nil in files written before it was recorded.
+        public var epsText: String? = nil
         public var accuracy: Double
     }
 
@@ -55,6 +57,9 @@ public struct EvaluationResult: Codable, Sendable {
     /// Examples the attacks ran on (the first `attackCount` of the data); nil in files written before it existed.
     public var attackCount: Int? = nil
     public var eps: Double
+    /// ε as the user wrote it (`--eps 8/255`, `"eps": "8/255"`), so the file matches the paper without rounding;
+    /// nil in files written before it was recorded.
+    public var epsText: String? = nil
     public var norm: String
     public var clean: Accuracy
     public var attacks: [AttackOutcome]

@@ -6,6 +6,8 @@ import NN
 /// Options of one evaluation (the flags of `advdistill eval`).
 public struct EvaluationOptions: Sendable {
     public var eps: Float
+    /// ε as the user wrote it ("8/255"), recorded beside its value as `eps_text`; nil: the value's shortest decimal.
+    public var epsText: String?
     /// Comma-separated attack names and suites (see `AttackRegistry`).
     public var attacks: String = "paper"
     /// Attacks run on the first `attackLimit` examples (all when nil); clean accuracy uses every example.
@@ -14,10 +16,20 @@ public struct EvaluationOptions: Sendable {
     public var seed: UInt64 = 0
     /// ε values for the robust-accuracy curve (PGD-20 at each, steps scaled with ε); empty = no sweep.
     public var epsSweep: [Float] = []
+    /// The sweep's ε as written, one per `epsSweep` value (recorded as each point's `eps_text`); empty: none given.
+    public var epsSweepText: [String] = []
     /// How many (clean, adversarial) example pairs to keep for the report.
     public var exampleCount: Int = 8
 
     public init(eps: Float) { self.eps = eps }
+
+    /// ε as written (its text kept for the evaluation file).
+    public init(eps: Epsilon) { self.eps = eps.value; epsText = eps.text }
+
+    /// Sets the sweep from ε as written.
+    public mutating func sweep(_ values: [Epsilon]) {
+        epsSweep = values.map(\.value); epsSweepText = values.map(\.text)
+    }
 }
 
 /// Thrown by `Evaluator.evaluate` when its `shouldStop` asked it to stop (the result is incomplete).
@@ -76,6 +88,7 @@ public struct Evaluator {
         result.wRobust = (clean.accuracy + (robust?.accuracy ?? worstAcc.accuracy)) / 2
         result.wRobustBasis = robust == nil ? "(clean + worst case)/2" : "(clean + PGD-20)/2"
         result.attackCount = m
+        result.epsText = options.epsText ?? Epsilon(options.eps).text
         result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
         for w in result.warnings { progress.note("warning: " + w) }
         result.seconds = Date().timeIntervalSince(started)
@@ -96,6 +109,12 @@ public struct Evaluator {
     }
 
     /// Whether the model gets each example right, and the clean accuracy (on every example).
+    /// Clean accuracy alone, with no attack (a quick check, such as a teacher's when a run loads it).
+    public func cleanAccuracy(_ data: Dataset) throws -> Double {
+        try checkCompatible(data)
+        return try cleanPass(data, progress: SilentProgress(), stop: {}).1.accuracy
+    }
+
     func cleanPass(_ data: Dataset, progress: ProgressSink, stop: () throws -> Void) throws -> ([Bool], EvaluationResult.Accuracy) {
         let n = data.count
         progress.begin("clean", total: n)
@@ -155,7 +174,8 @@ public struct Evaluator {
                 try attackStillRobust(pgd, eps: eps, on: data, robust: &robust, rng: &rng,
                                       label: { UInt64($0) &+ 1_000_003 &* UInt64(s + 1) }, stop: stop) { _, _, _ in }
             }
-            sweep.append(.init(eps: Double(eps), accuracy: Double(robust.filter { $0 }.count) / Double(correct.count)))
+            let text = options.epsSweepText.count == options.epsSweep.count ? options.epsSweepText[s] : Epsilon(eps).text
+            sweep.append(.init(eps: Double(eps), epsText: text, accuracy: Double(robust.filter { $0 }.count) / Double(correct.count)))
             progress.update(done: s + 1, info: String(format: "ε %.4g: %.1f%%", eps, 100 * sweep.last!.accuracy))
         }
         progress.end("ε sweep done")

@@ -1,4 +1,5 @@
 import Foundation
+import TensorBoard
 
 /// What a new (not resumed) run does when its directory already holds an earlier run's results.
 /// The earlier run is never deleted: at most, the one run kept aside before it is.
@@ -61,7 +62,11 @@ public struct RunSummary: Sendable, Equatable, CustomStringConvertible {
             format.dateFormat = "yyyy-MM-dd HH:mm:ss"
             parts.append("last written \(format.string(from: lastWritten))")
         }
-        return parts.joined(separator: ", ") + "; files: " + files.joined(separator: ", ")
+        // TensorBoard's event files have long names made of a time, a host and a pid: counted, not listed.
+        let events = files.filter { $0.hasPrefix(EventFileWriter.filePrefix) }.count
+        let listed = files.filter { !$0.hasPrefix(EventFileWriter.filePrefix) }
+            + (events == 0 ? [] : ["\(events) TensorBoard event file\(events == 1 ? "" : "s")"])
+        return parts.joined(separator: ", ") + "; files: " + listed.joined(separator: ", ")
     }
 }
 

@@ -3,6 +3,7 @@ import Datasets
 import Engine
 import Foundation
 import NN
+import TensorBoard
 
 /// What one call of `Trainer.train` carries from batch to batch: the trainer state that checkpoints save,
 /// the training attack's generator, the batches, and this session's clock for the current epoch.
@@ -10,6 +11,8 @@ struct TrainingSession {
     var state: TrainerState
     var rng: SeededGenerator
     let loader: BatchLoader
+    /// TensorBoard's event file of this session (nil with `"tensorboard": false`).
+    let events: EventFileWriter?
     /// When this session began training the current epoch, and what it has trained since (for images/s).
     var epochStarted = Date()
     var images = 0
@@ -81,6 +84,7 @@ extension Trainer {
         optimizer.step()
         for t in stepped { t.optimizer.step() }
         s.state.record(loss: value, logs: out.logs, images: batch.labels.count)
+        try record(s.events, stepScalars(loss: value, logs: out.logs), step: s.state.globalStep)
         s.images += batch.labels.count
         let rate = Double(s.images) / max(Date().timeIntervalSince(s.epochStarted), 1e-9)
         progress.update(done: b + 1, info: String(format: "loss %.4f, %.0f img/s", value, rate))
@@ -108,6 +112,7 @@ extension Trainer {
         }
         metrics.seconds = metrics.trainSeconds + metrics.evalSeconds
         try appendMetrics(metrics)
+        try record(s.events, metrics.scalars.map { (Self.epochTag($0.key), $0.value) }, step: s.state.globalStep)
 
         s.state.begin(epoch: epoch + 1, rng: s.rng)
         if let w = metrics.wRobust, w > (s.state.bestWRobust ?? -1) {

@@ -3,6 +3,7 @@ import Datasets
 import Engine
 import Foundation
 import NN
+import TensorBoard
 
 /// How a training run ended.
 public enum TrainingOutcome: Equatable, Sendable {
@@ -67,6 +68,8 @@ public final class Trainer {
     let optimizer: Optimizer
     let train: Dataset
     let validation: Dataset
+    /// The test split: the final evaluation's, and the teachers' check on load (`TeacherCheck`).
+    let test: Dataset
     /// What the per-epoch evaluation (and so the choice of best.safetensors) runs on: "validation", the
     /// held-out part of the training pool, or "test" when `data.val_fraction` is 0.
     public let evalSplit: String
@@ -90,6 +93,7 @@ public final class Trainer {
 
         let fullTrain = try Dataset.load(config.data.train)
         let test = try Dataset.load(config.data.test)
+        self.test = test
         guard fullTrain.channels == test.channels, fullTrain.height == test.height, fullTrain.width == test.width else {
             throw ConfigError.invalid(field: "data", message: "train images are \(fullTrain.channels)×\(fullTrain.height)×\(fullTrain.width) but test images are \(test.channels)×\(test.height)×\(test.width)")
         }
@@ -188,7 +192,9 @@ public final class Trainer {
             progress.note("data.val_fraction is 0: the per-epoch evaluation and the choice of best.safetensors use the test split, so numbers measured on it afterwards are optimistic (metrics.jsonl says eval_split \"test\")")
         }
         // Writes that a kill -9 cut short leave temporary files as large as a checkpoint; none is in use now.
-        let leftovers = [checkpointPath, bestPath, metricsPath, configPath].flatMap { AtomicFile.removeLeftovers(of: $0) }
+        let leftovers = ([checkpointPath, bestPath, metricsPath, configPath, runDirectory + "/" + TeacherChecks.fileName]
+                         + EventFileWriter.files(in: runDirectory))
+            .flatMap { AtomicFile.removeLeftovers(of: $0) }
         if !leftovers.isEmpty {
             progress.note("removed \(leftovers.count) temporary file\(leftovers.count == 1 ? "" : "s") of interrupted writes: \(leftovers.joined(separator: ", "))")
         }
@@ -216,10 +222,11 @@ public final class Trainer {
         }
         // config.json always describes the run as it now goes on (a resumed run's new epoch count included).
         try writeAtomically(configPath, try resolvedConfigJSON())
+        try checkTeachers(resume: resume)
         guard let rng = SeededGenerator(state: state.rng) else {
             throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds an invalid random generator state")
         }
-        return TrainingSession(state: state, rng: rng, loader: loader)
+        return TrainingSession(state: state, rng: rng, loader: loader, events: try openEvents(resumed: resume, state: state))
     }
 
     /// Clean + the configured attacks on the validation split (the test split when `val_fraction` is 0): `eval.limit` examples spread
@@ -230,6 +237,7 @@ public final class Trainer {
         let n = min(config.eval.limit ?? count, count)
         let subset = n == count ? validation : validation.subset((0..<n).map { $0 * count / n })
         var options = EvaluationOptions(eps: trainEps)
+        options.epsText = config.attack.epsilon?.text
         options.attacks = config.eval.attacks
         options.batchSize = config.eval.batchSize
         options.seed = config.seed

@@ -79,6 +79,7 @@ extension HTMLReport {
             ]
             if let t = p.naturalTeacher { rows.append(("clean teacher", t)) }
             if let t = p.robustTeacher { rows.append(("robust teacher", t)) }
+            rows += p.teacherChecks.map { ("teacher check on load", $0) }
             rows += [
                 ("training", "\(p.epochsRecorded) of \(p.epochsConfigured) epochs, batch \(p.batchSize), \(p.optimizer), training ε = \(Numbers.eps(p.trainingEps))"),
                 ("training wall time", Numbers.duration(p.trainingSeconds) + " (sum over recorded epochs)"),

@@ -88,6 +88,8 @@ struct MarkdownReport {
                             p.checkpoint + (p.measured.map { " (\($0))" } ?? ""), p.evaluationFile, p.machine, Numbers.duration(p.trainingSeconds), Numbers.duration(p.evaluationSeconds)]))
         }
         out.append("")
+        let checks = d.runs.flatMap { r in r.provenance.teacherChecks.map { "- \(r.run): \($0)" } }
+        if !checks.isEmpty { out += ["Teachers as measured when training loaded them (teachers.json):", ""] + checks + [""] }
         return out.joined(separator: "\n")
     }
 

@@ -88,6 +88,8 @@ public struct ReportDocument: Codable, Sendable {
         /// The evaluation file the run's numbers come from (eval.json, or the run's eval-*.json that matches
         /// the report's threat model).
         public var evaluationFile: String
+        /// The teachers as `train` measured them on load (teachers.json), one line each, warnings included.
+        public var teacherChecks: [String] = []
         /// Which checkpoint was measured ("best by W-Robust on the validation split (epoch 3)", "last (epoch 5)");
         /// nil for eval.json files written before it was recorded.
         public var measured: String?
@@ -174,7 +176,7 @@ extension ReportDocument {
                        wRobust: m.wRobust, evalSplit: m.evalSplit, tauNat: m.tauNat, tauAdv: m.tauAdv, wNat: m.wNat, wAdv: m.wAdv, seconds: m.seconds)
         }
         let o = c.optimizer
-        let provenance = Provenance(
+        var provenance = Provenance(
             name: c.name, directory: r.directory, method: c.method.name, arch: c.model.arch, seed: c.seed,
             trainData: describe(c.data.train), testData: describe(c.data.test),
             naturalTeacher: c.teachers?.natural?.checkpoint, robustTeacher: c.teachers?.robust?.checkpoint,
@@ -186,6 +188,7 @@ extension ReportDocument {
             evaluationFile: r.evaluationPath, measured: e.measured?.description, evaluatedData: e.data, evaluatedImages: e.count, attackedImages: e.attackCount,
             evaluationSeed: e.seed, evaluated: e.created, machine: e.machine,
             trainingSeconds: r.metrics.reduce(0) { $0 + $1.seconds }, evaluationSeconds: e.seconds)
+        provenance.teacherChecks = r.teacherChecks.map(Self.describe)
         return Run(
             run: label, provenance: provenance,
             attacks: e.attacks.map { .init(key: $0.key, name: $0.name, mode: $0.mode, accuracy: $0.accuracy, steps: $0.steps, seconds: $0.seconds) },
@@ -204,5 +207,17 @@ extension ReportDocument {
         if let f = s.format { parts.insert(f.rawValue, at: 0) }
         if let l = s.limit { parts.append("first \(l)") }
         return "\(s.path) (\(parts.joined(separator: ", ")))"
+    }
+}
+
+extension ReportDocument {
+    /// "robust teacher: clean 78.6 % on 500 test images, PGD-10 67.0 % on 200 at ε = 0.1" and its warnings.
+    static func describe(_ t: TeacherCheck) -> String {
+        var text = "\(t.role) teacher: clean \(Numbers.percent(t.cleanAccuracy)) % on \(t.cleanImages) test images"
+        if let robust = t.robustAccuracy {
+            text += ", \(t.robustAttack ?? "PGD") \(Numbers.percent(robust)) % on \(t.robustImages ?? 0) at ε = \(t.epsText ?? Numbers.eps(t.eps ?? 0))"
+        }
+        if let expect = t.expectClean { text += " (expected \(Numbers.percent(expect)) %)" }
+        return text + t.warnings.map { " — WARNING: " + $0 }.joined()
     }
 }

@@ -12,6 +12,8 @@ public struct RunRecord: Sendable {
     public let evaluation: EvaluationResult
     /// The file `evaluation` was read from.
     public let evaluationPath: String
+    /// What `train` measured of its teachers when it loaded them (teachers.json); empty without one.
+    public var teacherChecks: [TeacherCheck] = []
 
     public static let configFile = "config.json"
     public static let metricsFile = "metrics.jsonl"
@@ -26,7 +28,9 @@ public struct RunRecord: Sendable {
 
     /// The same run shown with another of its evaluations.
     func with(evaluation: EvaluationResult, from path: String) -> RunRecord {
-        RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation, evaluationPath: path)
+        var r = RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation, evaluationPath: path)
+        r.teacherChecks = teacherChecks
+        return r
     }
 
     /// Reads and checks the files of `directory`, with its first evaluation file (eval.json when there is one).
@@ -36,7 +40,9 @@ public struct RunRecord: Sendable {
         let metrics = try loadMetrics(path: path(directory, metricsFile))
         let file = evaluationFiles(in: directory).first ?? path(directory, evaluationFile)
         let evaluation = try loadEvaluation(path: file)
-        return RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation, evaluationPath: file)
+        var record = RunRecord(directory: directory, config: config, metrics: metrics, evaluation: evaluation, evaluationPath: file)
+        record.teacherChecks = TeacherChecks.read(directory: directory)?.teachers ?? []
+        return record
     }
 
     /// The evaluation files of a run directory: eval.json (its best checkpoint's) first, then every

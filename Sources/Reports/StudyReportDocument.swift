@@ -49,7 +49,10 @@ public struct StudyReportDocument: Codable, Sendable {
         robustMetric = study.metrics.contains(AttackRegistry.wRobustAttack) ? AttackRegistry.wRobustAttack
             : study.metrics.first { $0.hasPrefix("pgd") && Int($0.dropFirst(3)) != nil } ?? "worst_case"
         let e = study.settings.evaluation
-        let eps = e.eps.map { Numbers.eps(Double($0)) } ?? "each run's training ε"
+        // ε as the study config wrote it ("8/255"). (Spelt with `if let`: `e.eps.map { … }` on the computed
+        // property crashes the Swift 6 optimiser's ownership verifier in release builds.)
+        var eps = "each run's training ε"
+        if let epsilon = e.epsilon { eps = epsilon.text }
         statement = "Each run is evaluated on the test split (\(study.settings.base.data.test.path)): clean accuracy on every image, "
             + "the attacks '\(e.attacks)' at L∞ ε = \(eps) on the first \(e.limit.map(String.init) ?? "all") images. "
             + "The best checkpoint is selected during training on the held-out validation split; the test split is used only here."

@@ -80,8 +80,17 @@ struct CommonOptions: ParsableArguments {
 }
 
 /// Parses "0.1", "8/255" or "2e-3".
-func parseNumber(_ s: String) -> Float? {
-    let parts = s.split(separator: "/")
-    if parts.count == 2, let a = Float(parts[0]), let b = Float(parts[1]), b != 0 { return a / b }
-    return Float(s)
+func parseNumber(_ s: String) -> Float? { Epsilon(parsing: s)?.value }
+
+/// An ε option: "0.1" or "8/255", ≥ 0; else a usage error naming the option and what it expects.
+func parseEpsilon(_ s: String, option: String) throws -> Epsilon {
+    guard let e = Epsilon(parsing: s), e.value >= 0 else {
+        throw ValidationError("\(option): expected \(Epsilon.expected), got '\(s)'")
+    }
+    return e
+}
+
+/// A comma-separated list of ε ("0,4/255,8/255"), each as `parseEpsilon` wants it.
+func parseEpsilonList(_ s: String, option: String) throws -> [Epsilon] {
+    try s.split(separator: ",").map { try parseEpsilon($0.trimmingCharacters(in: .whitespaces), option: option) }
 }

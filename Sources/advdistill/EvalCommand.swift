@@ -27,7 +27,7 @@ struct Eval: ParsableCommand {
     var split: String = "test"
     @Option(help: "Comma-separated attacks and suites.")
     var attacks: String = "paper"
-    @Option(help: "L∞ radius on [0,1] inputs, e.g. 0.1 or 8/255.")
+    @Option(help: "L∞ radius on [0,1] inputs, e.g. 0.1 or 8/255 (the evaluation file keeps the text as eps_text).")
     var eps: String = "8/255"
     @Option(help: "Comma-separated ε values for the robust-accuracy curve (PGD-20 at each).")
     var epsSweep: String?
@@ -44,20 +44,17 @@ struct Eval: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
-        guard let e = parseNumber(eps), e >= 0, e.isFinite else { throw ValidationError("--eps must be a number ≥ 0 such as 0.1 or 8/255, got '\(eps)'") }
+        _ = try parseEpsilon(eps, option: "--eps")
         if let limit, limit <= 0 { throw ValidationError("--limit must be > 0, got \(limit)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
         guard ["train", "test"].contains(split) else { throw ValidationError("--split must be train or test, got '\(split)'") }
-        if let s = epsSweep {
-            for v in s.split(separator: ",") {
-                guard let x = parseNumber(String(v)), x >= 0 else { throw ValidationError("--eps-sweep: '\(v)' is not a number ≥ 0") }
-            }
-        }
+        if let s = epsSweep { _ = try parseEpsilonList(s, option: "--eps-sweep") }
     }
 
     func run() throws {
         try common.apply()
-        let epsValue = parseNumber(eps)!
+        let epsilon = try parseEpsilon(eps, option: "--eps")
+        let epsValue = epsilon.value
         let entries = try AttackRegistry.parse(attacks, eps: epsValue)  // unknown names fail before loading anything
         let out = json ?? EvaluationFile.defaultPath(forCheckpoint: checkpoint)
         let (net, file) = try Checkpoint.loadModel(path: checkpoint, arch: model)
@@ -69,12 +66,12 @@ struct Eval: ParsableCommand {
                                            attacks: entries.map(\.key), attackCount: min(limit ?? dataset.count, dataset.count),
                                            count: dataset.count)
         if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
-        var options = EvaluationOptions(eps: epsValue)
+        var options = EvaluationOptions(eps: epsilon)
         options.attacks = attacks
         options.attackLimit = limit
         options.batchSize = batchSize
         options.seed = seed
-        options.epsSweep = (epsSweep ?? "").split(separator: ",").compactMap { parseNumber(String($0)) }
+        options.sweep(try parseEpsilonList(epsSweep ?? "", option: "--eps-sweep"))
         let progress = TerminalProgress()
         var result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
         result.checkpointSha256 = digest

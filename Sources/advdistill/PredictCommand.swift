@@ -48,7 +48,7 @@ struct Predict: ParsableCommand {
     func validate() throws {
         guard (inputs == nil) != (data == nil) else { throw ValidationError("give one of --inputs FILE.npy and --data PATH") }
         if attack != nil, data == nil { throw ValidationError("--attack needs --data (the labels come from it)") }
-        guard let e = parseNumber(eps), e >= 0, e.isFinite else { throw ValidationError("--eps must be a number ≥ 0 such as 0.1 or 8/255, got '\(eps)'") }
+        _ = try parseEpsilon(eps, option: "--eps")
         if let limit, limit <= 0 { throw ValidationError("--limit must be > 0, got \(limit)") }
         guard batchSize > 0 else { throw ValidationError("--batch-size must be > 0, got \(batchSize)") }
         guard ["train", "test"].contains(split) else { throw ValidationError("--split must be train or test, got '\(split)'") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attacks
 import Datasets
 import Distillation
+import Engine
 import Foundation
 import NN
 import Reports
@@ -19,13 +20,21 @@ struct Report: ParsableCommand {
         and are replaced on every run. A run that cannot be read is named on stderr and in the report; the \
         others still render.
 
+        A directory that is not a run (it holds no config.json) stands for every run directory below it, at any \
+        depth, in path order, as `tensorboard --logdir` reads a folder: `advdistill report runs/demo`. Below it, \
+        the earlier runs that `train --overwrite` keeps in <run>/previous/ are left out (a note counts them) unless \
+        --include-previous, and a study directory met there contributes its runs as rows (a note says how to see \
+        its aggregate).
+
         Given one study directory (written by `advdistill study`), it reports the study instead: each cell's mean ± sd \
         for the selected and the last checkpoints, a clean-vs-robust scatter, accuracy against budget with error \
         bars, and Welch's t-test of each method against PGD-AT at the same budget.
         """)
 
-    @Argument(help: "Run directories (runs/<name>), one table row each; or one study directory (holding study.json, from `advdistill study`).")
+    @Argument(help: "Run directories (runs/<name>), one table row each, or folders of them (every run below, recursively); or one study directory (holding study.json, from `advdistill study`).")
     var runs: [String]
+    @Flag(help: "In folders, also show the earlier runs kept in <run>/previous/ by `train --overwrite` (each a row labelled with its directory).")
+    var includePrevious = false
     @Option(help: "Directory for report.html, report.md and report.json (default: the run's directory for one run, else <parent of the first run>/report).")
     var out: String?
     @Option(help: "Attacks for runs evaluated here (registry names and suites).")
@@ -56,9 +65,10 @@ struct Report: ParsableCommand {
         try common.apply()
         if runs.count == 1, StudyReport.isStudy(runs[0]) { return try reportStudy(runs[0]) }
         let progress = TerminalProgress()
-        var notes: [String] = [], failures: [RunFailure] = []
+        let selection = RunDirectories(runs, includePrevious: includePrevious)
+        var notes = selection.notes, failures = selection.failures
         var readable: [String] = []
-        for dir in runs {
+        for dir in selection.directories {
             if noEval || !RunRecord.evaluationFiles(in: dir).isEmpty { readable.append(dir); continue }
             do {
                 if let note = try evaluateIfPossible(dir, progress: progress) { notes.append(note) }
@@ -72,7 +82,7 @@ struct Report: ParsableCommand {
         notes += loaded.notes
         for f in failures { progress.note("warning: \(f.directory) is left out of the report: \(f.message)") }
         for r in loaded.runs { progress.note("\(r.directory): numbers from \(r.evaluationPath)") }
-        for n in loaded.notes { progress.note("note: " + n) }
+        for n in selection.notes + loaded.notes { progress.note("note: " + n) }
         let report = try Reports.Report(runs: loaded.runs, failures: failures, notes: notes, gitCommit: gitCommit())
         let directory = out ?? (runs.count == 1 ? runs[0] : ((runs[0] as NSString).deletingLastPathComponent as NSString).appendingPathComponent("report"))
         let paths = try report.write(to: directory)
@@ -96,7 +106,8 @@ struct Report: ParsableCommand {
         guard let checkpoint = ["best.safetensors", "checkpoint.safetensors"].map({ (dir as NSString).appendingPathComponent($0) })
             .first(where: { fm.fileExists(atPath: $0) }),
             let config = try? RunRecord.loadConfig(directory: dir) else { return nil }
-        let eps = config.attack.eps ?? 8 / 255
+        let epsilon = config.attack.epsilon ?? Epsilon(8 / 255)
+        let eps = epsilon.value
         let evalPath = EvaluationFile.defaultPath(forCheckpoint: checkpoint)
         let note = "\(dir) had no evaluation file: evaluated \(checkpoint) on \(config.data.test.path) (\(config.data.test.split.rawValue) split) "
             + "with '\(evalAttacks)' at the training ε = \(eps), attacks on the first \(evalLimit) images, and wrote \(evalPath)."
@@ -104,7 +115,7 @@ struct Report: ParsableCommand {
         let (model, file) = try Checkpoint.loadModel(path: checkpoint, arch: nil)
         let (digest, bytes) = EvaluationFile.identify(checkpoint: checkpoint)
         let data = try Dataset.load(config.data.test)
-        var options = EvaluationOptions(eps: eps)
+        var options = EvaluationOptions(eps: epsilon)
         options.attacks = evalAttacks
         options.attackLimit = evalLimit
         options.seed = config.seed

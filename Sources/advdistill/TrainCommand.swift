@@ -31,6 +31,8 @@ struct Train: ParsableCommand {
     var resume = false
     @Flag(help: "Start over in a directory that holds a run, moving the earlier run into <run>/previous/ first. Given twice, the run kept in previous/ by an earlier --overwrite is deleted to make room (only one is kept).")
     var overwrite: Int
+    @Flag(help: "Write no TensorBoard event files (the config's \"tensorboard\": false); by default the run writes them beside metrics.jsonl.")
+    var noTensorboard = false
     @Flag(help: "Take over the run directory's lock even though the process named in it is still running (a lock left by a dead process is taken over without this).")
     var force = false
     @OptionGroup var common: CommonOptions
@@ -60,6 +62,7 @@ struct Train: ParsableCommand {
         if let limit { cfg.data.train.limit = limit }
         if let output { cfg.output = output }
         if let seed { cfg.seed = seed }
+        if noTensorboard { cfg.tensorboard = false }
         try cfg.validate()
         let progress = TerminalProgress()
         let trainer = try Trainer(config: cfg, progress: progress)

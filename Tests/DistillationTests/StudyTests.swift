@@ -259,3 +259,20 @@ extension TrainerRuns {
         }
     }
 }
+
+extension StudyConfigs {
+    @Test func studyEpsIsAcceptedAsAFractionAndKeptAsTextInEachPoint() throws {
+        let dir = TempDir()
+        let path = try writeStudy(dir, grid: ["eps": ["4/255", 0.05]],
+                                  evaluation: ["attacks": "fgsm", "limit": 16, "eps": "8/255"])
+        let study = try StudyConfig.load(path: path)
+        #expect(study.evaluation.epsilon?.text == "8/255" && study.evaluation.eps == Float(8.0 / 255.0))
+        let points = try study.points()
+        #expect(points.map { $0.config.attack.epsilon?.text } == ["4/255", "0.05"])
+        #expect(points[0].config.attack.eps == Float(4.0 / 255.0))
+        expectRefusal(try writeStudy(dir, grid: ["eps": ["4/255", "four"]]), field: "grid.eps[1]",
+                      "expected a number ≥ 0 such as 0.1, or a fraction such as \"8/255\", found \"four\"")
+        expectRefusal(try writeStudy(dir, grid: ["seeds": [1]], evaluation: ["eps": "1/0"]), field: "evaluation.eps",
+                      "found \"1/0\"")
+    }
+}

@@ -60,7 +60,7 @@ import Testing
         #expect(again.exitStatus == 1, "\(again.log)")
         for line in [
             "Error: \(run) already holds a run (natural, 1 of 1 epochs done, last written ",
-            "; files: best.safetensors, checkpoint.safetensors, config.json, eval.json, metrics.jsonl); nothing was changed. Choose one:",
+            "; files: best.safetensors, checkpoint.safetensors, config.json, eval.json, metrics.jsonl, 1 TensorBoard event file); nothing was changed. Choose one:",
             "  --resume      continue that run (with --epochs N to train it longer)",
             "  --output DIR  (or another \"name\" in the config) start this run in another directory",
             "  --overwrite   start over here, first moving the earlier run's files into \(run)/previous/",

@@ -24,10 +24,12 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var output: String
     /// What a NaN or infinite loss does: stop the run (default) or skip the batch and count it.
     public var nanPolicy: NaNPolicy
+    /// Whether the run writes TensorBoard event files beside metrics.jsonl (default true).
+    public var tensorboard: Bool
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, data, model, teachers, method, attack, optimizer, schedule, epochs
-        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy"
+        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy", tensorboard
     }
 
     public init(from decoder: Decoder) throws {
@@ -47,6 +49,7 @@ public struct RunConfig: Codable, Sendable, Equatable {
         eval = try c.decodeIfPresent(EvalConfig.self, forKey: .eval) ?? EvalConfig()
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? "runs"
         nanPolicy = try c.decodeIfPresent(NaNPolicy.self, forKey: .nanPolicy) ?? .stop
+        tensorboard = try c.decodeIfPresent(Bool.self, forKey: .tensorboard) ?? true
     }
 
     /// Reads and validates a config file. Relative paths inside it stay relative to the working directory.
@@ -85,6 +88,8 @@ public struct RunConfig: Codable, Sendable, Equatable {
         guard batchSize >= 1 else { throw fail("batch_size", "must be ≥ 1, got \(batchSize)") }
         guard (0..<1).contains(data.valFraction) else { throw fail("data.val_fraction", "must be in [0, 1), got \(data.valFraction)") }
         try attack.validate()
+        try teachers?.natural?.validate(role: "natural")
+        try teachers?.robust?.validate(role: "robust")
         try optimizer.validate()
         try schedule.validate(epochs: epochs)
         try eval.validate()
@@ -221,14 +226,24 @@ public struct TeacherConfig: Codable, Sendable, Equatable {
     public var checkpoint: String
     /// Architecture, needed only when the file lacks our metadata.
     public var arch: String?
+    /// The clean accuracy the teacher is known to reach (a fraction in [0, 1]): the check on load warns when
+    /// it measures more than 5 points less.
+    public var expectClean: Double?
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case checkpoint, arch }
+    enum CodingKeys: String, CodingKey, CaseIterable { case checkpoint, arch, expectClean = "expect_clean" }
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         checkpoint = try c.decode(String.self, forKey: .checkpoint)
         arch = try c.decodeIfPresent(String.self, forKey: .arch)
+        expectClean = try c.decodeIfPresent(Double.self, forKey: .expectClean)
+    }
+
+    func validate(role: String) throws {
+        if let expectClean, !(0...1).contains(expectClean) {
+            throw ConfigError.invalid(field: "teachers.\(role).expect_clean", message: "must be a clean accuracy in [0, 1] (0.9 for 90 %), got \(expectClean)")
+        }
     }
 }
 
@@ -252,8 +267,13 @@ public struct TeachersConfig: Codable, Sendable, Equatable {
 
 /// The training attack. Absent fields take the method's defaults (see each method's file).
 public struct AttackConfig: Codable, Sendable, Equatable {
-    /// L∞ radius on [0, 1] inputs (8/255 for CIFAR, 0.1 for Fashion-MNIST).
-    public var eps: Float?
+    /// L∞ radius on [0, 1] inputs (8/255 for CIFAR, 0.1 for Fashion-MNIST), as written (`0.1` or `"8/255"`).
+    public var epsilon: Epsilon?
+    /// Its value.
+    public var eps: Float? {
+        get { epsilon?.value }
+        set { epsilon = newValue.map(Epsilon.init) }
+    }
     public var stepSize: Float?
     public var steps: Int?
     /// Where the attack starts; nil: the method's own start.
@@ -268,14 +288,14 @@ public struct AttackConfig: Codable, Sendable, Equatable {
         case none
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case eps, stepSize = "step_size", steps, start }
+    enum CodingKeys: String, CodingKey, CaseIterable { case epsilon = "eps", stepSize = "step_size", steps, start }
 
     public init() {}
 
     public init(from decoder: Decoder) throws {
         try decoder.rejectUnknownKeys(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        eps = try c.decodeIfPresent(Float.self, forKey: .eps)
+        epsilon = try c.decodeIfPresent(Epsilon.self, forKey: .epsilon)
         stepSize = try c.decodeIfPresent(Float.self, forKey: .stepSize)
         steps = try c.decodeIfPresent(Int.self, forKey: .steps)
         start = try c.decodeIfPresent(Start.self, forKey: .start)

@@ -130,6 +130,7 @@ public final class Study {
             let path = p.directory + "/" + proto.checkpointFile
             let (model, file) = try Checkpoint.loadModel(path: path)
             var options = EvaluationOptions(eps: config.evaluation.eps ?? p.eps)
+            options.epsText = (config.evaluation.epsilon ?? p.config.attack.epsilon)?.text
             options.attacks = config.evaluation.attacks
             options.attackLimit = config.evaluation.limit
             options.batchSize = config.evaluation.batchSize

@@ -130,13 +130,15 @@ public struct StudyGrid: Codable, Sendable, Equatable {
     public var epochs: [Int]?
     /// Training-set sizes: `data.train.limit`, applied before the validation split is held out.
     public var trainLimit: [Int]?
-    /// Training ε (`attack.eps`); an explicit `attack.step_size` of the base scales with it.
-    public var eps: [Float]?
+    /// Training ε (`attack.eps`), as written (`0.1` or `"8/255"`); an explicit `attack.step_size` of the base scales with it.
+    public var epsilons: [Epsilon]?
+    /// Their values.
+    public var eps: [Float]? { epsilons?.map(\.value) }
     /// Alternative teacher pairs, labelled. Methods without teachers run once, whatever this lists.
     public var teachers: [StudyTeachers]?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case seeds, methods, epochs, trainLimit = "train_limit", eps, teachers
+        case seeds, methods, epochs, trainLimit = "train_limit", epsilons = "eps", teachers
     }
 
     public init(from decoder: Decoder) throws {
@@ -146,7 +148,7 @@ public struct StudyGrid: Codable, Sendable, Equatable {
         methods = try c.decodeIfPresent([StudyMethod].self, forKey: .methods)
         epochs = try c.decodeIfPresent([Int].self, forKey: .epochs)
         trainLimit = try c.decodeIfPresent([Int].self, forKey: .trainLimit)
-        eps = try c.decodeIfPresent([Float].self, forKey: .eps)
+        epsilons = try c.decodeIfPresent([Epsilon].self, forKey: .epsilons)
         teachers = try c.decodeIfPresent([StudyTeachers].self, forKey: .teachers)
     }
 
@@ -201,11 +203,13 @@ public struct StudyEvaluation: Codable, Sendable, Equatable {
     public var attacks: String = Self.defaultAttacks
     /// Images attacked (the first of the test split); nil = all.
     public var limit: Int? = 1000
-    /// ε of the attacks; nil = each point's training ε.
-    public var eps: Float?
+    /// ε of the attacks, as written (`0.1` or `"8/255"`); nil = each point's training ε.
+    public var epsilon: Epsilon?
+    /// Its value.
+    public var eps: Float? { epsilon?.value }
     public var batchSize: Int = 200
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case attacks, limit, eps, batchSize = "batch_size" }
+    enum CodingKeys: String, CodingKey, CaseIterable { case attacks, limit, epsilon = "eps", batchSize = "batch_size" }
 
     /// FGSM and W-Robust's PGD-20: the quick columns of the paper's table.
     public static let defaultAttacks = "fgsm," + AttackRegistry.wRobustAttack
@@ -217,7 +221,7 @@ public struct StudyEvaluation: Codable, Sendable, Equatable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         attacks = try c.decodeIfPresent(String.self, forKey: .attacks) ?? Self.defaultAttacks
         limit = try c.decodeIfPresent(Int.self, forKey: .limit) ?? 1000
-        eps = try c.decodeIfPresent(Float.self, forKey: .eps)
+        epsilon = try c.decodeIfPresent(Epsilon.self, forKey: .epsilon)
         batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? 200
     }
 

@@ -40,7 +40,8 @@ extension StudyConfig {
         for seed in grid.seeds ?? [base.seed] {
             for (e, epochs) in indexed(grid.epochs, base.epochs) {
                 for (n, limit) in indexed(grid.trainLimit, base.data.train.limit) {
-                    for (k, eps) in indexed(grid.eps, base.attack.eps) {
+                    for (k, epsilon) in indexed(grid.epsilons, base.attack.epsilon) {
+                        let eps = epsilon?.value
                         for (m, method, label) in methods {
                             let roles = MethodRegistry.standard.method(named: method.name)?.teachers
                             let usesTeachers = !(roles ?? []).isEmpty
@@ -64,7 +65,7 @@ extension StudyConfig {
                                     if let step = base.attack.stepSize, baseEps > 0, eps > 0 {
                                         c.attack.stepSize = Float(Double(step) * Double(eps) / Double(baseEps))
                                     }
-                                    c.attack.eps = eps
+                                    c.attack.epsilon = epsilon
                                 }
                                 if let roles {
                                     let given = pair?.pair ?? base.teachers
