@@ -117,7 +117,7 @@ bench: build
 	$(BENCH_ENV) $(BIN) bench --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/advdistill.json
 
 ## bench-compare: `make bench`, then the same workloads in PyTorch (bench/torch_reference.py, same batch
-## sizes and thread count) and the ratio per row (ours / PyTorch). Skips the PyTorch side if it is missing.
+## sizes and thread count), eager and torch.compile, and the ratio per row (ours / the faster PyTorch mode). Skips the PyTorch side if it is missing.
 bench-compare: bench
 	@if python3 -c "import torch" 2>/dev/null; then \
 	  python3 bench/torch_reference.py --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/torch.json \

@@ -2,10 +2,16 @@
 """The workloads of `advdistill bench`, in PyTorch on the CPU, for a same-machine comparison.
 
 Usage: python3 bench/torch_reference.py [--threads 2] [--seconds 3] [--windows 3] [--json out.json]
-                                       [--only smallcnn] [--wrn-teachers] [--compare advdistill.json]
-Prints one row per workload (images/s, peak RSS) and writes the same rows as JSON. With --compare, also
-prints the ratio table against `advdistill bench --json` output (ours / PyTorch per row). `make
-bench-compare` runs both in one go; bench/README.md explains the measurement.
+                                       [--only smallcnn] [--wrn-teachers] [--modes eager,compile]
+                                       [--compare advdistill.json]
+Prints one row per workload and mode (images/s, peak RSS) and writes the same rows as JSON. With --compare,
+also prints the ratio table against `advdistill bench --json` output: ours beside PyTorch eager and
+torch.compile, and ours / the faster of the two per row. `make bench-compare` runs both in one go;
+bench/README.md explains the measurement.
+
+Modes: `eager` runs the modules as they are; `compile` wraps every module in torch.compile (inductor, its
+default mode) and lets the warm-up step compile them (not timed; the compile time is printed). Every module
+is compiled afresh per workload, so graphs for eval and train mode are both compiled in the warm-up.
 
 Measurement (identical to `advdistill bench`): one warm-up step, then --seconds split into --windows
 windows; the best window's rate is reported. Peak RSS is the process's high-water mark (VmHWM) during
@@ -84,25 +90,30 @@ COUNTERPART = {"bmtard": "mtard"}
 def compare(ours_path, torch_rows):
     with open(ours_path) as f:
         ours = json.load(f)
-    theirs = {(r["model"], r["workload"]): r for r in torch_rows}
+    theirs = {(r["model"], r["workload"], r.get("mode", "eager")): r for r in torch_rows}
     print()
     print(f"ours: {ours['framework']}, OpenBLAS {ours.get('blas_core', '?')}, {ours['workers']} workers; "
           f"PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"{'model':9s} {'batch':>5s}  {'workload':13s} {'ours img/s':>10s} {'torch img/s':>11s} {'ratio':>6s}"
-          f" {'ours RSS':>9s} {'torch RSS':>9s}")
+    print(f"{'model':9s} {'batch':>5s}  {'workload':13s} {'ours img/s':>10s} {'eager':>8s} {'compile':>8s}"
+          f" {'÷ best':>7s} {'ours RSS':>9s} {'torch RSS':>9s}")
     for r in ours["rows"]:
         name = COUNTERPART.get(r["workload"], r["workload"])
-        t = theirs.get((r["model"], name))
-        if t is None:
+        peers = {m: theirs.get((r["model"], name, m)) for m in ("eager", "compile")}
+        measured = [t for t in peers.values() if t is not None]
+        if not measured:
             continue
+        best = max(measured, key=lambda t: t["images_per_second"])
         label = r["workload"] if name == r["workload"] else f"{r['workload']}/{name}"
-        ratio = r["images_per_second"] / t["images_per_second"]
-        print(f"{r['model']:9s} {r['batch']:5d}  {label:13s} {r['images_per_second']:10.1f} "
-              f"{t['images_per_second']:11.1f} {ratio:5.2f}× {r['peak_rss_mb']:6.0f} MB {t['peak_rss_mb']:6.0f} MB")
+        cols = " ".join(f"{peers[m]['images_per_second']:8.1f}" if peers[m] else f"{'—':>8s}"
+                        for m in ("eager", "compile"))
+        ratio = r["images_per_second"] / best["images_per_second"]
+        print(f"{r['model']:9s} {r['batch']:5d}  {label:13s} {r['images_per_second']:10.1f} {cols} "
+              f"{ratio:6.2f}× {r['peak_rss_mb']:6.0f} MB {best['peak_rss_mb']:6.0f} MB")
+    print("÷ best: ours over the faster PyTorch mode of the row; torch RSS is that mode's peak.")
 
 
 def pgd(model, x, y, eps=0.1, step=0.025, steps=10):
-    model.eval()
+    """L∞ PGD against `model` (a module or its compiled wrapper; the caller sets eval mode)."""
     delta = torch.empty_like(x).uniform_(-eps, eps)
     xa = (x + delta).clamp(0, 1)
     for _ in range(steps):
@@ -118,6 +129,65 @@ def kl_mean(p, log_q):
     return (p * (torch.log(p + 1e-5) - log_q)).mean()
 
 
+def measure(arch, student_arch, teacher_arch, batch, ch, x, y, load, mode, slow, args):
+    """One row: the workload built from fresh modules (compiled when mode is compile), timed like ours."""
+    wrap = torch.compile if mode == "compile" else (lambda m: m)
+    gc.collect()
+    if mode == "compile":
+        torch._dynamo.reset()
+    reset_peak_rss()
+    model = ZOO[student_arch](ch, 10)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
+    run = wrap(model)
+    if load == "forward":
+        def fn():
+            model.eval()
+            with torch.no_grad():
+                run(x)
+    elif load == "train":
+        def fn():
+            model.train()
+            opt.zero_grad(set_to_none=True)
+            F.cross_entropy(run(x), y).backward()
+            opt.step()
+    elif load == "pgd10":
+        def fn():
+            model.eval()
+            pgd(run, x, y)
+    elif load == "mtard":
+        t_nat, t_adv = ZOO[teacher_arch](ch, 10).eval(), ZOO[teacher_arch](ch, 10).eval()
+        run_nat, run_adv = wrap(t_nat), wrap(t_adv)
+
+        def fn():
+            model.eval()
+            xa = pgd(run, x, y)
+            model.train()
+            with torch.no_grad():
+                p_adv = F.softmax(run_adv(xa), 1)
+                p_nat = F.softmax(run_nat(x), 1)
+            opt.zero_grad(set_to_none=True)
+            l_adv = kl_mean(p_adv, F.log_softmax(run(xa), 1))
+            l_nat = kl_mean(p_nat, F.log_softmax(run(x), 1))
+            (0.5 * l_adv + 0.5 * l_nat).backward()
+            opt.step()
+    else:
+        raise ValueError(load)
+    warm = time.perf_counter()
+    if mode == "compile":
+        fn()  # compiles every graph the step uses (eval and train mode), not timed
+    compile_s = time.perf_counter() - warm
+    if slow:
+        rate = timed(fn, batch, 0.0, 1, min_steps=1)
+    else:
+        rate = timed(fn, batch, args.seconds, args.windows)
+    rss = peak_rss_mb()
+    note = f"  (compile {compile_s:.0f} s)" if mode == "compile" else ""
+    print(f"{arch:10s} batch {batch:4d}  {load:8s} {mode:8s} {rate:10.1f} images/s  peak RSS {rss:6.0f} MB{note}",
+          flush=True)
+    return {"model": arch, "batch": batch, "workload": load, "mode": mode, "images_per_second": rate,
+            "peak_rss_mb": rss, "compile_seconds": round(compile_s, 1) if mode == "compile" else None}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -127,8 +197,14 @@ def main():
     ap.add_argument("--only")
     ap.add_argument("--wrn-teachers", action="store_true",
                     help="also the mtard step with a resnet18 student and two wrn-34-10 teachers, batch 128")
+    ap.add_argument("--modes", default="eager,compile",
+                    help="comma-separated PyTorch modes to measure: eager, compile (default: both)")
     ap.add_argument("--compare", help="advdistill bench --json output to put beside these rows")
     args = ap.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    unknown = [m for m in modes if m not in ("eager", "compile")]
+    if unknown or not modes:
+        ap.error(f"--modes: expected a comma-separated list of eager, compile; got {args.modes!r}")
     torch.set_num_threads(args.threads)
     print(f"PyTorch {torch.__version__}, {args.threads} threads, CPU capability {torch.backends.cpu.get_cpu_capability()}")
     torch.manual_seed(0)
@@ -140,51 +216,11 @@ def main():
         student_arch = "resnet18" if arch.startswith("resnet18") else arch
         teacher_arch = "wrn-34-10" if arch.endswith("wrn-34-10") else student_arch
         slow = student_arch != teacher_arch  # one warm-up step and one measured step
-        model = ZOO[student_arch](ch, 10)
         x = torch.rand(batch, ch, size, size)
         y = torch.randint(0, 10, (batch,))
-        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
-        for load in loads:
-            gc.collect()
-            reset_peak_rss()
-            if load == "forward":
-                def fn():
-                    model.eval()
-                    with torch.no_grad():
-                        model(x)
-            elif load == "train":
-                def fn():
-                    model.train()
-                    opt.zero_grad(set_to_none=True)
-                    F.cross_entropy(model(x), y).backward()
-                    opt.step()
-            elif load == "pgd10":
-                def fn():
-                    pgd(model, x, y)
-            elif load == "mtard":
-                student = ZOO[student_arch](ch, 10)
-                t_nat, t_adv = ZOO[teacher_arch](ch, 10).eval(), ZOO[teacher_arch](ch, 10).eval()
-                sopt = torch.optim.SGD(student.parameters(), lr=0.01, momentum=0.9, weight_decay=2e-4)
-
-                def fn():
-                    xa = pgd(student, x, y)
-                    student.train()
-                    with torch.no_grad():
-                        p_adv = F.softmax(t_adv(xa), 1)
-                        p_nat = F.softmax(t_nat(x), 1)
-                    sopt.zero_grad(set_to_none=True)
-                    l_adv = kl_mean(p_adv, F.log_softmax(student(xa), 1))
-                    l_nat = kl_mean(p_nat, F.log_softmax(student(x), 1))
-                    (0.5 * l_adv + 0.5 * l_nat).backward()
-                    sopt.step()
-            if slow:
-                rate = timed(fn, batch, 0.0, 1, min_steps=1)
-            else:
-                rate = timed(fn, batch, args.seconds, args.windows)
-            rss = peak_rss_mb()
-            rows.append({"model": arch, "batch": batch, "workload": load, "images_per_second": rate,
-                         "peak_rss_mb": rss})
-            print(f"{arch:10s} batch {batch:4d}  {load:8s} {rate:10.1f} images/s  peak RSS {rss:6.0f} MB", flush=True)
+        for mode in modes:
+            for load in loads:
+                rows.append(measure(arch, student_arch, teacher_arch, batch, ch, x, y, load, mode, slow, args))
     out = {"framework": f"pytorch {torch.__version__}", "threads": args.threads,
            "machine": platform.processor() or platform.machine(), "rows": rows}
     if args.json:
