@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release/advdistill
-DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
+DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist libopenmpi-dev openmpi-bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: deps data build test bench bench-compare clean demo demo-full demo-teachers report-screenshot fuzz fuzz-build asan \
