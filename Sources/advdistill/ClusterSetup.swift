@@ -21,8 +21,8 @@ enum ClusterSetup {
 
     /// Ends the process after the command. One process: as ArgumentParser would. Several: a success (or a
     /// stop every rank agreed on, such as a signal's exit code) finalizes MPI on every rank; an error is
-    /// printed (by rank 0, or with its rank by another rank unless rank 0 reports it too) and aborts the job,
-    /// so that no rank is left waiting in a collective.
+    /// printed (by rank 0, or, if rank 0 has not ended the job within 5 s, by the rank that had it) and
+    /// aborts the job, so that no rank is left waiting in a collective.
     static func finish(_ error: Error?) -> Never {
         guard let mpi = communicator as? MPICommunicator, mpi.size > 1 else {
             if let error { AdvDistill.exit(withError: error) }
@@ -34,13 +34,14 @@ enum ClusterSetup {
             mpi.finalize()
             exit(code)
         }
-        if error is RootFailed {
-            // Rank 0 prints why and aborts; wait for it so its message is not cut off.
-            sleep(10)
-            mpi.abort("advdistill: rank \(mpi.rank): rank 0 stopped", code: code)
-        }
         let message = AdvDistill.fullMessage(for: error!)
-        mpi.abort(mpi.isRoot ? message : "advdistill (rank \(mpi.rank) of \(mpi.size)): \(message)", code: code == 0 ? 1 : code)
+        if mpi.isRoot { mpi.abort(message, code: code == 0 ? 1 : code) }
+        // Another rank: most errors (a bad option, a config error) happen on every rank alike, and rank 0
+        // reports them and aborts the job, which ends this process during the wait. An error of this rank
+        // alone is printed after it, naming the rank. RootFailed: rank 0 reports why.
+        sleep(5)
+        mpi.abort(error is RootFailed ? "advdistill: rank \(mpi.rank) of \(mpi.size): rank 0 stopped"
+                                      : "advdistill (rank \(mpi.rank) of \(mpi.size)): \(message)", code: code == 0 ? 1 : code)
     }
 }
 

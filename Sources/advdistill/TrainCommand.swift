@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distillation
+import Engine
 import Foundation
 
 struct Train: ParsableCommand {
@@ -61,14 +62,15 @@ struct Train: ParsableCommand {
         if let output { cfg.output = output }
         if let seed { cfg.seed = seed }
         try cfg.validate()
+        let comm = ClusterSetup.communicator
         let progress = TerminalProgress()
-        let trainer = try Trainer(config: cfg, progress: progress)
+        let trainer = try Trainer(config: cfg, progress: progress, communicator: comm)
         Interruption.install()
         switch try trainer.run(resume: resume, force: force, overwrite: overwritePolicy) {
         case .finished:
-            progress.note("done: \(trainer.runDirectory)")
+            if comm.isRoot { progress.note("done: \(trainer.runDirectory)") }
         case .interrupted(let sig):
-            progress.note("stopped by signal \(sig); resume with: \(resumeCommand(CommandLine.arguments))")
+            if comm.isRoot { progress.note("stopped by signal \(sig); resume with: \(resumeCommand(CommandLine.arguments))") }
             throw ExitCode(128 + sig)
         }
     }

@@ -24,10 +24,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var output: String
     /// What a NaN or infinite loss does: stop the run (default) or skip the batch and count it.
     public var nanPolicy: NaNPolicy
+    /// Data-parallel runs (`mpirun -np N`): batch norm normalises with the statistics of the whole global
+    /// batch (allreduced, backward included) instead of each rank's slice (the default, as PyTorch DDP).
+    /// No effect in one process.
+    public var syncBN: Bool
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, data, model, teachers, method, attack, optimizer, schedule, epochs
-        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy"
+        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy", syncBN = "sync_bn"
     }
 
     public init(from decoder: Decoder) throws {
@@ -47,6 +51,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         eval = try c.decodeIfPresent(EvalConfig.self, forKey: .eval) ?? EvalConfig()
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? "runs"
         nanPolicy = try c.decodeIfPresent(NaNPolicy.self, forKey: .nanPolicy) ?? .stop
+        do { syncBN = try c.decodeIfPresent(Bool.self, forKey: .syncBN) ?? false } catch DecodingError.typeMismatch {
+            throw ConfigError.invalid(field: "sync_bn", message: "must be true or false")
+        }
     }
 
     /// Reads and validates a config file. Relative paths inside it stay relative to the working directory.
