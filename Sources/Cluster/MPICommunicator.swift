@@ -13,6 +13,8 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
     public let timeout: Double
     /// Elements per MPI call: MPI counts are Int32 (tests lower it to exercise the chunking).
     public var chunkLimit: Int
+    /// The process that started this rank (mpirun's daemon); when it is gone the job is over.
+    private let launcher = getppid()
 
     /// Whether this process was started by an MPI launcher: mpirun/mpiexec (`OMPI_COMM_WORLD_SIZE`),
     /// or a PMIx/PMI launcher such as SLURM's srun (`PMIX_RANK`, `PMI_RANK`). Without one, advdistill runs
@@ -53,6 +55,12 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
             // Spin briefly (a collective among live peers completes in microseconds), then sleep between
             // polls so a waiting rank leaves the cores to the ranks still computing.
             if spins > 200 { usleep(50) }
+            // mpirun gone (it ended the job but this rank outlived it, e.g. one that caught SIGTERM to save a
+            // checkpoint): no collective can complete any more.
+            if spins % 1000 == 0, getppid() != launcher {
+                FileHandle.standardError.write(Data("advdistill: rank \(rank) of \(size): the launcher (mpirun, process \(launcher)) has ended while this rank waited in \(what); exiting\n".utf8))
+                _exit(75)
+            }
             if spins % 1000 == 0, Date() > deadline {
                 abort("advdistill: rank \(rank) of \(size) waited \(Int(timeout)) s in \(what) for the other ranks (one has died or hangs); aborting the job",
                       code: 70)
