@@ -126,6 +126,23 @@ import Testing
         for (key, values) in x { #expect(values == y[key], "\(key) differs after resuming") }
     }
 
+    /// SIGTERM to mpirun (which passes it to the ranks) still saves one checkpoint: the ranks agree to stop at
+    /// the same batch, rank 0 writes, and the checkpoint loads.
+    @Test func sigtermToMPIRunSavesACheckpoint() throws {
+        let w = try Workspace(side: 16, train: 512, test: 32)
+        let cfg = try w.config(epochs: 40, changes: ["batch_size": 16, "eval.limit": 16])
+        let job = try w.launchMPI(ranks: 2, ["train", "--config", cfg, "--threads", "1"])
+        // The first epoch's line (the log is not a terminal, so there is no progress bar): training runs.
+        #expect(waitUntil(job, timeout: 120) { job.log.contains("epoch 1: loss") }, "training did not start: \(job.log)")
+        kill(job.pid, SIGTERM)
+        _ = waitUntil(job, timeout: 60) { false }
+        #expect(!job.isRunning, "mpirun still runs 60 s after SIGTERM")
+        job.stop()
+        #expect(job.log.contains("interrupted: checkpoint saved"), "\(job.log)")
+        let position = try checkpointPosition(w.sub("runs/run/checkpoint.safetensors"))
+        #expect(position.epoch < 40)
+    }
+
     /// Bad input met through the CLI: a non-boolean sync_bn names the key; more ranks than training
     /// examples names data.train; a global batch smaller than the rank count names batch_size.
     @Test func badDataParallelSettingsAreErrorsNamingTheKey() throws {
