@@ -19,6 +19,15 @@ enum ClusterSetup {
         communicator = mpi
     }
 
+    /// Commands that write files and have no data-parallel form refuse to run as several ranks (each would do
+    /// the whole job and write the same files).
+    static func requireOneProcess(_ command: String) throws {
+        let size = communicator.size
+        guard size == 1 else {
+            throw ValidationError("advdistill \(command) runs as one process, not under mpirun (\(size) ranks); only train and eval run data-parallel")
+        }
+    }
+
     /// Ends the process after the command. One process: as ArgumentParser would. Several: a success (or a
     /// stop every rank agreed on, such as a signal's exit code) finalizes MPI on every rank; an error is
     /// printed (by rank 0, or, if rank 0 has not ended the job within 5 s, by the rank that had it) and
