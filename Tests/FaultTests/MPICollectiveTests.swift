@@ -45,4 +45,13 @@ import Testing
         #expect(o["size"] as? Int == 1)
         #expect((o["floats"] as? [Double]) == [0, 1, 2])
     }
+
+    /// A command without a data-parallel form refuses to run as several ranks, saying so.
+    @Test func commandsWithoutADataParallelFormRefuseMPIRun() throws {
+        let w = try Workspace(side: 8, train: 1, test: 1)
+        let run = try w.mpirun(ranks: 2, ["report", w.sub("runs"), "--out", w.sub("report")])
+        #expect(run.exitStatus != 0, "\(run.log)")
+        #expect(run.log.contains("report runs as one process, not under mpirun (2 ranks)"), "\(run.log)")
+        #expect(!FileManager.default.fileExists(atPath: w.sub("report")))
+    }
 }
