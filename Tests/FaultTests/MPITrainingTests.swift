@@ -141,6 +141,32 @@ import Testing
         #expect(job.log.contains("interrupted: checkpoint saved"), "\(job.log)")
         let position = try checkpointPosition(w.sub("runs/run/checkpoint.safetensors"))
         #expect(position.epoch < 40)
+        // A checkpoint of 2 ranks resumes in one process too, at the same global batch.
+        let resumed = try w.run(["train", "--config", cfg, "--threads", "1", "--resume", "--epochs", "\(position.epoch + 1)"])
+        #expect(resumed.exitStatus == 0, "\(resumed.log)")
+        #expect(resumed.log.contains("resuming run at epoch \(position.epoch + 1)"), "\(resumed.log)")
+        #expect(try metricsEpochs(w.sub("runs/run")) == Array(1...(position.epoch + 1)))
+    }
+
+    /// A rank that stops answering (SIGSTOP: alive, so mpirun sees nothing) does not leave the others waiting
+    /// forever: after ADVDISTILL_MPI_TIMEOUT seconds in a collective (whichever it is waiting in), the waiting rank
+    /// aborts the job naming itself and the collective.
+    @Test func aStalledRankEndsTheJobAfterTheCollectiveTimeout() throws {
+        let w = try Workspace(side: 16, train: 512, test: 32)
+        let cfg = try w.config(epochs: 40, changes: ["batch_size": 16, "eval.limit": 16])
+        setenv("ADVDISTILL_MPI_TIMEOUT", "3", 1)
+        defer { unsetenv("ADVDISTILL_MPI_TIMEOUT") }
+        let job = try w.launchMPI(ranks: 2, ["train", "--config", cfg, "--threads", "1"], export: ["ADVDISTILL_MPI_TIMEOUT"])
+        #expect(waitUntil(job, timeout: 120) { job.log.contains("epoch 1: loss") }, "training did not start: \(job.log)")
+        let ranks = try #require(rankProcesses(of: job.pid))
+        kill(ranks.last!, SIGSTOP)
+        let stopped = Date()
+        _ = waitUntil(job, timeout: 60) { false }
+        let took = Date().timeIntervalSince(stopped)
+        for pid in ranks { kill(pid, SIGKILL) }
+        job.stop()
+        #expect(took < 60, "the job still ran \(took) s after a rank stalled")
+        #expect(job.log.contains("rank 0 of 2 waited 3 s in "), "\(job.log)")
     }
 
     /// Bad input met through the CLI: a non-boolean sync_bn names the key; more ranks than training
