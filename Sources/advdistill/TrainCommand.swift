@@ -70,7 +70,9 @@ struct Train: ParsableCommand {
         case .finished:
             if comm.isRoot { progress.note("done: \(trainer.runDirectory)") }
         case .interrupted(let sig):
-            if comm.isRoot { progress.note("stopped by signal \(sig); resume with: \(resumeCommand(CommandLine.arguments))") }
+            // Under mpirun the same launch continues it (any rank count; the same one continues it bit for bit).
+            let launch = comm.size > 1 ? "mpirun -np \(comm.size) [your mpirun options] " : ""
+            if comm.isRoot { progress.note("stopped by signal \(sig); resume with: \(launch)\(resumeCommand(CommandLine.arguments))") }
             throw ExitCode(128 + sig)
         }
     }
