@@ -2,10 +2,10 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 BIN := .build/release/advdistill
-DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist
+DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config dataset-fashion-mnist libopenmpi-dev openmpi-bin
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: deps data build test bench bench-compare clean demo demo-full demo-teachers report-screenshot fuzz fuzz-build asan \
+.PHONY: deps data build test bench bench-mpi bench-compare clean demo demo-full demo-teachers report-screenshot fuzz fuzz-build asan \
   interop-venv check-interop onnx-schema tensorboard-schema
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
@@ -29,7 +29,8 @@ data: deps
 build: deps
 	$(SWIFT) build -c release --product advdistill
 
-## test: the whole test suite (debug build; compute targets are compiled with -O).
+## test: the whole test suite (debug build; compute targets are compiled with -O). The MPI tests run
+## `mpirun -np 2` over loopback (shared memory), as root with --allow-run-as-root.
 test: deps data
 	$(SWIFT) test
 
@@ -115,6 +116,15 @@ bench: build
 	@mkdir -p $(BENCH_DIR)
 	@$(if $(BENCH_ENV),echo "note: ignoring the inherited OPENBLAS_CORETYPE=$(OPENBLAS_CORETYPE) (BENCH_KEEP_BLAS_ENV=1 keeps it)",true)
 	$(BENCH_ENV) $(BIN) bench --threads $(BENCH_THREADS) --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/advdistill.json
+
+## bench-mpi: the data-parallel training step (smallcnn B-MTARD, resnet18 train) as 2 ranks × 1 thread (mpirun over
+## loopback) against 1 rank × 2 threads, with the allreduce time per step and alone for each model's gradient size.
+## Rows go to runs/bench/dp-1x2.json and runs/bench/dp-2x1.json (README "Several processes" projects them to N machines).
+MPIRUN := mpirun --oversubscribe --mca btl self,vader --bind-to none $(if $(filter 0,$(shell id -u)),--allow-run-as-root,)
+bench-mpi: build
+	@mkdir -p $(BENCH_DIR)
+	$(BENCH_ENV) $(BIN) bench --data-parallel --threads 2 --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/dp-1x2.json
+	$(BENCH_ENV) $(MPIRUN) -np 2 $(BIN) bench --data-parallel --threads 1 --seconds $(BENCH_SECONDS) --json $(BENCH_DIR)/dp-2x1.json
 
 ## bench-compare: `make bench`, then the same workloads in PyTorch (bench/torch_reference.py, same batch
 ## sizes and thread count), eager and torch.compile, and the ratio per row (ours / the faster PyTorch mode). Skips the PyTorch side if it is missing.

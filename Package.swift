@@ -22,6 +22,11 @@ let package = Package(
         // The data flow, left to right: Engine → Datasets → NN → (Export, TensorBoard) → Attacks → Distillation → Reports → advdistill.
         // Engine/Core holds what the modules after it share: tensors, the seeded generator, strict JSON keys.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: optimisedEvenInDebug),
+        // Open MPI (mpi.h through a shim whose inline functions return the handles Swift cannot import as
+        // macros), and the `Communicator` over it. Engine declares the protocol and the one-process
+        // implementation; only the CLI (which decides whether mpirun started it) builds an MPICommunicator.
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
+        .target(name: "Cluster", dependencies: ["CMPI", "Engine"]),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
@@ -42,7 +47,7 @@ let package = Package(
         .executableTarget(
             name: "advdistill",
             dependencies: [
-                "Engine", "NN", "Export", "Datasets", "Attacks", "Distillation", "Reports",
+                "Engine", "Cluster", "NN", "Export", "Datasets", "Attacks", "Distillation", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // libFuzzer harnesses for every parser of outside files, and their driver (`make fuzz`, `make asan`).

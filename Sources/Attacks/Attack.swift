@@ -73,17 +73,18 @@ public func predictions(_ model: Model, _ x: Tensor) -> [Int] {
     withNoGrad { argmaxRows(model.forward(x, training: false)) }
 }
 
-/// x + ε·u with u uniform in [−1, 1], clipped to [0, 1].
-func uniformStart(_ x: Tensor, eps: Float, rng: inout SeededGenerator) -> Tensor {
-    let out = Tensor(uninitializedShape: x.shape)
-    for i in 0..<x.count { out.data[i] = min(max(x.data[i] + rng.uniform(-eps, eps), 0), 1) }
+/// x + ε·u with u uniform in [−1, 1], clipped to [0, 1]; row i's noise from its own stream keyed by `keys[i]`
+/// (the example's index; nil: its row), see `Tensor.keyedUniform`.
+func uniformStart(_ x: Tensor, eps: Float, rng: inout SeededGenerator, keys: [UInt64]? = nil) -> Tensor {
+    let out = Tensor.keyedUniform(x.shape, -eps, eps, using: &rng, keys: keys)
+    for i in 0..<x.count { out.data[i] = min(max(x.data[i] + out.data[i], 0), 1) }
     return out
 }
 
-/// x + σ·N(0, 1), clipped to [0, 1] (the 0.001·N start of TRADES/MTARD).
-func gaussianStart(_ x: Tensor, sigma: Float, rng: inout SeededGenerator) -> Tensor {
-    let out = Tensor(uninitializedShape: x.shape)
-    for i in 0..<x.count { out.data[i] = min(max(x.data[i] + sigma * rng.normal(), 0), 1) }
+/// x + σ·N(0, 1), clipped to [0, 1] (the 0.001·N start of TRADES/MTARD); rows keyed as in `uniformStart`.
+func gaussianStart(_ x: Tensor, sigma: Float, rng: inout SeededGenerator, keys: [UInt64]? = nil) -> Tensor {
+    let out = Tensor.keyedNormal(x.shape, std: sigma, using: &rng, keys: keys)
+    for i in 0..<x.count { out.data[i] = min(max(x.data[i] + out.data[i], 0), 1) }
     return out
 }
 

@@ -1,3 +1,4 @@
+import Foundation
 import NN
 
 /// The content of `eval.json`: everything the report shows about one model's robustness.
@@ -20,6 +21,9 @@ public struct EvaluationResult: Codable, Sendable {
         public var imagesPerSecond: Double
         /// Gradient steps (or queries) per example.
         public var steps: Int
+        /// Which of the attacked examples (the first `attack_count`) are still robust after this attack:
+        /// an `ExampleMask` (base64 bitset), so two evaluations compare example by example.
+        public var robust: String? = nil
     }
 
     public struct SweepPoint: Codable, Sendable {
@@ -64,6 +68,10 @@ public struct EvaluationResult: Codable, Sendable {
     public var clean: Accuracy
     public var attacks: [AttackOutcome]
     public var worstCase: Accuracy
+    /// Per example (`ExampleMask`): clean prediction right (all `count`), robust to every attack (the first
+    /// `attack_count`).
+    public var cleanCorrect: String? = nil
+    public var worstCaseRobust: String? = nil
     /// (clean + PGD-20)/2 when PGD-20 ran, else (clean + worst case)/2; `wRobustBasis` says which.
     public var wRobust: Double
     public var wRobustBasis: String
@@ -80,4 +88,21 @@ public struct EvaluationResult: Codable, Sendable {
 extension EvaluationResult {
     /// The outcome of W-Robust's attack (`AttackRegistry.wRobustAttack`, PGD-20); nil when it did not run.
     public var wRobustAttack: AttackOutcome? { attacks.first { $0.key == AttackRegistry.wRobustAttack } }
+}
+
+/// A per-example boolean mask in eval.json, compactly: bit i (byte i/8, least significant bit first) is
+/// example i, the bytes base64-encoded. 10 000 examples take 1 668 characters.
+public enum ExampleMask {
+    public static func encode(_ mask: [Bool]) -> String {
+        var bytes = [UInt8](repeating: 0, count: (mask.count + 7) / 8)
+        for (i, bit) in mask.enumerated() where bit { bytes[i / 8] |= 1 << UInt8(i % 8) }
+        return Data(bytes).base64EncodedString()
+    }
+
+    /// The first `count` examples' bits; nil if `text` is not base64 or too short.
+    public static func decode(_ text: String, count: Int) -> [Bool]? {
+        guard let data = Data(base64Encoded: text), data.count * 8 >= count else { return nil }
+        let bytes = [UInt8](data)
+        return (0..<count).map { bytes[$0 / 8] & (1 << UInt8($0 % 8)) != 0 }
+    }
 }

@@ -41,13 +41,23 @@ public struct EvaluationInterrupted: Error, CustomStringConvertible {
 /// robust if its clean prediction is right; an independent attack (the paper's columns) runs on every such
 /// example; a cumulative one (AutoAttack's suite) only on those no earlier cumulative attack fooled. The
 /// worst case counts an example as robust only if every attack failed on it.
+///
+/// Under `mpirun -np N` the batches (of `batchSize` consecutive examples) are shared round-robin: rank r runs
+/// batch k when k mod N = r, each batch's noise forked from the same stream as in one process, and after
+/// each attack the marks are summed over ranks, so every rank goes on with the same mask (a cumulative
+/// suite attacks only what is still robust across all shards) and the result — eval.json, per-example masks
+/// included — is the one process's, whatever N (timings and the machine record aside).
 public struct Evaluator {
     public let model: Model
     public let options: EvaluationOptions
+    public let communicator: any Communicator
 
-    public init(model: Model, options: EvaluationOptions) {
-        self.model = model; self.options = options
+    public init(model: Model, options: EvaluationOptions, communicator: any Communicator = SingleProcess()) {
+        self.model = model; self.options = options; self.communicator = communicator
     }
+
+    /// Whether this rank runs the batch starting at example `lo`.
+    func owns(batchAt lo: Int) -> Bool { (lo / options.batchSize) % communicator.size == communicator.rank }
 
     /// `shouldStop` is asked before every batch; when it says yes, the evaluation throws
     /// `EvaluationInterrupted`, so a signal during a long evaluation is honoured within one batch.
@@ -57,7 +67,12 @@ public struct Evaluator {
         let started = Date()
         try checkCompatible(data)
         let selected = try AttackRegistry.parse(options.attacks, eps: options.eps)
-        func stop() throws(EvaluationInterrupted) { if shouldStop() { throw EvaluationInterrupted() } }
+        let progress = communicator.isRoot ? progress : SilentProgress()
+        // With several ranks the stop is agreed (every rank asks before every batch), so all stop together.
+        func stop() throws(EvaluationInterrupted) {
+            let asked = shouldStop()
+            if communicator.size > 1 ? communicator.any(asked) : asked { throw EvaluationInterrupted() }
+        }
         let (correct, clean) = try cleanPass(data, progress: progress, stop: stop)
 
         let m = min(options.attackLimit ?? data.count, data.count)
@@ -75,6 +90,7 @@ public struct Evaluator {
             outcomes.append(outcome)
             examples += collected
         }
+        examples = gatherExamples(examples, room: options.exampleCount)
         let sweep = try epsSweep(on: data, correct: Array(correct.prefix(m)), rng: &rng, progress: progress, stop: stop)
 
         let worstAcc = accuracy(worst, labels: Array(data.labels.prefix(m)), k: model.spec.numClasses)
@@ -83,12 +99,14 @@ public struct Evaluator {
             eps: Double(options.eps), norm: "linf", clean: clean, attacks: outcomes, worstCase: worstAcc,
             wRobust: 0, wRobustBasis: "", sweepAttack: options.epsSweep.isEmpty ? nil : "PGD-20",
             epsSweep: sweep, examples: examples, warnings: [], seconds: 0, seed: options.seed,
-            created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary)
+            created: ISO8601DateFormatter().string(from: started), machine: MachineInfo.summary(ranks: communicator.size))
         let robust = result.wRobustAttack
         result.wRobust = (clean.accuracy + (robust?.accuracy ?? worstAcc.accuracy)) / 2
         result.wRobustBasis = robust == nil ? "(clean + worst case)/2" : "(clean + PGD-20)/2"
         result.attackCount = m
         result.epsText = options.epsText ?? Epsilon(options.eps).text
+        result.cleanCorrect = ExampleMask.encode(correct)
+        result.worstCaseRobust = ExampleMask.encode(worst)
         result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
         for w in result.warnings { progress.note("warning: " + w) }
         result.seconds = Date().timeIntervalSince(started)
@@ -122,9 +140,15 @@ public struct Evaluator {
         for lo in stride(from: 0, to: n, by: options.batchSize) {
             try stop()
             let idx = Array(lo..<min(lo + options.batchSize, n))
+            guard owns(batchAt: lo) else { continue }
             let (x, y) = data.tensor(idx)
             for (j, p) in predictions(model, x).enumerated() { correct[idx[j]] = p == y[j] }
             progress.update(done: idx.last! + 1, info: "")
+        }
+        if communicator.size > 1 {
+            var hits = correct.map { $0 ? 1.0 : 0.0 }
+            communicator.allreduceSum(&hits)
+            correct = hits.map { $0 > 0 }
         }
         let clean = accuracy(correct, labels: data.labels, k: model.spec.numClasses)
         progress.end("clean \(percent(clean.accuracy))")
@@ -141,9 +165,9 @@ public struct Evaluator {
         progress.begin(entry.attack.name, total: start.count)
         var robust = start, attacked = 0
         var examples: [EvaluationResult.Example] = []
-        try attackStillRobust(entry.attack, eps: options.eps, on: data, robust: &robust, rng: &rng, label: { UInt64($0) }, stop: stop) { done, batch, now in
+        try attackStillRobust(entry.attack, eps: options.eps, on: data, robust: &robust, rng: &rng, label: { UInt64($0) }, stop: stop,
+                              attacked: &attacked) { done, batch, now in
             if let batch {
-                attacked += batch.indices.count
                 examples += makeExamples(batch, attack: entry.attack.name, room: exampleRoom - examples.count)
             }
             let rate = Double(done) / max(Date().timeIntervalSince(t0), 1e-9)
@@ -155,7 +179,8 @@ public struct Evaluator {
         progress.end("\(entry.attack.name): \(percent(acc.accuracy)) (\(String(format: "%.1f", seconds)) s)")
         let outcome = EvaluationResult.AttackOutcome(
             key: entry.key, name: entry.attack.name, mode: entry.mode.rawValue, accuracy: acc.accuracy, perClass: acc.perClass,
-            seconds: seconds, imagesPerSecond: attacked == 0 ? 0 : Double(attacked) / max(seconds, 1e-9), steps: entry.attack.gradientSteps)
+            seconds: seconds, imagesPerSecond: attacked == 0 ? 0 : Double(attacked) / max(seconds, 1e-9), steps: entry.attack.gradientSteps,
+            robust: ExampleMask.encode(robust))
         return (robust, outcome, examples)
     }
 
@@ -171,8 +196,9 @@ public struct Evaluator {
             var robust = correct
             if eps > 0 {
                 let pgd = AttackRegistry.pgdSAT(eps: eps, steps: 20, scale: eps / AttackRegistry.referenceEps)
+                var attacked = 0
                 try attackStillRobust(pgd, eps: eps, on: data, robust: &robust, rng: &rng,
-                                      label: { UInt64($0) &+ 1_000_003 &* UInt64(s + 1) }, stop: stop) { _, _, _ in }
+                                      label: { UInt64($0) &+ 1_000_003 &* UInt64(s + 1) }, stop: stop, attacked: &attacked) { _, _, _ in }
             }
             let text = options.epsSweepText.count == options.epsSweep.count ? options.epsSweepText[s] : Epsilon(eps).text
             sweep.append(.init(eps: Double(eps), epsText: text, accuracy: Double(robust.filter { $0 }.count) / Double(correct.count)))
@@ -191,28 +217,50 @@ public struct Evaluator {
     }
 
     /// Attacks, batch by batch, the examples that `robust` still marks, and clears the mark of each one the
-    /// attack fools. Each batch's noise comes from `rng.fork(label: label(lo))`, lo its first index.
-    /// `batchDone` is told each batch's end, what was attacked in it (nil when nothing was left to attack),
-    /// and the marks so far.
+    /// attack fools. Each batch's noise comes from `rng.fork(label: label(lo))`, lo its first index (forked on
+    /// every rank for every batch, run by the rank that `owns` it). `batchDone` is told each batch's end, what
+    /// was attacked in it (nil when nothing was left to attack or another rank ran it), and the marks so far;
+    /// `attacked` counts the examples attacked (over every rank). With several ranks the marks are summed
+    /// over ranks at the end, so every rank returns the same `robust`.
     func attackStillRobust(_ attack: Attack, eps: Float, on data: Dataset, robust: inout [Bool], rng: inout SeededGenerator,
-                           label: (Int) -> UInt64, stop: () throws -> Void,
+                           label: (Int) -> UInt64, stop: () throws -> Void, attacked count: inout Int,
                            batchDone: (_ end: Int, _ attacked: AttackedBatch?, _ robust: [Bool]) -> Void) throws {
+        let start = robust
         for lo in stride(from: 0, to: robust.count, by: options.batchSize) {
             try stop()
             let end = min(lo + options.batchSize, robust.count)
             let candidates = (lo..<end).filter { robust[$0] }
             var attacked: AttackedBatch?
             if !candidates.isEmpty {
-                let (x, y) = data.tensor(candidates)
                 var attackRNG = rng.fork(label: label(lo))
-                let adv = attack.perturb(model, x, labels: y, rng: &attackRNG)
-                try checkAdmissible(adv, x, attack: attack.name, eps: eps)
-                let preds = predictions(model, adv)
-                for (j, i) in candidates.enumerated() where preds[j] != y[j] { robust[i] = false }
-                attacked = AttackedBatch(indices: candidates, x: x, adversarial: adv, labels: y, predictions: preds)
+                if owns(batchAt: lo) {
+                    let (x, y) = data.tensor(candidates)
+                    let adv = attack.perturb(model, x, labels: y, rng: &attackRNG)
+                    try checkAdmissible(adv, x, attack: attack.name, eps: eps)
+                    let preds = predictions(model, adv)
+                    for (j, i) in candidates.enumerated() where preds[j] != y[j] { robust[i] = false }
+                    attacked = AttackedBatch(indices: candidates, x: x, adversarial: adv, labels: y, predictions: preds)
+                    count += candidates.count
+                }
             }
             batchDone(end, attacked, robust)
         }
+        guard communicator.size > 1 else { return }
+        // fooled[i]: how many ranks cleared example i (at most one); the last slot sums the attacked counts.
+        var fooled = zip(start, robust).map { $0 && !$1 ? 1.0 : 0.0 } + [Double(count)]
+        communicator.allreduceSum(&fooled)
+        robust = start.indices.map { start[$0] && fooled[$0] == 0 }
+        count = Int(fooled[start.count])
+    }
+
+    /// The report's gallery: rank 0 gets every rank's pairs and keeps the first `room` by example index, as
+    /// one process collects them; the other ranks keep none (only rank 0 writes).
+    func gatherExamples(_ mine: [EvaluationResult.Example], room: Int) -> [EvaluationResult.Example] {
+        guard communicator.size > 1 else { return mine }
+        let bytes = (try? JSONEncoder().encode(mine)) ?? Data("[]".utf8)
+        guard let all = communicator.gather(Array(bytes), root: 0) else { return [] }
+        let union = all.flatMap { (try? JSONDecoder().decode([EvaluationResult.Example].self, from: Data($0))) ?? [] }
+        return Array(union.sorted { $0.index < $1.index }.prefix(room))
     }
 
     /// Every adversarial example must lie in the ε-ball (+1e-6) and in [0, 1] — checked, not assumed.
@@ -257,5 +305,10 @@ public enum MachineInfo {
             .split(separator: "\n").first { $0.hasPrefix("model name") }?
             .split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown CPU"
         return "\(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, OpenBLAS \(Compute.blasCore)"
+    }
+
+    /// The machine record of a data-parallel evaluation: the summary and the rank count.
+    public static func summary(ranks: Int) -> String {
+        ranks > 1 ? summary + ", \(ranks) MPI ranks" : summary
     }
 }

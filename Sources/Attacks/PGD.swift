@@ -18,6 +18,9 @@ public struct PGD: Attack {
     public var keepBest = true
     /// Run the model in train mode during the attack (ARD); eval mode otherwise.
     public var modelInTrainingMode = false
+    /// Keys of the random start's rows (the examples' indices in the data, so that an example's start does not
+    /// depend on its batch or rank); nil: the row positions.
+    public var exampleKeys: [UInt64]? = nil
     public var label = "PGD"
     /// Objective maker: called once per batch (KL needs per-batch reference probabilities).
     public var objective: (_ x: Tensor, _ labels: [Int]) -> AttackObjective = { _, _ in .crossEntropy }
@@ -38,8 +41,8 @@ public struct PGD: Attack {
             var xa: Tensor
             switch start {
             case .none: xa = x.detachedCopy()
-            case .uniform: xa = uniformStart(x, eps: eps, rng: &rng)
-            case .gaussian(let sigma): xa = projectLinf(gaussianStart(x, sigma: sigma, rng: &rng), center: x, eps: eps)
+            case .uniform: xa = uniformStart(x, eps: eps, rng: &rng, keys: exampleKeys)
+            case .gaussian(let sigma): xa = projectLinf(gaussianStart(x, sigma: sigma, rng: &rng, keys: exampleKeys), center: x, eps: eps)
             }
             for _ in 0..<steps {
                 let (values, logits, g) = objectiveAndGradient(model, xa, labels: labels, objective: objective,

@@ -22,6 +22,13 @@ public struct StepContext {
     public var epochs: Int
     /// The student's learning rate for this batch (PeerAiD's peer follows it).
     public var learningRate: Float
+    /// The batch's examples' indices in the training data: the training attack's noise for an example is keyed
+    /// by it (the same whatever the number of ranks); nil: the row positions.
+    public var exampleKeys: [UInt64]? = nil
+    /// The mean over the global batch of per-example means computed on this rank's rows (identity in one
+    /// process): a balancer that updates from this batch's losses or entropies must see the same numbers on
+    /// every rank of a data-parallel job.
+    public var globalMean: ([Double]) -> [Double] = { $0 }
 
     /// `epochs` and `learningRate` default to a one-epoch run at rate 0.1 (tests and benchmarks of one step).
     public init(epoch: Int, batchIndex: Int, numClasses: Int, teachers: Teachers, rng: SeededGenerator,
@@ -190,9 +197,10 @@ public struct TrainingAttack: Sendable, Equatable {
 
     /// L∞ PGD maximising `objective` on `model`, returning the last iterate (training attacks do not keep
     /// the best iterate, as in the reference implementations).
-    func run(_ model: Model, _ x: Tensor, labels: [Int], rng: inout SeededGenerator,
+    func run(_ model: Model, _ x: Tensor, labels: [Int], rng: inout SeededGenerator, keys: [UInt64]? = nil,
              objective: @escaping (Tensor, [Int]) -> AttackObjective = { _, _ in .crossEntropy }) -> Tensor {
         var pgd = PGD(eps: eps, stepSize: stepSize, steps: steps, start: start)
+        pgd.exampleKeys = keys
         pgd.keepBest = false
         pgd.modelInTrainingMode = trainModeBN
         pgd.objective = objective

@@ -94,8 +94,13 @@ struct RunLock {
         return fields.count > 19 ? UInt64(fields[19]) : nil   // field 22 is the 20th after the name
     }
 
-    /// Whether a process with this pid exists (EPERM: it exists but belongs to another user).
+    /// Whether a process with this pid exists (EPERM: it exists but belongs to another user) and has not
+    /// ended: a zombie (an exited process nobody has reaped yet, such as an MPI rank whose mpirun ended
+    /// first) holds nothing.
     static func isRunning(_ pid: Int32) -> Bool {
-        kill(pid, 0) == 0 || errno == EPERM
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
     }
 }

@@ -14,6 +14,8 @@ extension Trainer {
     static let trainableStepsMetadataKey = "trainable_steps"
 
     func saveCheckpoint(_ state: TrainerState, to path: String, includeOptimizer: Bool = true) throws {
+        // Rank 0 alone writes; every rank holds the same weights, statistics and state.
+        guard communicator.isRoot else { return }
         var s = state
         s.method = try method.checkpointState()
         s.optimizerSteps = optimizer.stepCount
@@ -142,6 +144,7 @@ extension Trainer {
         check("optimizer", a.optimizer, b.optimizer)
         check("schedule", a.schedule, b.schedule)
         check("batch_size", a.batchSize, b.batchSize)
+        check("sync_bn", a.syncBN, b.syncBN)
         check("teachers", a.teachers.map { [$0.natural != nil, $0.robust != nil] }, b.teachers.map { [$0.natural != nil, $0.robust != nil] })
         return changed
     }

@@ -18,6 +18,8 @@ struct TrainingSession {
     var images = 0
     /// This session's training time in the current epoch, once its last batch is done.
     var trained: Double = 0
+    /// Data-parallel: the stop signal the ranks agreed on in the last step (see `Trainer.stopSignal`).
+    var agreedStop: Int32?
 
     var batchesPerEpoch: Int { loader.batchesPerEpoch }
 }
@@ -33,22 +35,25 @@ extension Trainer {
         s.images = 0
         for (offset, batch) in s.loader.batches(epoch: epoch, from: s.state.batch).enumerated() {
             let b = s.state.batch + offset
-            if let sig = Interruption.received {
+            if let sig = stopSignal(s) {
                 return try interrupt(sig, epoch: epoch, nextBatch: b, trained: Date().timeIntervalSince(s.epochStarted), &s)
             }
             try trainBatch(batch, epoch: epoch, index: b, &s)
         }
         s.trained = Date().timeIntervalSince(s.epochStarted)
         // A signal during the last batch stops before the (possibly long) evaluation.
-        if let sig = Interruption.received { return try interrupt(sig, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s) }
+        if let sig = stopSignal(s) { return try interrupt(sig, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s) }
         return nil
     }
 
     /// One optimizer step on batch `b` of `epoch`; or, when its loss or gradient is not finite, a stop
     /// (`nan_policy: stop`) or a skip that leaves no trace (`skip`).
-    func trainBatch(_ batch: Batch, epoch: Int, index b: Int, _ s: inout TrainingSession) throws {
+    func trainBatch(_ global: Batch, epoch: Int, index b: Int, _ s: inout TrainingSession) throws {
         optimizer.learningRate = config.schedule.learningRate(base: config.optimizer.lr, epoch: epoch, batch: b,
                                                               batchesPerEpoch: s.batchesPerEpoch, epochs: config.epochs)
+        // Data-parallel: this rank's slice of the global batch (the whole batch in one process).
+        let (batch, share) = shard(global)
+        let parallel = communicator.size > 1
         let x = batch.images
         beforeStep?(epoch, b, x)
         // A skipped batch must leave no trace: its forward passes already folded it into the BN
@@ -56,22 +61,37 @@ extension Trainer {
         let snapshot = config.nanPolicy == .skip ? StepSnapshot(student: student, method: method) : nil
         var context = StepContext(epoch: epoch, batchIndex: b, numClasses: student.spec.numClasses, teachers: teachers, rng: s.rng,
                                   epochs: config.epochs, learningRate: optimizer.learningRate)
+        context.exampleKeys = batch.indices.map { UInt64($0) }
+        context.globalMean = { [unowned self] in globalMean($0, share: share) }
+        let sync = config.syncBN ? communicator : nil
         let trainables = method.trainables
         optimizer.zeroGrad()
         for t in trainables { t.optimizer.zeroGrad() }
-        let out = method.step(student: student, x: x, labels: batch.labels, context: &context)
+        let out = withSynchronizedBatchNorm(sync) { method.step(student: student, x: x, labels: batch.labels, context: &context) }
         s.rng = context.rng
-        let value = out.loss.item
+        var value = out.loss.item
         // The student's and the trainables' losses and gradients pass the same checks; one backward pass
         // computes them all (each trainable's loss sees the student's outputs detached).
         let stepped = trainables.filter { out.trainableLosses[$0.name] != nil }
-        var failure: String? = value.isFinite ? nil : "loss"
-        for t in stepped where failure == nil && !out.trainableLosses[t.name]!.item.isFinite { failure = "loss of the \(t.name)" }
+        let nonFinite = [!value.isFinite] + stepped.map { !out.trainableLosses[$0.name]!.item.isFinite }
+        var failure: String? = nonFinite.firstIndex(of: true).map { $0 == 0 ? "loss" : "loss of the \(stepped[$0 - 1].name)" }
+        // In a data-parallel job every rank runs the backward (synchronised BN takes part in collectives there)
+        // and the allreduce, whatever its own losses: the decision is taken on the summed buffer.
+        if failure == nil || parallel {
+            let total = stepped.reduce(out.loss) { $0 + out.trainableLosses[$1.name]! }
+            withSynchronizedBatchNorm(sync) { (parallel ? share * total : total).backward() }
+        }
+        if parallel {
+            let combined = combineAcrossRanks(loss: value, nonFinite: nonFinite, stepped: stepped, share: share)
+            value = combined.loss
+            failure = combined.failedLoss.map { $0 == 0 ? "loss" : "loss of the \(stepped[$0 - 1].name)" }
+            if combined.stop { s.agreedStop = Interruption.received ?? SIGTERM }
+        }
         if failure == nil {
-            stepped.reduce(out.loss) { $0 + out.trainableLosses[$1.name]! }.backward()
             if !gradientsAreFinite(student) { failure = "gradient" }
             for t in stepped where failure == nil && !gradientsAreFinite(t.model) { failure = "gradient of the \(t.name)" }
         }
+        let logs = gatherLogs(out.logs, share: share)
         if let what = failure {
             guard let snapshot else { throw TrainerError.nonFinite(what: what, epoch: epoch + 1, batch: b + 1) }
             snapshot.restore()
@@ -83,9 +103,9 @@ extension Trainer {
         }
         optimizer.step()
         for t in stepped { t.optimizer.step() }
-        s.state.record(loss: value, logs: out.logs, images: batch.labels.count)
-        try record(s.events, stepScalars(loss: value, logs: out.logs), step: s.state.globalStep)
-        s.images += batch.labels.count
+        s.state.record(loss: value, logs: logs ?? out.logs, images: global.labels.count)
+        try record(s.events, stepScalars(loss: value, logs: logs ?? out.logs), step: s.state.globalStep)
+        s.images += global.labels.count
         let rate = Double(s.images) / max(Date().timeIntervalSince(s.epochStarted), 1e-9)
         progress.update(done: b + 1, info: String(format: "loss %.4f, %.0f img/s", value, rate))
     }
@@ -104,7 +124,8 @@ extension Trainer {
             // A signal during the evaluation stops it within a batch; `--resume` then runs it again.
             var stoppedBy: Int32?
             guard let r = try evaluate(shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil }) else {
-                return try interrupt(stoppedBy!, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s)
+                // A data-parallel evaluation stops on every rank when one received the signal.
+                return try interrupt(stoppedBy ?? SIGTERM, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s)
             }
             metrics.record(r, split: evalSplit, seconds: Date().timeIntervalSince(started))
             progress.note(String(format: "epoch %d: clean %.2f%%, %@ %.2f%%, W-Robust %.2f%%", epoch + 1, 100 * r.clean.accuracy,

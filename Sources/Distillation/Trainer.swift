@@ -77,6 +77,9 @@ public final class Trainer {
     let trainEps: Float
     /// Tests: sees (and may alter) each batch's images before the step, with 0-based epoch and batch.
     var beforeStep: ((_ epoch: Int, _ batch: Int, _ x: Tensor) -> Void)?
+    /// The ranks of a data-parallel job (`SingleProcess` without mpirun): each takes its slice of every
+    /// global batch; gradients are summed over ranks in one allreduce per step (Trainer+DataParallel.swift).
+    public let communicator: any Communicator
 
     public static let trainerMetadataKey = "trainer"
     public static let methodMetadataKey = "method"
@@ -85,10 +88,13 @@ public final class Trainer {
 
     /// Validates and loads everything before any training starts. `methods`: where the config's method is
     /// looked up (tests register their own).
-    public init(config: RunConfig, progress: ProgressSink = SilentProgress(), methods: MethodRegistry = .standard) throws {
+    public init(config: RunConfig, progress: ProgressSink = SilentProgress(), methods: MethodRegistry = .standard,
+                communicator: any Communicator = SingleProcess()) throws {
         try config.validate(methods: methods)
         self.config = config
-        self.progress = progress
+        self.communicator = communicator
+        // Rank 0 alone shows progress; the other ranks are silent except for errors.
+        self.progress = communicator.isRoot ? progress : SilentProgress()
         runDirectory = (config.output as NSString).appendingPathComponent(config.name)
 
         let fullTrain = try Dataset.load(config.data.train)
@@ -112,6 +118,7 @@ public final class Trainer {
         }
         guard train.count > 0 else { throw ConfigError.invalid(field: "data.train", message: "no training images in \(fullTrain.source)") }
         guard validation.count > 0 else { throw ConfigError.invalid(field: "data.test", message: "no test images in \(test.source)") }
+        try Self.checkShards(batchSize: config.batchSize, examples: train.count, ranks: communicator.size)
         let dataClasses = max(fullTrain.classNames.count, (fullTrain.labels.max() ?? 0) + 1)
         let spec = ModelSpec(arch: config.model.arch, numClasses: config.model.numClasses ?? dataClasses,
                              inChannels: config.model.inChannels ?? fullTrain.channels,
@@ -167,17 +174,21 @@ public final class Trainer {
     /// `overwrite` says to keep that run aside (ignored with `resume`). The lock is released however this
     /// returns or throws.
     public func run(resume: Bool = false, force: Bool = false, overwrite: OverwritePolicy = .refuse) throws -> TrainingOutcome {
-        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
-        let (lock, lockNote) = try RunLock.acquire(directory: runDirectory, force: force)
-        defer { lock.release() }
-        if let lockNote { progress.note(lockNote) }
+        // Rank 0 holds the lock; the others wait for it, and stop if it could not take it.
+        let held = try communicator.onRoot { () -> RunLock in
+            try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+            let (lock, lockNote) = try RunLock.acquire(directory: runDirectory, force: force)
+            if let lockNote { progress.note(lockNote) }
+            return lock
+        }
+        defer { held?.release() }
         return try train(resume: resume, overwrite: overwrite)
     }
 
     /// `run` without taking the lock: the caller holds `<run>/.lock` (a study holds it from training
     /// through the point's evaluation). Each epoch is trained, then finished (evaluated, logged, saved).
     func train(resume: Bool, overwrite: OverwritePolicy = .refuse) throws -> TrainingOutcome {
-        prepareDirectory()
+        if communicator.isRoot { prepareDirectory() }
         guard var session = try startSession(resume: resume, overwrite: overwrite) else { return .finished }
         for epoch in session.state.epoch..<config.epochs {
             if let stopped = try trainEpoch(epoch, &session) { return stopped }
@@ -207,22 +218,26 @@ public final class Trainer {
                                  augmentation: config.data.augmentation, seed: config.seed, dropLast: false)
         let state: TrainerState
         if resume {
+            // Every rank reads the checkpoint (the run directory is on a file system all ranks see).
             state = try restore()
             guard state.epoch < config.epochs else {
                 progress.note("\(config.name) has already trained \(state.epoch) epochs and the config asks for \(config.epochs): nothing to do")
                 return nil
             }
-            try keepMetrics(throughEpoch: state.epoch)
             progress.note(state.batch < loader.batchesPerEpoch
                 ? "resuming \(config.name) at epoch \(state.epoch + 1), batch \(state.batch + 1) of \(loader.batchesPerEpoch)"
                 : "resuming \(config.name) at the evaluation of epoch \(state.epoch + 1)")
         } else {
             state = TrainerState(seed: config.seed)
-            try makeRoomForNewRun(overwrite)
         }
-        // config.json always describes the run as it now goes on (a resumed run's new epoch count included).
-        try writeAtomically(configPath, try resolvedConfigJSON())
-        try checkTeachers(resume: resume)
+        // Decisions that precede writing (refusing to train over an earlier run) are rank 0's, shared before
+        // anyone writes. config.json always describes the run as it now goes on (a resumed run's new epoch count included).
+        // The teachers are measured by rank 0 alone (it alone writes teachers.json; the others wait for it).
+        _ = try communicator.onRoot {
+            if resume { try keepMetrics(throughEpoch: state.epoch) } else { try makeRoomForNewRun(overwrite) }
+            try writeAtomically(configPath, try resolvedConfigJSON())
+            try checkTeachers(resume: resume)
+        }
         guard let rng = SeededGenerator(state: state.rng) else {
             throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds an invalid random generator state")
         }
@@ -242,7 +257,10 @@ public final class Trainer {
         options.batchSize = config.eval.batchSize
         options.seed = config.seed
         options.exampleCount = 0
-        do { return try Evaluator(model: student, options: options).evaluate(subset, checkpoint: checkpointPath, shouldStop: shouldStop) }
+        do {
+            return try Evaluator(model: student, options: options, communicator: communicator)
+                .evaluate(subset, checkpoint: checkpointPath, shouldStop: shouldStop)
+        }
         catch is EvaluationInterrupted { return nil }
     }
 
@@ -253,6 +271,7 @@ public final class Trainer {
     }
 
     func appendMetrics(_ m: EpochMetrics) throws {
+        guard communicator.isRoot else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var line = try encoder.encode(m)

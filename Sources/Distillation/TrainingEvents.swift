@@ -12,7 +12,8 @@ extension Trainer {
     /// its checkpoint (`state.globalStep`), and any epoch line the checkpoint has not reached (an evaluation cut
     /// short by a kill), exactly as metrics.jsonl keeps only the epochs the checkpoint has finished.
     func openEvents(resumed: Bool, state: TrainerState) throws -> EventFileWriter? {
-        guard config.tensorboard else { return nil }
+        // Rank 0 alone writes event files (like metrics.jsonl); the other ranks of a data-parallel run write none.
+        guard config.tensorboard, communicator.isRoot else { return nil }
         do throws(TensorBoardError) {
             guard resumed else {
                 for file in EventFileWriter.files(in: runDirectory) { try? FileManager.default.removeItem(atPath: file) }

@@ -22,12 +22,20 @@ struct AdvDistill: ParsableCommand {
             advdistill export --checkpoint runs/x/best.safetensors --onnx student.onnx
         """,
         subcommands: [Train.self, Eval.self, Report.self, StudyCommand.self, ExportCommand.self, Predict.self, Init.self, Inspect.self,
-                      DataCommand.self, Bench.self])
+                      DataCommand.self, Bench.self, ClusterCheck.self])
 
     static func main() {
         setUpSignals()
         relaunchWithFasterBLASIfBeneficial()
-        main(nil)
+        // Under mpirun (or srun) every rank runs this same command; MPI is initialised only then.
+        ClusterSetup.start()
+        do {
+            var command = try parseAsRoot(nil)
+            try command.run()
+            ClusterSetup.finish(nil)
+        } catch {
+            ClusterSetup.finish(error)
+        }
     }
 }
 

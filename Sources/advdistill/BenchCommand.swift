@@ -37,6 +37,8 @@ struct Bench: ParsableCommand {
     var profile = false
     @Option(help: "Also write the rows as JSON to this file.")
     var json: String?
+    @Flag(help: "Time the data-parallel training step instead (smallcnn B-MTARD, resnet18 train): alone, or as N ranks under mpirun -np N, with the allreduce per step (make bench-mpi).")
+    var dataParallel = false
     @OptionGroup var common: CommonOptions
 
     struct Row: Codable {
@@ -55,6 +57,9 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try common.apply()
+        if dataParallel {
+            return try DataParallelBench(seconds: seconds, json: json, communicator: ClusterSetup.communicator).run()
+        }
         let peak = measureSgemmPeak()
         print("machine: \(MachineInfo.summary); \(Compute.workers) workers")
         print("OpenBLAS core: \(BLASCore.provenance)")

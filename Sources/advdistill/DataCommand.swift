@@ -10,6 +10,7 @@ struct DataCommand: ParsableCommand {
     var path: String
 
     func run() throws {
+        try ClusterSetup.requireOneProcess("data")
         var found = false
         for split in [Split.train, Split.test] {
             do {

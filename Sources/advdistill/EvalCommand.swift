@@ -65,7 +65,9 @@ struct Eval: ParsableCommand {
         let requested = EvaluationSettings(checkpoint: checkpoint, checkpointSha256: digest, eps: Double(epsValue),
                                            attacks: entries.map(\.key), attackCount: min(limit ?? dataset.count, dataset.count),
                                            count: dataset.count)
-        if !overwrite { try EvaluationFile.checkVacant(out, for: requested) }
+        let comm = ClusterSetup.communicator
+        // Rank 0 decides (and alone writes); under mpirun the ranks share the attacked batches.
+        if !overwrite { _ = try comm.onRoot { try EvaluationFile.checkVacant(out, for: requested) } }
         var options = EvaluationOptions(eps: epsilon)
         options.attacks = attacks
         options.attackLimit = limit
@@ -73,7 +75,8 @@ struct Eval: ParsableCommand {
         options.seed = seed
         options.sweep(try parseEpsilonList(epsSweep ?? "", option: "--eps-sweep"))
         let progress = TerminalProgress()
-        var result = try Evaluator(model: net, options: options).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        var result = try Evaluator(model: net, options: options, communicator: comm).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        guard comm.isRoot else { return }
         result.checkpointSha256 = digest
         result.checkpointBytes = bytes
         // Again: another process may have written the file while this one evaluated.

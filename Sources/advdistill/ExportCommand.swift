@@ -26,6 +26,7 @@ struct ExportCommand: ParsableCommand {
     var overwrite = false
 
     func run() throws {
+        try ClusterSetup.requireOneProcess("export")
         // Refused before the checkpoint is read, so a mistyped path costs nothing.
         if !overwrite, FileManager.default.fileExists(atPath: onnx) { throw ExportError.outputExists(path: onnx) }
         let net = try loadCheckpoint(checkpoint, arch: model)

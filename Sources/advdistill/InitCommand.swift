@@ -33,6 +33,7 @@ struct Init: ParsableCommand {
     var overwrite = false
 
     func run() throws {
+        try ClusterSetup.requireOneProcess("init")
         if !overwrite, FileManager.default.fileExists(atPath: out) {
             throw CommandError("\(out) already exists; nothing was written. Pass --overwrite to replace it.")
         }

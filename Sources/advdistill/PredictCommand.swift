@@ -55,6 +55,7 @@ struct Predict: ParsableCommand {
     }
 
     func run() throws {
+        try ClusterSetup.requireOneProcess("predict")
         try common.apply()
         let names = data == nil ? ["logits.npy"] : ["logits.npy", "inputs.npy", "labels.npy"]
         let paths = names.map { (out as NSString).appendingPathComponent($0) }

@@ -62,6 +62,7 @@ struct Report: ParsableCommand {
     }
 
     func run() throws {
+        try ClusterSetup.requireOneProcess("report")
         try common.apply()
         if runs.count == 1, StudyReport.isStudy(runs[0]) { return try reportStudy(runs[0]) }
         let progress = TerminalProgress()

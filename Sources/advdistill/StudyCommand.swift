@@ -38,6 +38,7 @@ struct StudyCommand: ParsableCommand {
     @OptionGroup var common: CommonOptions
 
     func run() throws {
+        try ClusterSetup.requireOneProcess("study")
         try common.apply()
         let study: StudyConfig
         do { study = try StudyConfig.load(path: config) } catch let e as ConfigError {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Distillation
+import Engine
 import Foundation
 
 struct Train: ParsableCommand {
@@ -64,14 +65,17 @@ struct Train: ParsableCommand {
         if let seed { cfg.seed = seed }
         if noTensorboard { cfg.tensorboard = false }
         try cfg.validate()
+        let comm = ClusterSetup.communicator
         let progress = TerminalProgress()
-        let trainer = try Trainer(config: cfg, progress: progress)
+        let trainer = try Trainer(config: cfg, progress: progress, communicator: comm)
         Interruption.install()
         switch try trainer.run(resume: resume, force: force, overwrite: overwritePolicy) {
         case .finished:
-            progress.note("done: \(trainer.runDirectory)")
+            if comm.isRoot { progress.note("done: \(trainer.runDirectory)") }
         case .interrupted(let sig):
-            progress.note("stopped by signal \(sig); resume with: \(resumeCommand(CommandLine.arguments))")
+            // Under mpirun the same launch continues it (any rank count; the same one continues it bit for bit).
+            let launch = comm.size > 1 ? "mpirun -np \(comm.size) [your mpirun options] " : ""
+            if comm.isRoot { progress.note("stopped by signal \(sig); resume with: \(launch)\(resumeCommand(CommandLine.arguments))") }
             throw ExitCode(128 + sig)
         }
     }

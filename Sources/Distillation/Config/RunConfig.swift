@@ -26,10 +26,14 @@ public struct RunConfig: Codable, Sendable, Equatable {
     public var nanPolicy: NaNPolicy
     /// Whether the run writes TensorBoard event files beside metrics.jsonl (default true).
     public var tensorboard: Bool
+    /// Data-parallel runs (`mpirun -np N`): batch norm normalises with the statistics of the whole global
+    /// batch (allreduced, backward included) instead of each rank's slice (the default, as PyTorch DDP).
+    /// No effect in one process.
+    public var syncBN: Bool
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case name, seed, data, model, teachers, method, attack, optimizer, schedule, epochs
-        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy", tensorboard
+        case batchSize = "batch_size", eval, output, nanPolicy = "nan_policy", tensorboard, syncBN = "sync_bn"
     }
 
     public init(from decoder: Decoder) throws {
@@ -50,6 +54,9 @@ public struct RunConfig: Codable, Sendable, Equatable {
         output = try c.decodeIfPresent(String.self, forKey: .output) ?? "runs"
         nanPolicy = try c.decodeIfPresent(NaNPolicy.self, forKey: .nanPolicy) ?? .stop
         tensorboard = try c.decodeIfPresent(Bool.self, forKey: .tensorboard) ?? true
+        do { syncBN = try c.decodeIfPresent(Bool.self, forKey: .syncBN) ?? false } catch DecodingError.typeMismatch {
+            throw ConfigError.invalid(field: "sync_bn", message: "must be true or false")
+        }
     }
 
     /// Reads and validates a config file. Relative paths inside it stay relative to the working directory.

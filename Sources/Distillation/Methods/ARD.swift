@@ -18,7 +18,7 @@ final class ARDTraining: Method {
     func ardLoss(student: Model, x: Tensor, labels: [Int], context: inout StepContext)
         -> (loss: Tensor, xAdv: Tensor, logitsAdv: Tensor, logitsNat: Tensor?, logs: [String: Double]) {
         let teacher = context.teachers.robust!
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng)
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys)
         let logitsAdv = student.forward(xAdv, training: true)
         let p = teacherProbabilities(teacher, x, temperature: temperature)
         let distill = (temperature * temperature) * klc(p, logSoftmax(logitsAdv, temperature: temperature), .mean)

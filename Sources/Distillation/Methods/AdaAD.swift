@@ -14,7 +14,7 @@ final class AdaADTraining: Method {
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         let teacher = context.teachers.robust!
-        let xa = maximallyDisagreeing(student: student, teacher: teacher, x: x, attack: attack, rng: &context.rng)
+        let xa = maximallyDisagreeing(student: student, teacher: teacher, x: x, attack: attack, rng: &context.rng, keys: context.exampleKeys)
         let p = teacherProbabilities(teacher, xa)
         let loss = klc(p, logSoftmax(student.forward(xa, training: true)), reduction)
         return StepOutput(loss: loss, logs: ["loss_kl": Double(loss.item)], adversarial: xa)
@@ -24,14 +24,15 @@ final class AdaADTraining: Method {
 /// AdaAD's inner maximisation (DGAD uses it too): x′ = argmax over the ε-ball of KL(T(x′) ‖ S(x′)), signed steps
 /// from the attack's start, the gradient flowing through both models (the teacher in eval mode, its parameters
 /// frozen; the student's BN as `attack.trainModeBN` says). x: [N, C, H, W] in [0, 1] → x′ of the same shape.
-func maximallyDisagreeing(student: Model, teacher: Model, x: Tensor, attack: TrainingAttack, rng: inout SeededGenerator) -> Tensor {
+func maximallyDisagreeing(student: Model, teacher: Model, x: Tensor, attack: TrainingAttack, rng: inout SeededGenerator,
+                          keys: [UInt64]? = nil) -> Tensor {
     var xa: Tensor
     switch attack.start {
     case .none: xa = x.detachedCopy()
     case .uniform:
-        xa = Tensor.uniform(x.shape, -attack.eps, attack.eps, using: &rng).adding(x)
+        xa = Tensor.keyedUniform(x.shape, -attack.eps, attack.eps, using: &rng, keys: keys).adding(x)
     case .gaussian(let sigma):
-        xa = Tensor.normal(x.shape, std: sigma, using: &rng).adding(x)
+        xa = Tensor.keyedNormal(x.shape, std: sigma, using: &rng, keys: keys).adding(x)
     }
     xa = projectLinf(xa, center: x, eps: attack.eps)
     for _ in 0..<attack.steps {

@@ -37,16 +37,19 @@ final class MultiTeacherDistillation: Method {
     }
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng)
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys)
         let pAdv = teacherProbabilities(context.teachers.robust!, xAdv, temperature: entropy.tauAdv)
         let pNat = teacherProbabilities(context.teachers.natural!, x, temperature: entropy.tauNat)
         let lossAdv = klc(pAdv, logSoftmax(student.forward(xAdv, training: true)), reduction)
         let lossNat = klc(pNat, logSoftmax(student.forward(x, training: true)), reduction)
-        let hAdv = Float(entropyRows(pAdv).sumDouble()) / Float(labels.count)
-        let hNat = Float(entropyRows(pNat).sumDouble()) / Float(labels.count)
+        // The balancers update from the global batch's entropies and losses (identical on every rank).
+        let global = context.globalMean([Double(Float(entropyRows(pAdv).sumDouble()) / Float(labels.count)),
+                                         Double(Float(entropyRows(pNat).sumDouble()) / Float(labels.count)),
+                                         Double(lossAdv.item), Double(lossNat.item)]).map(Float.init)
+        let (hAdv, hNat) = (global[0], global[1])
         let (tauNat, tauAdv) = (entropy.tauNat, entropy.tauAdv)
         if balancesTemperature { entropy.update(entropyNat: hNat, entropyAdv: hAdv) }
-        weights.update(lossAdv: lossAdv.item, lossNat: lossNat.item)
+        weights.update(lossAdv: global[2], lossNat: global[3])
         let loss = lossScale * (weights.wAdv * lossAdv + weights.wNat * lossNat)
         return StepOutput(loss: loss, logs: [
             "loss_adv": Double(lossAdv.item), "loss_nat": Double(lossNat.item),

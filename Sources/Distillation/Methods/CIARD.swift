@@ -98,7 +98,7 @@ final class CIARDTraining: Method {
         let natural = context.teachers.natural!
         let updates = teacherUpdates(epoch: context.epoch, batch: context.batchIndex)
         teacherOptimizer.learningRate = teacherRate(epoch: context.epoch, epochs: context.epochs)
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng)
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys)
         let teacherLogits = updates ? teacher.forward(xAdv, training: true) : withNoGrad { teacher.forward(xAdv, training: false) }
         let (naturalOnX, naturalOnAdv) = withNoGrad { (natural.forward(x, training: false), natural.forward(xAdv, training: false)) }
         let pAdv = withNoGrad { softmax(teacherLogits.detachedCopy(), temperature: entropy.tauAdv) }
@@ -107,13 +107,18 @@ final class CIARDTraining: Method {
         let lossAdv = klc(pAdv, logSoftmax(logitsAdv), reduction)
         let lossNat = klc(pNat, logSoftmax(student.forward(x, training: true)), reduction)
         let (tauNat, tauAdv) = (entropy.tauNat, entropy.tauAdv)
-        entropy.update(entropyNat: Float(entropyRows(pNat).sumDouble()) / Float(labels.count),
-                       entropyAdv: Float(entropyRows(pAdv).sumDouble()) / Float(labels.count))
+        // Agreed over the ranks of a data-parallel job (the global batch's means).
+        let entropies = context.globalMean([Double(Float(entropyRows(pNat).sumDouble()) / Float(labels.count)),
+                                            Double(Float(entropyRows(pAdv).sumDouble()) / Float(labels.count))]).map(Float.init)
+        entropy.update(entropyNat: entropies[0], entropyAdv: entropies[1])
         var loss = lossAdv + lossNat
         var logs = ["loss_adv": Double(lossAdv.item), "loss_nat": Double(lossNat.item),
                     "tau_nat_used": Double(tauNat), "tau_adv_used": Double(tauAdv)]
-        if let push = pushLoss(naturalOnAdversarial: naturalOnAdv, studentOnAdversarial: logitsAdv, labels: labels) {
-            let scale = Self.magnitudeScale(lossAdv.item, lossNat.item, push.item)
+        let push = pushLoss(naturalOnAdversarial: naturalOnAdv, studentOnAdversarial: logitsAdv, labels: labels)
+        // Called on every rank (a rank whose slice fooled nothing contributes 0 for the push term).
+        let agreed = context.globalMean([Double(lossAdv.item), Double(lossNat.item), Double(push?.item ?? 0)]).map(Float.init)
+        if let push {
+            let scale = Self.magnitudeScale(agreed[0], agreed[1], agreed[2])
             loss = loss - (pushWeight * scale) * push
             logs["loss_push"] = Double(push.item)
             logs["push_scale"] = Double(scale)

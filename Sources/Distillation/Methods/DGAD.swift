@@ -25,7 +25,7 @@ final class DGADTraining: Method {
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         let teacher = context.teachers.robust!
-        let xAdv = maximallyDisagreeing(student: student, teacher: teacher, x: x, attack: attack, rng: &context.rng)
+        let xAdv = maximallyDisagreeing(student: student, teacher: teacher, x: x, attack: attack, rng: &context.rng, keys: context.exampleKeys)
         let guidance = withNoGrad {
             Self.guidance(teacherClean: teacher.forward(x, training: false), teacherAdversarial: teacher.forward(xAdv, training: false),
                           labels: labels)

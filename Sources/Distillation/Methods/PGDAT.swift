@@ -10,7 +10,7 @@ final class PGDAdversarialTraining: Method {
     init(attack: TrainingAttack) { self.attack = attack }
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng)
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys)
         let loss = crossEntropy(student.forward(xAdv, training: true), labels: labels)
         return StepOutput(loss: loss, logs: ["loss_adv_ce": Double(loss.item)], adversarial: xAdv)
     }

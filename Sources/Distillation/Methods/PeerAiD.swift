@@ -53,7 +53,7 @@ final class PeerAiDTraining: Method {
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         peerOptimizer.learningRate = context.learningRate
         let peerClean = withNoGrad { softmax(peer.forward(x, training: false)) }
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng) { _, _ in .kl(reference: peerClean) }
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys) { _, _ in .kl(reference: peerClean) }
         let peerLogits = peer.forward(xAdv, training: true)
         let studentLogits = student.forward(xAdv, training: true)
         let studentNatural = lambda3 > 0 ? student.forward(x, training: true) : nil

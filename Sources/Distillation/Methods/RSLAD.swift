@@ -14,7 +14,7 @@ final class RSLADTraining: Method {
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         let p = teacherProbabilities(context.teachers.robust!, x)
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng) { _, _ in .kl(reference: p) }
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys) { _, _ in .kl(reference: p) }
         let adv = klc(p, logSoftmax(student.forward(xAdv, training: true)), reduction)
         let nat = klc(p, logSoftmax(student.forward(x, training: true)), reduction)
         let loss = (5.0 / 6.0) * adv + (1.0 / 6.0) * nat

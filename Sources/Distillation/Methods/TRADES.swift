@@ -14,7 +14,7 @@ final class TRADESTraining: Method {
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         let trainBN = attack.trainModeBN
-        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng) { x, _ in
+        let xAdv = attack.run(student, x, labels: labels, rng: &context.rng, keys: context.exampleKeys) { x, _ in
             .kl(reference: withNoGrad { softmax(student.forward(x, training: trainBN)) })
         }
         let (loss, natural, robust) = Self.loss(student: student, x: x, xAdv: xAdv, labels: labels, beta: beta)

@@ -101,6 +101,32 @@ extension Tensor {
         return t
     }
 
+    /// Uniform in [lo, hi) with each row (example) of `shape` drawn from its own stream
+    /// `SeededGenerator(key: b, keys[i])`, b one draw of `rng` (nil keys: the row positions). An example keyed
+    /// by its index in the data gets the same numbers whatever batch, or rank of a data-parallel job, it is in;
+    /// `rng` advances by one draw whatever the batch size, so every rank's `rng` stays in step.
+    public static func keyedUniform(_ shape: [Int], _ lo: Float, _ hi: Float, using rng: inout SeededGenerator, keys: [UInt64]?) -> Tensor {
+        keyedRows(shape, using: &rng, keys: keys) { $0.uniform(lo, hi) }
+    }
+
+    /// Normal with mean 0 and standard deviation `std`, each row from its own keyed stream (`keyedUniform`).
+    public static func keyedNormal(_ shape: [Int], std: Float = 1, using rng: inout SeededGenerator, keys: [UInt64]?) -> Tensor {
+        keyedRows(shape, using: &rng, keys: keys) { std * $0.normal() }
+    }
+
+    private static func keyedRows(_ shape: [Int], using rng: inout SeededGenerator, keys: [UInt64]?,
+                                  _ draw: (inout SeededGenerator) -> Float) -> Tensor {
+        let t = Tensor(uninitializedShape: shape)
+        let rows = shape.first ?? 1, per = rows == 0 ? 0 : t.count / rows
+        precondition(keys == nil || keys!.count == rows, "keyed noise: \(keys!.count) keys for \(rows) rows")
+        let base = rng.next()
+        for i in 0..<rows {
+            var row = SeededGenerator(key: base, keys?[i] ?? UInt64(i))
+            for j in 0..<per { t.data[i * per + j] = draw(&row) }
+        }
+        return t
+    }
+
     /// Normal with mean 0 and standard deviation `std`, drawn from `rng` in row-major order.
     public static func normal(_ shape: [Int], std: Float = 1, using rng: inout SeededGenerator) -> Tensor {
         let t = Tensor(uninitializedShape: shape)

@@ -93,6 +93,32 @@ private func batchStatistics(_ x: Tensor, _ layout: ChannelLayout) -> (mean: [Do
     return (mean, variance)
 }
 
+/// Where a training-mode batch norm takes its statistics from: this rank's batch (nil, the default, as
+/// PyTorch DDP does), or the global batch of every rank of `communicator` (`sync_bn`, as `SyncBatchNorm`).
+/// Scoped like `GradMode`: the trainer sets it around a student's step, teachers run in eval mode anyway.
+public enum BatchNormSync {
+    @TaskLocal public static var communicator: (any Communicator)?
+}
+
+/// Runs `body` with training-mode batch norms synchronised over `communicator`'s ranks (forward and the
+/// backward recorded in it).
+public func withSynchronizedBatchNorm<R>(_ communicator: (any Communicator)?, _ body: () throws -> R) rethrows -> R {
+    try BatchNormSync.$communicator.withValue(communicator, operation: body)
+}
+
+/// The global batch's per-channel mean and biased variance from every rank's (mean, variance, count):
+/// μ = Σ n_r·μ_r / N, then σ² = Σ [n_r·σ²_r + n_r·(μ_r − μ)²] / N (Chan et al.: no E[x²] − E[x]²).
+private func globalStatistics(_ mean: [Double], _ variance: [Double], count: Double, _ comm: any Communicator)
+    -> (mean: [Double], variance: [Double], count: Double) {
+    var first = mean.map { $0 * count } + [count]
+    comm.allreduceSum(&first)
+    let total = first[mean.count]
+    let mu = first.prefix(mean.count).map { $0 / total }
+    var second = (0..<mean.count).map { count * variance[$0] + count * (mean[$0] - mu[$0]) * (mean[$0] - mu[$0]) }
+    comm.allreduceSum(&second)
+    return (mu, second.map { $0 / total }, total)
+}
+
 /// Batch normalisation (PyTorch `nn.BatchNorm2d` / `nn.BatchNorm1d` forward), see the legend above.
 ///
 /// Shapes: `x: [N, C, H, W]` or `[N, C]` → same shape; `weight`, `bias`, `runningMean`, `runningVar`: `[C]`;
@@ -125,14 +151,18 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     // Per-channel statistics used to normalise: batch (training) or running (eval). Copied, so the
     // backward sees what the forward used even if a later training-mode pass moves the running ones.
     let mean: [Double], invStd: [Float]
+    // Synchronised BN (several ranks, `withSynchronizedBatchNorm`): the statistics of the global batch.
+    let sync = training ? BatchNormSync.communicator.flatMap { $0.size > 1 ? $0 : nil } : nil
+    var count = Double(m)
     if training {
-        let variance: [Double]
-        (mean, variance) = batchStatistics(x, layout)
+        var (mu, variance) = batchStatistics(x, layout)
+        if let sync { (mu, variance, count) = globalStatistics(mu, variance, count: count, sync) }
+        mean = mu
         invStd = variance.map { Float(1 / ($0 + Double(eps)).squareRoot()) }
         // Running statistics move in place and are never recorded (PyTorch buffers).
         let (rm, rv, mo) = (runningMean.data, runningVar.data, Double(momentum))
         for ch in 0..<channels {
-            let unbiased = variance[ch] * Double(m) / Double(m - 1)
+            let unbiased = variance[ch] * count / (count - 1)
             rm[ch] = Float((1 - mo) * Double(rm[ch]) + mo * mean[ch])
             rv[ch] = Float((1 - mo) * Double(rv[ch]) + mo * unbiased)
         }
@@ -207,6 +237,14 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                 }
             }
         }
+        // Synchronised: dx needs Σ g and Σ g·(x − μ) over the global batch; dγ, dβ stay this rank's share
+        // (the trainer sums parameter gradients over ranks).
+        var (dxSumG, dxSumGX, dxCount) = (sumG, sumGX, Double(m))
+        if let sync, needX {
+            var sums = sumG + sumGX + [Double(m)]
+            sync.allreduceSum(&sums)
+            dxSumG = Array(sums[0..<channels]); dxSumGX = Array(sums[channels..<(2 * channels)]); dxCount = sums[2 * channels]
+        }
         var grads = [Tensor?](repeating: nil, count: inputs.count)
         if needX {
             let dx = Tensor(uninitializedShape: x.shape)
@@ -217,8 +255,8 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
                     if training {
                         // dx = γι·(g − mean(g) − x̂·mean(g·x̂)), x̂ = (x − μ)·ι
                         //    = k1·g + k2·(x − μ) + k3
-                        let k2 = Float(-Double(k1) * Double(iota) * Double(iota) * sumGX[ch] / Double(m))
-                        let k3 = Float(-Double(k1) * sumG[ch] / Double(m))
+                        let k2 = Float(-Double(k1) * Double(iota) * Double(iota) * dxSumGX[ch] / dxCount)
+                        let k3 = Float(-Double(k1) * dxSumG[ch] / dxCount)
                         let (hi, lo) = split(mean[ch])
                         layout.forEachBlock(ch) { base in
                             if let py {
