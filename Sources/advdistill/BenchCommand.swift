@@ -147,8 +147,11 @@ struct Bench: ParsableCommand {
 
     /// Runs `work` for about a second (at least 2 steps) with `OpProfile` on and prints each op's
     /// share of the step: ∂ marks backward closures; "other" is the rest (optimizer, autograd
-    /// bookkeeping, ops without a measured kernel).
+    /// bookkeeping, ops without a measured kernel). Then how often the Winograd convolutions had to
+    /// transform their weights (inside the conv lines' time): a step whose weights do not change
+    /// (forward, pgd10) should look them up only.
     func printProfile(_ work: () throws -> Void) throws {
+        let counts = winogradWeightTransforms
         OpProfile.start()
         let start = Date()
         var steps = 0
@@ -164,6 +167,10 @@ struct Bench: ParsableCommand {
         for op in ops.prefix(16) { line(op.seconds, op.calls, op.name) }
         if ops.count > 16 { line(ops.dropFirst(16).reduce(0) { $0 + $1.seconds }, nil, "\(ops.count - 16) more ops") }
         line(total - measured, nil, "other")
+        let (lookups, transforms) = (winogradWeightTransforms.lookups - counts.lookups,
+                                     winogradWeightTransforms.transforms - counts.transforms)
+        print(String(format: "      Winograd weight transforms: %.1f per step (of %.1f lookups)",
+                     Double(transforms) / Double(steps), Double(lookups) / Double(steps)))
     }
 
     func bmtardStep(spec: ModelSpec, teacher: ModelSpec, x: Tensor, labels: [Int]) throws -> () throws -> Void {

@@ -175,6 +175,95 @@ func convolutionGradientMatchesFiniteDifferences(_ op: ConvGradientCase) {
     }
 }
 
+// MARK: - Fused ReLU
+
+/// The three kernels' shapes for the fused ReLU: Winograd (3×3, stride 1, ≥ 8 channels each side), the
+/// GEMM kernels (im2col, strided, asymmetric padding; pointwise) and the depthwise kernel (stride 1, whose
+/// input gradient masks dy as it pads it, and stride 2, which scatters), plus a first layer on one channel.
+enum ConvReLUGradientCase: String, CaseIterable, CustomTestStringConvertible {
+    case winograd, winogradNoBias, im2colStride2, pointwise, depthwise, depthwiseStride2, singleInputChannel
+
+    var testDescription: String { rawValue }
+
+    var spec: ConvCase {
+        switch self {
+        case .winograd: ConvCase(name: rawValue, n: 1, cin: 8, h: 4, w: 5, cout: 8, padding: .symmetric(1))
+        case .winogradNoBias: ConvCase(name: rawValue, n: 1, cin: 8, h: 5, w: 4, cout: 9, padding: .symmetric(1), bias: false)
+        case .im2colStride2:
+            ConvCase(name: rawValue, h: 6, w: 5, cout: 3, stride: 2, padding: Padding(top: 0, bottom: 1, left: 0, right: 1))
+        case .pointwise: ConvCase(name: rawValue, cin: 4, h: 3, w: 4, cout: 3, kh: 1, kw: 1)
+        case .depthwise: ConvCase(name: rawValue, n: 1, cin: 3, h: 4, w: 9, cout: 3, groups: 3, padding: .symmetric(1))
+        case .depthwiseStride2:
+            ConvCase(name: rawValue, cin: 2, h: 6, w: 5, cout: 4, stride: 2, groups: 2, padding: .symmetric(1))
+        case .singleInputChannel: ConvCase(name: rawValue, cin: 1, h: 5, w: 10, cout: 3, padding: .symmetric(1))
+        }
+    }
+
+    /// x, weight (and bias) from the first seed whose pre-activations all lie at least `margin` from 0 and take
+    /// both signs, so that the ReLU cuts something and no finite-difference step crosses its kink.
+    func inputs(margin: Float) throws -> [Tensor] {
+        let c = spec
+        for seed in UInt64(0)..<500 {
+            let inputs = [smoothInput(c.xShape, seed: 1000 + 3 * seed), smoothInput(c.wShape, seed: 1001 + 3 * seed, scale: 0.5)]
+                + (c.bias ? [smoothInput([c.cout], seed: 1002 + 3 * seed, scale: 0.5)] : [])
+            let pre = withNoGrad { c.apply(inputs, relu: false) }.scalars
+            if pre.allSatisfy({ abs($0) >= margin }) && pre.contains(where: { $0 < 0 }) && pre.contains(where: { $0 > 0 }) {
+                return inputs
+            }
+        }
+        try #require(Bool(false), "\(rawValue): no seed keeps every pre-activation \(margin) away from 0")
+        return []
+    }
+}
+
+extension ConvCase {
+    /// conv2d of this case on [x, weight, bias?].
+    func apply(_ t: [Tensor], relu: Bool) -> Tensor {
+        conv2d(t[0], weight: t[1], bias: t.count > 2 ? t[2] : nil, stride: stride, padding: padding, groups: groups, relu: relu)
+    }
+}
+
+/// The fused ReLU against finite differences w.r.t. x, weight and bias. A step h moves an output by at most
+/// h·max(|w|, |x|, 1) = h, so pre-activations at least 1.5·h from 0 keep every step on one side of the kink.
+@Test(arguments: ConvReLUGradientCase.allCases)
+func convolutionWithFusedReLUGradientMatchesFiniteDifferences(_ op: ConvReLUGradientCase) throws {
+    let check = GradientCheck()
+    let inputs = try op.inputs(margin: 1.5 * check.h)
+    check.check(op.rawValue + "+relu", inputs: inputs) { op.spec.apply($0, relu: true) }
+}
+
+/// `conv2d(…, relu: true)` is `conv2d(…).relu()` exactly, for every kernel: the output, every gradient of a
+/// full backward and the input-only gradient of an attack, bit for bit (the kernels mask dy where they
+/// copy it, or mask it first, but sum the same values in the same order); with NaNs in x, the outputs too.
+@Test(arguments: ConvCase.all + WinogradCase.all.map(\.conv) + [
+    ConvCase(name: "batch 4, 3×3 stride 2 with bias (several images per GEMM)", n: 4, cin: 3, h: 7, w: 7, cout: 5, stride: 2,
+             padding: .symmetric(1)),
+    ConvCase(name: "Winograd 8 → 16, batch 3, padding 1", n: 3, cin: 8, h: 9, w: 6, cout: 16, padding: .symmetric(1)),
+])
+func convolutionWithFusedReLUEqualsConvolutionThenReLU(_ c: ConvCase) {
+    func run(fused: Bool, nan: Bool) -> (y: [Float], grads: [[Float]], dxOnly: [Float]) {
+        let inputs = [smoothInput(c.xShape, seed: 81), smoothInput(c.wShape, seed: 82, scale: 0.5)]
+            + (c.bias ? [smoothInput([c.cout], seed: 83, scale: 0.5)] : [])
+        if nan { inputs[0].data[c.xShape[1...].reduce(1, *) / 2] = .nan }
+        for t in inputs { t.requiresGrad = true }
+        func forward() -> Tensor { fused ? c.apply(inputs, relu: true) : c.apply(inputs, relu: false).relu() }
+        let y = forward()
+        guard !nan else { return (y.scalars, [], []) }
+        var rng = SeededGenerator(seed: 84)
+        let r = Tensor.uniform(y.shape, -1, 1, using: &rng)
+        (y * r).sum().backward()
+        let dxOnly = (forward() * r).sum().gradients(wrt: [inputs[0]])[0]
+        return (y.scalars, inputs.map { $0.grad?.scalars ?? [] }, dxOnly.scalars)
+    }
+    for nan in [false, true] {
+        let (fused, separate) = (run(fused: true, nan: nan), run(fused: false, nan: nan))
+        #expect(fused.y.map(\.bitPattern) == separate.y.map(\.bitPattern), "output, nan: \(nan)")
+        #expect(fused.grads == separate.grads, "x, weight, bias gradients")
+        #expect(fused.dxOnly == separate.dxOnly, "input-only gradient")
+        if nan { #expect(!fused.y.contains { $0.isNaN }) } else { #expect(fused.y.contains(0), "the ReLU must cut something") }
+    }
+}
+
 // MARK: - Hand-computed
 
 // x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, 2], [3, 4]].

@@ -17,9 +17,9 @@ private func planeSlots(_ planes: Int, work: Int) -> Int {
     max(1, min(Compute.workers, planes, planes * work / elementwiseGrain))
 }
 
-/// x: [N, Cin, H, W], w: [Cout, 1, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]
+/// x: [N, Cin, H, W], w: [Cout, 1, kH, kW], bias: [Cout]? → y: [N, Cout, OH, OW]; `relu`: max(·, 0) as stored.
 func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                      _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry) {
+                      _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool = false) {
     let (hp, wp) = (geo.h + geo.padding.top + geo.padding.bottom, geo.w + geo.padding.left + geo.padding.right)
     let (planes, taps) = (geo.n * geo.cout, geo.kh * geo.kw)
     let slots = planeSlots(planes, work: geo.outPlane * taps)
@@ -38,8 +38,13 @@ func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bi
             }
             let yp = py + plane * geo.outPlane
             yp.update(repeating: pb?[co] ?? 0, count: geo.outPlane)
-            correlatePlane(padded, width: wp, pw + co * taps, kh: geo.kh, kw: geo.kw, stride: geo.stride,
-                           adding: yp, oh: geo.oh, ow: geo.ow)
+            if relu {
+                correlatePlane(padded, width: wp, pw + co * taps, kh: geo.kh, kw: geo.kw, stride: geo.stride,
+                               adding: yp, oh: geo.oh, ow: geo.ow, relu: true)
+            } else {
+                correlatePlane(padded, width: wp, pw + co * taps, kh: geo.kh, kw: geo.kw, stride: geo.stride,
+                               adding: yp, oh: geo.oh, ow: geo.ow)
+            }
         }
     }
     withExtendedLifetime(scratch) {}
@@ -49,15 +54,16 @@ func depthwiseForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bi
 /// One task per input plane; it gathers from the m output channels that read it.
 /// Stride 1: dx is the correlation of dy, padded by (kH − 1 − top, kW − 1 − left), with the
 /// kernel flipped — the forward kernel again. Other strides: each dy element is scattered onto a
-/// padded dx plane, which is then cropped.
-func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ geo: ConvGeometry) -> Tensor {
+/// padded dx plane, which is then cropped. With `mask` (a fused ReLU's output, dy's shape), dy·[mask > 0]
+/// is used for dy, masked where dy is padded or read.
+func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ geo: ConvGeometry, mask: Tensor? = nil) -> Tensor {
     let dx = Tensor(uninitializedShape: [geo.n, geo.cin, geo.h, geo.w])
     let (planes, taps, m, s) = (geo.n * geo.cin, geo.kh * geo.kw, geo.coutPerGroup, geo.stride)
     let (hp, wp) = s == 1 ? (geo.h + geo.kh - 1, geo.w + geo.kw - 1)
                           : (geo.h + geo.padding.top + geo.padding.bottom, geo.w + geo.padding.left + geo.padding.right)
     let slots = planeSlots(planes, work: m * geo.outPlane * taps)
     let scratch = Tensor(uninitializedShape: [slots, hp * wp + taps])
-    nonisolated(unsafe) let (pdy, pw, pdx, ps) = (dy.data, weight.data, dx.data, scratch.data)
+    nonisolated(unsafe) let (pdy, pw, pdx, ps, pm) = (dy.data, weight.data, dx.data, scratch.data, mask?.data)
     parallelSlices(planes, slots: slots) { slot, range in
         let padded = ps + slot * (hp * wp + taps), flipped = padded + hp * wp
         for plane in range {
@@ -66,8 +72,9 @@ func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ geo: ConvGeometry)
             if s == 1 { dxp.update(repeating: 0, count: geo.inPlane) } else { padded.update(repeating: 0, count: hp * wp) }
             for co in ci * m..<(ci + 1) * m {
                 let (dyp, k) = (pdy + (img * geo.cout + co) * geo.outPlane, pw + co * taps)
+                let mp = pm.map { $0 + (img * geo.cout + co) * geo.outPlane }
                 if s == 1 {
-                    padPlane(dyp, h: geo.oh, w: geo.ow, into: padded, hp: hp, wp: wp,
+                    padPlane(dyp, mask: mp, h: geo.oh, w: geo.ow, into: padded, hp: hp, wp: wp,
                              top: geo.kh - 1 - geo.padding.top, left: geo.kw - 1 - geo.padding.left)
                     for t in 0..<taps { flipped[t] = k[taps - 1 - t] }
                     correlatePlane(padded, width: wp, flipped, kh: geo.kh, kw: geo.kw, stride: 1,
@@ -76,7 +83,8 @@ func depthwiseInputGradient(_ dy: Tensor, _ weight: Tensor, _ geo: ConvGeometry)
                     // x_padded[oh·s + i, ow·s + j] fed y[oh, ow] with weight k[i, j]
                     for r in 0..<geo.oh {
                         for c in 0..<geo.ow {
-                            let gv = dyp[r * geo.ow + c], window = padded + r * s * wp + c * s
+                            let at = r * geo.ow + c
+                            let gv = mp.map { $0[at] > 0 ? dyp[at] : 0 } ?? dyp[at], window = padded + r * s * wp + c * s
                             for i in 0..<geo.kh { for j in 0..<geo.kw { window[i * wp + j] += k[i * geo.kw + j] * gv } }
                         }
                     }
@@ -124,14 +132,23 @@ func depthwiseWeightGradient(_ dy: Tensor, _ x: Tensor, _ geo: ConvGeometry) -> 
 
 /// dst[hp, wp] = src[h, w] moved down `top` rows and right `left` columns, zeros elsewhere.
 /// Negative offsets crop (rows or columns that would land outside dst are dropped).
+/// With `mask` (src's shape), src·[mask > 0] is placed instead.
 @inline(__always)
-private func padPlane(_ src: UnsafePointer<Float>, h: Int, w: Int, into dst: UnsafeMutablePointer<Float>,
-                      hp: Int, wp: Int, top: Int, left: Int) {
+private func padPlane(_ src: UnsafePointer<Float>, mask: UnsafePointer<Float>? = nil, h: Int, w: Int,
+                      into dst: UnsafeMutablePointer<Float>, hp: Int, wp: Int, top: Int, left: Int) {
     dst.update(repeating: 0, count: hp * wp)
     let (r0, r1) = (max(0, -top), min(h, hp - top))
     let (c0, c1) = (max(0, -left), min(w, wp - left))
     guard r0 < r1 && c0 < c1 else { return }
-    for r in r0..<r1 { (dst + (r + top) * wp + left + c0).update(from: src + r * w + c0, count: c1 - c0) }
+    for r in r0..<r1 {
+        let (from, to) = (r * w + c0, dst + (r + top) * wp + left + c0)
+        if let mask {
+            simdMap(c1 - c0, base: 0, to: to, { maskedByPositive(load8(src + from, $0), load8(mask + from, $0)) },
+                    { mask[from + $0] > 0 ? src[from + $0] : 0 })
+        } else {
+            to.update(from: src + from, count: c1 - c0)
+        }
+    }
 }
 
 /// out[r, c] += Σ_{i, j} k[i, j] · src[r·s + i, c·s + j] for r < oh, c < ow; `src` has rows of
@@ -139,10 +156,12 @@ private func padPlane(_ src: UnsafePointer<Float>, h: Int, w: Int, into dst: Uns
 /// a row whose width is not a multiple of 8 (28, 14, …) ends with one more vector over its last 8
 /// outputs, started from their values before this call, so the outputs it shares with the vector
 /// before it get the same sum again (bit for bit: same terms, same order) instead of a scalar tail.
+/// `relu`: out[r, c] = max(out[r, c] + Σ…, 0) instead, clamped as stored (the shared outputs of the
+/// last vector are clamped twice, to the same value).
 @inline(__always)
 private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: UnsafePointer<Float>,
                             kh: Int, kw: Int, stride s: Int, adding out: UnsafeMutablePointer<Float>,
-                            oh: Int, ow: Int) {
+                            oh: Int, ow: Int, relu: Bool = false) {
     let vectorEnd = s == 1 ? ow - ow % 8 : 0
     let overlappingTail = s == 1 && ow > 8 && ow % 8 != 0
     @inline(__always) func vector(_ acc: SIMD8<Float>, _ base: UnsafePointer<Float>, _ c: Int) -> SIMD8<Float> {
@@ -159,18 +178,20 @@ private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: Uns
         let tailBefore = overlappingTail ? load8(o + tailStart) : SIMD8<Float>()
         var c = 0
         while c < vectorEnd {
-            store8(vector(load8(o + c), base, c), o + c)
+            let v = vector(load8(o + c), base, c)
+            store8(relu ? positivePart(v) : v, o + c)
             c += 8
         }
         if overlappingTail {
-            store8(vector(tailBefore, base, tailStart), o + tailStart)
+            let v = vector(tailBefore, base, tailStart)
+            store8(relu ? positivePart(v) : v, o + tailStart)
             continue
         }
         while c < ow {
             var acc = o[c]
             let window = base + c * s
             for i in 0..<kh { for j in 0..<kw { acc += k[i * kw + j] * window[i * sw + j] } }
-            o[c] = acc
+            o[c] = relu ? (acc > 0 ? acc : 0) : acc
             c += 1
         }
     }

@@ -82,15 +82,15 @@ struct WinogradGeometry {
 
 // MARK: - conv2d entry points
 
-/// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW]
-/// `schedule` forces a schedule (tests cover both, and chunk boundaries with tiny chunks).
+/// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW] (relu: max(·, 0), in the
+/// output transform). `schedule` forces a schedule (tests cover both, and chunk boundaries with tiny chunks).
 func winogradConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                         _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry,
+                         _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool = false,
                          schedule: WinogradSchedule? = nil) {
     let winograd = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: geo.padding.top,
                                     bottom: geo.padding.bottom, left: geo.padding.left, right: geo.padding.right)
     let u = WinogradWeightCache.shared.transformed(w, cout: geo.cout, cin: geo.cin, flipped: false)
-    winogradProducts(x, u.data, bias, y, winograd, schedule: schedule)
+    winogradProducts(x, u.data, bias, y, winograd, relu: relu, schedule: schedule)
 }
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, Cin, 3, 3] → (dx, dW), each only when wanted.
@@ -160,10 +160,10 @@ extension WinogradGeometry {
 }
 
 /// y = conv(x, weights) from x: [N, Cin, H, W] and the transformed weights `[36, Cin4, Cout4]`:
-/// input transform → 36 GEMMs → output transform (+ bias) into y: [N, Cout, OH, OW].
+/// input transform → 36 GEMMs → output transform (+ bias, then max(·, 0) with `relu`) into y: [N, Cout, OH, OW].
 private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                               _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ geo: WinogradGeometry,
-                              schedule: WinogradSchedule?) {
+                              relu: Bool = false, schedule: WinogradSchedule?) {
     let slots = max(1, min(Compute.workers, geo.tiles))
     let (phased, chunk) = geo.schedule(schedule, workers: slots)
     nonisolated(unsafe) let (px, pu, pbias, py) = (x, u, bias, y)
@@ -183,7 +183,8 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
             for xi in positions { products(v, m, tiles: geo.tiles, xi) }
         }
         parallelSlices(geo.tiles, slots: slots) { _, tiles in
-            outputTransform(m + tiles.lowerBound * points * geo.cout4, geo, tiles: tiles, bias: pbias, into: py)
+            outputTransform(m + tiles.lowerBound * points * geo.cout4, geo, tiles: tiles, bias: pbias, relu: relu,
+                            into: py)
         }
         withExtendedLifetime(scratch) {}
         return
@@ -198,7 +199,7 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
             let count = min(chunk, tiles.upperBound - t0)
             geo.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
             for xi in 0..<points { products(v, m, tiles: count, xi) }
-            outputTransform(m, geo, tiles: t0..<t0 + count, bias: pbias, into: py)
+            outputTransform(m, geo, tiles: t0..<t0 + count, bias: pbias, relu: relu, into: py)
             t0 += count
         }
     }

@@ -251,9 +251,9 @@ func unblock(_ plane: UnsafePointer<Float>, _ geo: WinogradGeometry, block: Int,
 }
 
 /// y[n, co, 4·ty + r, 4·tx + c] = (Aᵀ M A)[r, c] (+ bias) for every tile t and output channel,
-/// clipped at the right and bottom edges. M is [tiles, 36, Cout4].
+/// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored. M is [tiles, 36, Cout4].
 func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
-                     bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>) {
+                     bias: UnsafePointer<Float>?, relu: Bool = false, into y: UnsafeMutablePointer<Float>) {
     let blocks = geo.cout4 / 4, slice = geo.cout4, plane = geo.oh * geo.ow
     // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
     withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp in
@@ -274,7 +274,12 @@ func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: 
                 if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
                 for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
                     let o = outputRows(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
-                    out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
+                    if relu {
+                        out[4 * r] = positivePart(o.0 + b); out[4 * r + 1] = positivePart(o.1 + b)
+                        out[4 * r + 2] = positivePart(o.2 + b); out[4 * r + 3] = positivePart(o.3 + b)
+                    } else {
+                        out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
+                    }
                 }
                 // Keeping the outputs in memory until here matters: transposing them straight from
                 // registers made the compiler compute the second pass one lane at a time (2× slower).

@@ -33,6 +33,8 @@ final class WinogradWeightCache: Sendable {
         var clock = 0
     }
     private let state = Mutex(State())
+    /// Lookups, and those that computed the transform (misses), since the cache was made.
+    private let lookups = Atomic<Int>(0), transforms = Atomic<Int>(0)
     let budgetBytes: Int
     let recentCalls = 256
 
@@ -48,8 +50,10 @@ final class WinogradWeightCache: Sendable {
             s.entries[key]!.lastUse = s.clock
             return hit.entry
         }
+        lookups.add(1, ordering: .relaxed)
         if let cached, Self.equal(cached.weights.data, w, count) { return cached.transformed }
 
+        transforms.add(1, ordering: .relaxed)
         let u = transformWeights(w, cout: cout, cin: cin, flipped: flipped)
         let copy = Tensor(uninitializedShape: [count])
         nonisolated(unsafe) let (src, dst) = (w, copy.data)
@@ -82,6 +86,14 @@ final class WinogradWeightCache: Sendable {
         return !differs.load(ordering: .relaxed)
     }
 
+    /// (lookups, transforms computed) so far.
+    var counts: (lookups: Int, transforms: Int) { (lookups.load(ordering: .relaxed), transforms.load(ordering: .relaxed)) }
+
     /// Drops every entry (tests; `releasePooledMemory`).
     func removeAll() { state.withLock { s in s.entries = [:]; s.bytes = 0 } }
 }
+
+/// Winograd convolutions' lookups of transformed weights, and how many of them had to compute the transform
+/// (the weights were new or had changed), since the process started. A model run again on unchanged weights
+/// should add lookups only (`bench --profile` prints both per step).
+public var winogradWeightTransforms: (lookups: Int, transforms: Int) { WinogradWeightCache.shared.counts }

@@ -10,6 +10,9 @@ final class BatchNormLayer: StateProviding {
     let numBatchesTracked: Tensor
     let momentum: Float
     let eps: Float
+    /// W′ and b′ of the eval-mode fold into the convolution before this layer (`Conv2DLayer(_:then:…)`),
+    /// kept between calls so that unchanged weights reach the convolution in the same buffer.
+    let fold = BatchNormFold()
 
     init(_ channels: Int, momentum: Float = 0.1, eps: Float = 1e-5) {
         weight = Tensor(repeating: 1, shape: [channels]); weight.requiresGrad = true

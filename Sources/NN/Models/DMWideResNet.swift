@@ -28,14 +28,14 @@ final class DMBlock: StateProviding {
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
         let pre = batchnorm0(x, training: training).swish()
-        let out = conv1(batchnorm1(conv0(pre), training: training).swish())
+        let out = conv1(conv0(pre, then: batchnorm1, training: training).swish())
         return out + (shortcut.map { $0(pre) } ?? x)
     }
 
     /// `callAsFunction(_:training:)` in eval mode, written down for export.
     func callAsFunction(_ x: GraphValue) -> GraphValue {
         let pre = batchnorm0(x).swish()
-        let out = conv1(batchnorm1(conv0(pre)).swish())
+        let out = conv1(conv0(pre, then: batchnorm1).swish())
         return out + (shortcut.map { $0(pre) } ?? x)
     }
 

@@ -32,20 +32,20 @@ final class InvertedResidual: StateProviding {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        var out = bn1(conv1(x), training: training, relu: true)
-        out = bn2(conv2(out), training: training, relu: true)
-        out = bn3(conv3(out), training: training)
+        var out = conv1(x, then: bn1, training: training, relu: true)
+        out = conv2(out, then: bn2, training: training, relu: true)
+        out = conv3(out, then: bn3, training: training)
         guard stride == 1 else { return out }
-        return out + (shortcut.map { $0.1($0.0(x), training: training) } ?? x)
+        return out + (shortcut.map { $0.0(x, then: $0.1, training: training) } ?? x)
     }
 
     /// `callAsFunction(_:training:)` in eval mode, written down for export.
     func callAsFunction(_ x: GraphValue) -> GraphValue {
-        var out = bn1(conv1(x), relu: true)
-        out = bn2(conv2(out), relu: true)
-        out = bn3(conv3(out))
+        var out = conv1(x, then: bn1, relu: true)
+        out = conv2(out, then: bn2, relu: true)
+        out = conv3(out, then: bn3)
         guard stride == 1 else { return out }
-        return out + (shortcut.map { $0.1($0.0(x)) } ?? x)
+        return out + (shortcut.map { $0.0(x, then: $0.1) } ?? x)
     }
 
     func collect(_ prefix: String, into c: inout StateCollector) {
@@ -96,17 +96,17 @@ final class MobileNetV2: Model, GraphDescribing {
 
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
-        var h = bn1(conv1(x), training: training, relu: true)
+        var h = conv1(x, then: bn1, training: training, relu: true)
         for b in blocks { h = b(h, training: training) }
-        h = bn2(conv2(h), training: training, relu: true)
+        h = conv2(h, then: bn2, training: training, relu: true)
         return head(globalAvgPool2d(h))
     }
 
     /// `forward` in eval mode, written down for export.
     func describeForward(_ x: GraphValue) -> GraphValue {
-        var h = bn1(conv1(x), relu: true)
+        var h = conv1(x, then: bn1, relu: true)
         for b in blocks { h = b(h) }
-        h = bn2(conv2(h), relu: true)
+        h = conv2(h, then: bn2, relu: true)
         return head(h.globalAvgPool2d())
     }
 

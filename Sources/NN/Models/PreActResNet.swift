@@ -31,7 +31,7 @@ final class PreActBlock: StateProviding {
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
         let pre = bn1(x, training: training, relu: true)
         let sc = shortcut.map { $0(pre) } ?? x
-        let out = conv2(bn2(conv1(pre), training: training, relu: true))
+        let out = conv2(conv1(pre, then: bn2, training: training, relu: true))
         return out + sc
     }
 
@@ -39,7 +39,7 @@ final class PreActBlock: StateProviding {
     func callAsFunction(_ x: GraphValue) -> GraphValue {
         let pre = bn1(x, relu: true)
         let sc = shortcut.map { $0(pre) } ?? x
-        let out = conv2(bn2(conv1(pre), relu: true))
+        let out = conv2(conv1(pre, then: bn2, relu: true))
         return out + sc
     }
 

@@ -25,17 +25,17 @@ final class BasicBlock: StateProviding {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        var out = bn1(conv1(x), training: training, relu: true)
-        out = bn2(conv2(out), training: training)
-        let sc = shortcut.map { $0.1($0.0(x), training: training) } ?? x
+        var out = conv1(x, then: bn1, training: training, relu: true)
+        out = conv2(out, then: bn2, training: training)
+        let sc = shortcut.map { $0.0(x, then: $0.1, training: training) } ?? x
         return (out + sc).relu()
     }
 
     /// `callAsFunction(_:training:)` in eval mode, written down for export.
     func callAsFunction(_ x: GraphValue) -> GraphValue {
-        var out = bn1(conv1(x), relu: true)
-        out = bn2(conv2(out))
-        let sc = shortcut.map { $0.1($0.0(x)) } ?? x
+        var out = conv1(x, then: bn1, relu: true)
+        out = conv2(out, then: bn2)
+        let sc = shortcut.map { $0.0(x, then: $0.1) } ?? x
         return (out + sc).relu()
     }
 
@@ -76,7 +76,7 @@ final class ResNet: Model, GraphDescribing {
     // x: [N, C, 32, 32] → logits [N, K]
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
-        var h = bn1(conv1(x), training: training, relu: true)
+        var h = conv1(x, then: bn1, training: training, relu: true)
         for stage in stages { for block in stage { h = block(h, training: training) } }
         // resnet18's 4×4 average pool and resnet56's global pool coincide on 32×32 inputs (4×4 maps).
         return head(globalAvgPool2d(h))
@@ -84,7 +84,7 @@ final class ResNet: Model, GraphDescribing {
 
     /// `forward` in eval mode, written down for export.
     func describeForward(_ x: GraphValue) -> GraphValue {
-        var h = bn1(conv1(x), relu: true)
+        var h = conv1(x, then: bn1, relu: true)
         for stage in stages { for block in stage { h = block(h) } }
         return head(h.globalAvgPool2d())
     }

@@ -34,18 +34,18 @@ final class SmallCNN: Model, GraphDescribing {
     // x: [N, C, S, S] → logits [N, K]
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
-        var h = bn1(conv1(x), training: training, relu: true)
-        h = maxPool2d(bn2(conv2(h), training: training, relu: true), kernel: 2)
-        h = maxPool2d(bn3(conv3(h), training: training, relu: true), kernel: 2)
+        var h = conv1(x, then: bn1, training: training, relu: true)
+        h = maxPool2d(conv2(h, then: bn2, training: training, relu: true), kernel: 2)
+        h = maxPool2d(conv3(h, then: bn3, training: training, relu: true), kernel: 2)
         h = fc1(h.flattened()).relu()
         return fc2(h)
     }
 
     /// `forward` in eval mode, written down for export.
     func describeForward(_ x: GraphValue) -> GraphValue {
-        var h = bn1(conv1(x), relu: true)
-        h = bn2(conv2(h), relu: true).maxPool2d(kernel: 2)
-        h = bn3(conv3(h), relu: true).maxPool2d(kernel: 2)
+        var h = conv1(x, then: bn1, relu: true)
+        h = conv2(h, then: bn2, relu: true).maxPool2d(kernel: 2)
+        h = conv3(h, then: bn3, relu: true).maxPool2d(kernel: 2)
         h = fc1(h.flattened()).relu()
         return fc2(h)
     }

@@ -1,0 +1,28 @@
+import Engine
+
+/// conv → batch norm (→ ReLU), the pair every model of the zoo repeats, as one call:
+/// `conv1(x, then: bn1, training: training, relu: true)`.
+///
+/// Training mode: `bn(conv(x), training: true, relu:)`, the two layers' own ops, batch statistics and
+/// running-statistics update included. Eval mode: the batch norm folded into the convolution
+/// (`foldBatchNorm`, Engine/Ops/BatchNormFold.swift), one `conv2d` with W′ = W·s and b′ = β + (b_conv − μ)·s,
+/// s = γ/√(running_var + eps), and the ReLU in its output write: no batch-norm pass over the activation,
+/// forward or backward. Its outputs equal the two layers' up to float rounding (the same products summed
+/// in another order), and gradients reach W, γ, β (and the conv bias) as they do through the two layers,
+/// so an eval-mode forward pass can still be backpropagated into the parameters.
+extension Conv2DLayer {
+    /// x: [N, Cin, H, W] → [N, Cout, OH, OW]: `bn(self(x), training:, relu:)`, folded in eval mode.
+    func callAsFunction(_ x: Tensor, then bn: BatchNormLayer, training: Bool, relu: Bool = false) -> Tensor {
+        guard !training else { return bn(self(x), training: true, relu: relu) }
+        let (w, b) = foldBatchNorm(convWeight: weight, convBias: bias, weight: bn.weight, bias: bn.bias,
+                                   runningMean: bn.runningMean, runningVar: bn.runningVar, eps: bn.eps,
+                                   reusing: bn.fold)
+        return conv2d(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups, relu: relu)
+    }
+
+    /// `callAsFunction(_:then:training:relu:)` written down for export: the graph keeps the convolution,
+    /// the batch norm and the ReLU as separate nodes (an ONNX runtime folds them itself).
+    func callAsFunction(_ x: GraphValue, then bn: BatchNormLayer, relu: Bool = false) -> GraphValue {
+        bn(self(x), relu: relu)
+    }
+}
