@@ -7,7 +7,7 @@
 /// positions ξ of the 6×6 transform domain is a matrix product, so a layer becomes 36 GEMMs of
 /// [tiles × Cin]·[Cin × Cout] with 36/16 = 2.25 multiply-adds per output and input channel pair,
 /// against 9 for the direct method (im2col): 4× fewer. The transforms are linear in d and cost
-/// O(C) per tile; they run in Swift SIMD, four channels per vector (WinogradTransforms.swift).
+/// O(C) per tile; they run in Swift SIMD, eight channels per vector (two blocks of four; WinogradTransformsSIMD8.swift).
 ///
 /// Interpolation points 0, 1, −1, 1/2, −2, ∞ rather than the usual 0, ±1, ±2, ∞: about 3× smaller
 /// rounding error (measured max |Δ| / mean |y| over 64-channel tiles: 1.2e-5 against 3.5e-5;
@@ -18,9 +18,10 @@
 /// 36 GEMMs with the forward's U and a scatter onto the overlapping input patches. dx alone: the
 /// stride-1 convolution of dy padded by 2 − padding with the rotated, channel-swapped kernel.
 ///
-/// Layouts. Channels are processed in blocks of four, the SIMD width: a "blocked" plane stores
-/// `[N, C4/4, Hp, Wp, 4]` (C4 = C rounded up to 4, missing channels and padding are zeros), so that
-/// the four channels of one pixel are one vector load. Transformed data is `[tiles, 36, C4]` per
+/// Layouts. Channels come in blocks of four (C4 = C rounded up to 4, missing channels are zeros),
+/// and the data transforms take two blocks at a time: a "blocked" plane stores one image's `[Hp, Wp, 8]`
+/// for a pair of blocks (`[Hp, Wp, 4]` for a last odd block; padding is zeros), so that the eight
+/// channels of one pixel are one vector load. Transformed data is `[tiles, 36, C4]` per
 /// chunk of tiles (the GEMM for position ξ reads every 36th row) and transformed weights `[36, Cin4, Cout4]`.
 /// Tiles are numbered `(image, tile row, tile column)` over the batch and processed in chunks
 /// small enough for their transformed data to stay in cache; workers take contiguous tile ranges.
@@ -245,13 +246,13 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
     if phased {
         let t = geo.tiles
         let vCount = wantW ? points * t * geo.cin4 : 0, dvCount = wantX ? points * t * geo.cin4 : 0
-        let scratch = Tensor(uninitializedShape: [vCount + points * t * geo.cout4 + dvCount + workers * max(geo.planeFloats, plane4)])
+        let scratch = Tensor(uninitializedShape: [vCount + points * t * geo.cout4 + dvCount + workers * max(geo.planeFloats, 2 * plane4)])
         let du = wantW ? Tensor(uninitializedShape: [uCount]) : nil
         nonisolated(unsafe) let v = scratch.data, pdu = du?.data ?? scratch.data
         nonisolated(unsafe) let dm = v + vCount
         nonisolated(unsafe) let dv = dm + points * t * geo.cout4
         nonisolated(unsafe) let planes = dv + dvCount
-        let planeStride = max(geo.planeFloats, plane4)
+        let planeStride = max(geo.planeFloats, 2 * plane4)  // a pair of channel blocks' dx plane fits
         parallelSlices(t, slots: min(workers, t)) { slot, tiles in
             let plane = planes + slot * planeStride
             geo.transformOutputGradients(pdy, tiles: tiles, into: dm + tiles.lowerBound * points * geo.cout4, plane: plane)
@@ -261,15 +262,23 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
             for xi in positions { products(xi, tiles: t, v: v, dm: dm, dv: dv, du: pdu, beta: 0) }
         }
         if wantX, let pdx {
-            let blocks = geo.cin4 / 4
-            parallelSlices(geo.n * blocks, slots: min(workers, geo.n * blocks)) { slot, jobs in
+            // One job per image and pair of channel blocks (a last odd block alone).
+            let blocks = geo.cin4 / 4, pairs = (blocks + 1) / 2
+            parallelSlices(geo.n * pairs, slots: min(workers, geo.n * pairs)) { slot, jobs in
                 let plane = planes + slot * planeStride
                 for job in jobs {
-                    let (img, cb) = job.quotientAndRemainder(dividingBy: blocks)
-                    plane.update(repeating: 0, count: plane4)
-                    inputTransformAdjoint(dv + img * geo.tilesPerImage * points * geo.cin4, geo, tiles: 0..<geo.tilesPerImage,
-                                          block: cb, into: plane)
-                    unblock(plane, geo, block: cb, into: pdx + img * geo.cin * geo.h * geo.w)
+                    let (img, pair) = job.quotientAndRemainder(dividingBy: pairs)
+                    let cb = 2 * pair, tiles = 0..<geo.tilesPerImage
+                    let src = dv + img * geo.tilesPerImage * points * geo.cin4, dst = pdx + img * geo.cin * geo.h * geo.w
+                    if cb + 1 < blocks {
+                        plane.update(repeating: 0, count: 2 * plane4)
+                        inputTransformAdjoint8(src, geo, tiles: tiles, block: cb, into: plane)
+                        unblock8(plane, geo, block: cb, into: dst)
+                    } else {
+                        plane.update(repeating: 0, count: plane4)
+                        inputTransformAdjoint(src, geo, tiles: tiles, block: cb, into: plane)
+                        unblock(plane, geo, block: cb, into: dst)
+                    }
                 }
             }
         }
@@ -299,19 +308,16 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
             for xi in 0..<points { products(xi, tiles: t1 - t0, v: v, dm: dm, dv: dv, du: duSlot, beta: 1) }
             if wantX {
                 geo.forEachImage(in: t0..<t1) { img, local, offset in
-                    for cb in 0..<geo.cin4 / 4 {
-                        inputTransformAdjoint(dv + offset * points * geo.cin4, geo, tiles: local, block: cb,
-                                              into: acc + ((img - first) * (geo.cin4 / 4) + cb) * plane4)
-                    }
+                    geo.scatterInputGradients(dv + offset * points * geo.cin4, tiles: local,
+                                              planes: acc + (img - first) * (geo.cin4 / 4) * plane4, plane4: plane4)
                 }
             }
         }
         @inline(__always) func flush(_ first: Int, _ count: Int) {
             guard wantX, let pdx else { return }
             for k in 0..<count {
-                for cb in 0..<geo.cin4 / 4 {
-                    unblock(acc + (k * (geo.cin4 / 4) + cb) * plane4, geo, block: cb, into: pdx + (first + k) * geo.cin * geo.h * geo.w)
-                }
+                geo.unblockInputGradients(acc + k * (geo.cin4 / 4) * plane4, plane4: plane4,
+                                          into: pdx + (first + k) * geo.cin * geo.h * geo.w)
             }
         }
         var img = images.lowerBound

@@ -1,5 +1,7 @@
 /// The transforms of the Winograd F(4×4, 3×3) convolution (Winograd.swift), four channels per SIMD
-/// vector, and the blocked planes they read and write.
+/// vector, and the blocked planes they read and write. The data transforms run eight channels per
+/// vector (WinogradTransformsSIMD8.swift, bit for bit the same); these four-channel ones are their
+/// reference and take the last block of an odd number of channel blocks.
 ///
 /// Matrices (interpolation points 0, 1, −1, 1/2, −2, ∞), applied separably to rows and columns:
 ///   input  V = Bᵀ d B (6×6 → 6×6)      `inputRows`,  adjoint `inputRowsAdjoint`
@@ -9,38 +11,6 @@
 
 /// Positions in the transform domain (6×6), as in Winograd.swift.
 private let points = 36
-
-extension WinogradGeometry {
-    /// V[t, ξ, Cin4] for the (batch-numbered) `tiles`, written from `v` on (first tile at v).
-    @inline(__always)
-    func transformInputs(_ x: UnsafePointer<Float>, tiles: Range<Int>, into v: UnsafeMutablePointer<Float>,
-                         plane: UnsafeMutablePointer<Float>) {
-        forEachImage(in: tiles) { img, local, offset in
-            for cb in 0..<cin4 / 4 {
-                blockRows(x + img * cin * h * w, channels: cin, first: cb * 4, h: h, w: w,
-                          top: top, left: left, wp: wp, rows: paddedRows(local, tile: 6), into: plane)
-                inputTransform(plane, wp: wp, self, tiles: local, block: cb, into: v + offset * points * cin4)
-            }
-        }
-    }
-
-    /// dM[t, ξ, Cout4] = A dy Aᵀ for the `tiles` of dy: [N, Cout, OH, OW], written from `dm` on.
-    @inline(__always)
-    func transformOutputGradients(_ dy: UnsafePointer<Float>, tiles: Range<Int>, into dm: UnsafeMutablePointer<Float>,
-                                  plane: UnsafeMutablePointer<Float>) {
-        let width = 4 * tilesX  // dy's 4×4 tiles, zeros beyond OH and OW
-        forEachImage(in: tiles) { img, local, offset in
-            for cb in 0..<cout4 / 4 {
-                blockRows(dy + img * cout * oh * ow, channels: cout, first: cb * 4, h: oh, w: ow,
-                          top: 0, left: 0, wp: width, rows: paddedRows(local, tile: 4), into: plane)
-                outputTransformAdjoint(plane, wp: width, self, tiles: local, block: cb, into: dm + offset * points * cout4)
-            }
-        }
-    }
-
-    /// Floats of one blocked plane scratch, big enough for x's and for dy's.
-    var planeFloats: Int { max(hp * wp, 4 * tilesY * 4 * tilesX) * 4 }
-}
 
 // MARK: - Blocked planes
 
@@ -250,53 +220,48 @@ func unblock(_ plane: UnsafePointer<Float>, _ geo: WinogradGeometry, block: Int,
     }
 }
 
-/// y[n, co, 4·ty + r, 4·tx + c] = (Aᵀ M A)[r, c] (+ bias) for every tile t and output channel,
-/// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored. M is [tiles, 36, Cout4].
-func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
-                     bias: UnsafePointer<Float>?, relu: Bool = false, into y: UnsafeMutablePointer<Float>) {
-    let blocks = geo.cout4 / 4, slice = geo.cout4, plane = geo.oh * geo.ow
+/// The output transform of tile (img, ty, tx) for channel block `block`: y[img, 4·block + l, 4·ty + r,
+/// 4·tx + c] = (Aᵀ M A)[r, c] (+ bias), clipped at the right and bottom edges; `relu`: max(·, 0) of that,
+/// as it is stored. `src`: the tile's 36 × Cout4 products (of M [tiles, 36, Cout4]); `tmp`: 40 vectors
+/// of scratch. `outputTransform` (WinogradTransformsSIMD8.swift) calls it for a last odd block.
+@inline(__always)
+func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
+                bias: UnsafePointer<Float>?, relu: Bool, tmp: UnsafeMutablePointer<Float4>, into y: UnsafeMutablePointer<Float>) {
+    let slice = geo.cout4, plane = geo.oh * geo.ow
+    let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
-    withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp in
-        let out = tmp.baseAddress! + 24
-        for t in tiles {
-            let (img, ty, tx) = geo.tile(t)
-            let src = m + (t - tiles.lowerBound) * points * geo.cout4
-            let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
-            for cb in 0..<blocks {
-                let p = src + cb * 4
-                for l in 0..<6 {  // columns: Aᵀ M
-                    let r = outputRows(load4(p, l * slice), load4(p, (6 + l) * slice), load4(p, (12 + l) * slice),
-                                       load4(p, (18 + l) * slice), load4(p, (24 + l) * slice), load4(p, (30 + l) * slice))
-                    tmp[l] = r.0; tmp[6 + l] = r.1; tmp[12 + l] = r.2; tmp[18 + l] = r.3
-                }
-                var b = Float4()
-                let lanes = min(4, geo.cout - cb * 4)
-                if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
-                for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
-                    let o = outputRows(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
-                    if relu {
-                        out[4 * r] = positivePart(o.0 + b); out[4 * r + 1] = positivePart(o.1 + b)
-                        out[4 * r + 2] = positivePart(o.2 + b); out[4 * r + 3] = positivePart(o.3 + b)
-                    } else {
-                        out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
-                    }
-                }
-                // Keeping the outputs in memory until here matters: transposing them straight from
-                // registers made the compiler compute the second pass one lane at a time (2× slower).
-                let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
-                if lanes == 4 && cols == 4 {
-                    for r in 0..<rows {  // pixels c = 0…3 with lanes = channels → one vector per channel
-                        let t = transpose4x4(out[4 * r], out[4 * r + 1], out[4 * r + 2], out[4 * r + 3])
-                        let d = dst + r * geo.ow
-                        store4(t.0, d, 0); store4(t.1, d, plane); store4(t.2, d, 2 * plane); store4(t.3, d, 3 * plane)
-                    }
-                } else {
-                    let f = UnsafeRawPointer(out).assumingMemoryBound(to: Float.self)
-                    for r in 0..<rows {
-                        for l in 0..<lanes { for c in 0..<cols { dst[l * plane + r * geo.ow + c] = f[(4 * r + c) * 4 + l] } }
-                    }
-                }
-            }
+    let out = tmp + 24
+    let p = src + cb * 4
+    for l in 0..<6 {  // columns: Aᵀ M
+        let r = outputRows(load4(p, l * slice), load4(p, (6 + l) * slice), load4(p, (12 + l) * slice),
+                           load4(p, (18 + l) * slice), load4(p, (24 + l) * slice), load4(p, (30 + l) * slice))
+        tmp[l] = r.0; tmp[6 + l] = r.1; tmp[12 + l] = r.2; tmp[18 + l] = r.3
+    }
+    var b = Float4()
+    let lanes = min(4, geo.cout - cb * 4)
+    if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
+    for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
+        let o = outputRows(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
+        if relu {
+            out[4 * r] = positivePart(o.0 + b); out[4 * r + 1] = positivePart(o.1 + b)
+            out[4 * r + 2] = positivePart(o.2 + b); out[4 * r + 3] = positivePart(o.3 + b)
+        } else {
+            out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
+        }
+    }
+    // Keeping the outputs in memory until here matters: transposing them straight from
+    // registers made the compiler compute the second pass one lane at a time (2× slower).
+    let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
+    if lanes == 4 && cols == 4 {
+        for r in 0..<rows {  // pixels c = 0…3 with lanes = channels → one vector per channel
+            let t = transpose4x4(out[4 * r], out[4 * r + 1], out[4 * r + 2], out[4 * r + 3])
+            let d = dst + r * geo.ow
+            store4(t.0, d, 0); store4(t.1, d, plane); store4(t.2, d, 2 * plane); store4(t.3, d, 3 * plane)
+        }
+    } else {
+        let f = UnsafeRawPointer(out).assumingMemoryBound(to: Float.self)
+        for r in 0..<rows {
+            for l in 0..<lanes { for c in 0..<cols { dst[l * plane + r * geo.ow + c] = f[(4 * r + c) * 4 + l] } }
         }
     }
 }
