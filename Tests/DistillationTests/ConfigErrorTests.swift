@@ -144,11 +144,16 @@ import Testing
 @Test func everyShippedConfigLoads() throws {
     let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     let configs = root.appendingPathComponent("Configs").path
-    // Every .json under Configs/ is a run config, except the shipped teachers' evaluation results and the
-    // study configs (study-*.json).
-    let files = (FileManager.default.enumerator(atPath: configs)?.allObjects as? [String] ?? [])
+    // Every .json under Configs/ is a run config, except the shipped teachers' evaluation results, the
+    // study configs (study-*.json) and the committed study results (studies/<name>/study.json).
+    let all = (FileManager.default.enumerator(atPath: configs)?.allObjects as? [String] ?? [])
         .filter { $0.hasSuffix(".json") && !$0.hasSuffix("eval.json") }
+    let results = all.filter { $0.hasPrefix("studies/") && $0.hasSuffix("/" + StudyFile.fileName) }
+    let files = all.filter { !results.contains($0) }
     #expect(!files.isEmpty)
+    for file in results {
+        #expect(throws: Never.self, "\(file)") { _ = try StudyFile.read(configs + "/" + file) }
+    }
     for file in files where !file.hasPrefix("study-") {
         #expect(throws: Never.self, "\(file)") { _ = try RunConfig.load(path: configs + "/" + file) }
     }
