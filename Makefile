@@ -6,7 +6,7 @@ DEBIAN_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev pkg-config 
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 .PHONY: deps data build test bench bench-mpi bench-compare clean demo demo-full demo-teachers report-screenshot fuzz fuzz-build asan \
-  interop-venv check-interop onnx-schema tensorboard-schema
+  interop-venv check-interop onnx-schema tensorboard-schema protoc-swift
 
 ## deps: install the Debian packages the build and the demo need (only those missing).
 deps:
@@ -77,14 +77,17 @@ check-interop: build interop-venv
 ## Debian's protoc and protoc-gen-swift built from the swift-protobuf this package resolves (no build plugin,
 ## so ordinary builds never run protoc). PROTOC_GEN_SWIFT=path uses an existing plugin binary.
 PROTOC_GEN_SWIFT ?= .build-protoc/release/protoc-gen-swift
-ONNX_SWIFT := Sources/Export/onnx.pb.swift
-onnx-schema: interop-venv
+# protoc-swift: Debian's protoc, and protoc-gen-swift built from the swift-protobuf this package resolves (both
+# schema targets use them).
+protoc-swift:
 	@dpkg-query -W -f='$${Status}' protobuf-compiler 2>/dev/null | grep -q "ok installed" || \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler
 	@if [ ! -x $(PROTOC_GEN_SWIFT) ]; then \
 	  $(SWIFT) package resolve && \
 	  $(SWIFT) build -c release --package-path .build/checkouts/swift-protobuf --build-path .build-protoc --product protoc-gen-swift; \
 	fi
+ONNX_SWIFT := Sources/Export/onnx.pb.swift
+onnx-schema: interop-venv protoc-swift
 	@set -e; tmp=$$(mktemp -d); \
 	proto=$$($(INTEROP_PY) -c "import onnx, os; print(os.path.join(os.path.dirname(onnx.__file__), 'onnx.proto'))"); \
 	version=$$($(INTEROP_PY) -c "import onnx; print(onnx.__version__)"); \
@@ -99,13 +102,7 @@ onnx-schema: interop-venv
 ## TensorBoard's event.proto and summary.proto that scalar event files need, with TensorBoard's names and numbers),
 ## with the same protoc and protoc-gen-swift as onnx-schema.
 TENSORBOARD_SWIFT := Sources/TensorBoard/event.pb.swift
-tensorboard-schema:
-	@dpkg-query -W -f='$${Status}' protobuf-compiler 2>/dev/null | grep -q "ok installed" || \
-	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq protobuf-compiler
-	@if [ ! -x $(PROTOC_GEN_SWIFT) ]; then \
-	  $(SWIFT) package resolve && \
-	  $(SWIFT) build -c release --package-path .build/checkouts/swift-protobuf --build-path .build-protoc --product protoc-gen-swift; \
-	fi
+tensorboard-schema: protoc-swift
 	@set -e; tmp=$$(mktemp -d); \
 	protoc --plugin=protoc-gen-swift=$(PROTOC_GEN_SWIFT) --swift_opt=Visibility=Internal --swift_out=$$tmp \
 	  -I Sources/TensorBoard Sources/TensorBoard/event.proto; \
