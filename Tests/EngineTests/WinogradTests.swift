@@ -47,7 +47,7 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
     let ref = c.referenceBackward(x: x.scalars, w: w.scalars, dy: dy.scalars)
     for schedule in wc.schedules {
         let y = Tensor(uninitializedShape: c.yShape)
-        winogradConvForward(x.data, w.data, b?.data, y.data, g, schedule: schedule)
+        winogradConvForward(x.data, w.storage, b?.data, y.data, g, schedule: schedule)
         expectClose(y.scalars, reference, "forward, \(schedule)")
 
         let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, schedule: schedule)
@@ -91,12 +91,12 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
 @Test func cachedTransformIsReusedOnlyWhileTheWeightsAreBitwiseUnchanged() {
     let cache = WinogradWeightCache(budgetBytes: 1 << 20)
     let w = smoothInput([6, 5, 3, 3], seed: 71)
-    let first = cache.transformed(w.data, cout: 6, cin: 5, flipped: false)
-    #expect(cache.transformed(w.data, cout: 6, cin: 5, flipped: false) === first)
-    #expect(cache.transformed(w.data, cout: 6, cin: 5, flipped: true) !== first, "the rotated kernel is another entry")
+    let first = cache.transformed(w.storage, cout: 6, cin: 5, flipped: false)
+    #expect(cache.transformed(w.storage, cout: 6, cin: 5, flipped: false) === first)
+    #expect(cache.transformed(w.storage, cout: 6, cin: 5, flipped: true) !== first, "the rotated kernel is another entry")
 
     w.data[17] += 0.25  // an optimizer step, in place
-    let updated = cache.transformed(w.data, cout: 6, cin: 5, flipped: false)
+    let updated = cache.transformed(w.storage, cout: 6, cin: 5, flipped: false)
     #expect(updated !== first)
     #expect(updated.scalars == transformWeights(w.data, cout: 6, cin: 5, flipped: false).scalars)
 }
@@ -110,12 +110,41 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
     expectClose(y.scalars, c.reference(x: x.scalars, w: w.scalars, b: nil), "after the update")
 }
 
+/// A batch norm fold's W′ is held, not copied: a hit is the same buffer (the fold never rewrites one that
+/// the cache holds), and a new W′ for the layer replaces its entry instead of adding one.
+@Test func cacheHoldsAFoldsWeightsInsteadOfCopyingThem() {
+    let t = FoldCase(conv: ConvCase(name: "kept", cin: 8, cout: 8), relu: true).tensors()
+    let fold = BatchNormFold(), cache = WinogradWeightCache(budgetBytes: 1 << 20)
+    func folded() -> Tensor {
+        foldBatchNorm(convWeight: t.w, convBias: nil, weight: t.gamma, bias: t.beta, runningMean: t.mean,
+                      runningVar: t.variance, reusing: fold).weight
+    }
+    // Only the fold and the cache hold the buffer (the tensors here are temporaries).
+    let u = cache.transformed(folded().storage, cout: 8, cin: 8, flipped: false)
+    let firstBuffer = ObjectIdentifier(folded().storage), wCount = t.w.count
+    #expect(cache.transformed(folded().storage, cout: 8, cin: 8, flipped: false) === u, "unchanged W′: a hit")
+    #expect(cache.footprint.entries == 1 && cache.footprint.bytes == 4 * (wCount + u.count),
+            "one entry holding W′ itself and its transform, no copy")
+
+    t.w.data[5] += 0.5  // an optimizer step, in place
+    let next = folded()
+    #expect(ObjectIdentifier(next.storage) != firstBuffer, "a W′ the cache holds is not rewritten in place")
+    let v = cache.transformed(next.storage, cout: 8, cin: 8, flipped: false)
+    #expect(v !== u && v.scalars == transformWeights(next.data, cout: 8, cin: 8, flipped: false).scalars)
+    #expect(cache.footprint.entries == 1, "the layer's entry was replaced")
+
+    // Plain weights are copied and compared.
+    let plain = smoothInput([8, 8, 3, 3], seed: 76)
+    let p = cache.transformed(plain.storage, cout: 8, cin: 8, flipped: false)
+    #expect(cache.footprint.entries == 2 && cache.footprint.bytes == 4 * (2 * wCount + u.count + p.count))
+}
+
 @Test func fullCacheKeepsRecentEntriesRatherThanCyclingThem() {
     let w1 = smoothInput([8, 8, 3, 3], seed: 74), w2 = smoothInput([8, 8, 3, 3], seed: 75)
     // Room for one entry: weights (576 floats) + transform (36·8·8) = 2880 floats.
     let cache = WinogradWeightCache(budgetBytes: 4 * 2880)
-    let a = cache.transformed(w1.data, cout: 8, cin: 8, flipped: false)
-    let b = cache.transformed(w2.data, cout: 8, cin: 8, flipped: false)
-    #expect(cache.transformed(w1.data, cout: 8, cin: 8, flipped: false) === a, "the recent entry stays")
-    #expect(cache.transformed(w2.data, cout: 8, cin: 8, flipped: false) !== b, "the newcomer was not kept")
+    let a = cache.transformed(w1.storage, cout: 8, cin: 8, flipped: false)
+    let b = cache.transformed(w2.storage, cout: 8, cin: 8, flipped: false)
+    #expect(cache.transformed(w1.storage, cout: 8, cin: 8, flipped: false) === a, "the recent entry stays")
+    #expect(cache.transformed(w2.storage, cout: 8, cin: 8, flipped: false) !== b, "the newcomer was not kept")
 }

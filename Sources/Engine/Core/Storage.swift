@@ -8,6 +8,10 @@ import Synchronization
 public final class Storage: @unchecked Sendable {
     public let pointer: UnsafeMutablePointer<Float>
     public let count: Int
+    /// The `BatchNormFold` whose buffer this is, set once when the fold makes it. Such a buffer is rewritten
+    /// only while the fold holds the sole reference, so whoever else holds it sees its values unchanged
+    /// (`WinogradWeightCache` relies on that instead of keeping and comparing a copy).
+    var keeper: ObjectIdentifier?
 
     /// Uninitialised storage of `count` floats (contents are whatever the recycled block held).
     init(uninitializedCount count: Int) {

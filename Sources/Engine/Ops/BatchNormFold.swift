@@ -19,7 +19,9 @@ import Synchronization
 ///
 /// A model whose parameters and statistics do not change between calls (the steps of an attack, the
 /// evaluation batches, a teacher) then hands its convolution the same W′ buffer every call, which is what
-/// `WinogradWeightCache` recognises (by address, then by content). Fresh W′ from the buffer pool would land
+/// `WinogradWeightCache` recognises: it keys a folded layer's entry by this fold and holds the buffer itself,
+/// which is then never rewritten in place (see below), so the same buffer means the same values, with no copy
+/// of W′ kept and no second comparison. Fresh W′ from the buffer pool would land
 /// on whichever block of its size is free: in a forward pass without gradients, the same-sized layers of a
 /// ResNet stage trade one block between them, and every call would transform every layer's weights again.
 ///
@@ -72,8 +74,13 @@ public func foldBatchNorm(convWeight w: Tensor, convBias: Tensor?, weight gamma:
         return (folded, shifted)
     }
     var (noWeightSlot, noBiasSlot): (Storage?, Storage?) = (nil, nil)
-    let (weightStorage, biasStorage) = fold.map { fold in fold.buffers.withLock { results(&$0.weight, &$0.bias) } }
-        ?? results(&noWeightSlot, &noBiasSlot)
+    let (weightStorage, biasStorage) = fold.map { fold in
+        fold.buffers.withLock { buffers in
+            let made = results(&buffers.weight, &buffers.bias)
+            if made.0.keeper == nil { made.0.keeper = ObjectIdentifier(fold) }
+            return made
+        }
+    } ?? results(&noWeightSlot, &noBiasSlot)
     let foldedWeight = Tensor(shape: w.shape, storage: weightStorage)
     let foldedBias = Tensor(shape: [channels], storage: biasStorage)
 

@@ -52,7 +52,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
         if geo.isDepthwise {
             depthwiseForward(x.data, weight.data, bias?.data, y.data, geo, relu: relu)
         } else if geo.usesWinograd {
-            winogradConvForward(x.data, weight.data, bias?.data, y.data, geo, relu: relu)
+            winogradConvForward(x.data, weight.storage, bias?.data, y.data, geo, relu: relu)
         } else {
             gemmConvForward(x.data, weight.data, bias?.data, y.data, geo, relu: relu)
         }

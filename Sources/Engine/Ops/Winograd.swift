@@ -85,7 +85,7 @@ struct WinogradGeometry {
 
 /// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW] (relu: max(·, 0), in the
 /// output transform). `schedule` forces a schedule (tests cover both, and chunk boundaries with tiny chunks).
-func winogradConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
+func winogradConvForward(_ x: UnsafePointer<Float>, _ w: Storage, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool = false,
                          schedule: WinogradSchedule? = nil) {
     let winograd = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: geo.padding.top,
@@ -108,14 +108,14 @@ func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: Co
     if wantX && !wantW {
         let dxConv = WinogradGeometry(n: geo.n, cin: geo.cout, cout: geo.cin, h: geo.oh, w: geo.ow, top: 2 - p.top,
                                       bottom: 2 - p.bottom, left: 2 - p.left, right: 2 - p.right)
-        let u = WinogradWeightCache.shared.transformed(weight.data, cout: geo.cout, cin: geo.cin, flipped: true)
+        let u = WinogradWeightCache.shared.transformed(weight.storage, cout: geo.cout, cin: geo.cin, flipped: true)
         let dx = Tensor(uninitializedShape: x.shape)
         winogradProducts(dy.data, u.data, nil, dx.data, dxConv, schedule: schedule)
         return (dx, nil)
     }
     let forward = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: p.top, bottom: p.bottom,
                                    left: p.left, right: p.right)
-    let u = wantX ? WinogradWeightCache.shared.transformed(weight.data, cout: geo.cout, cin: geo.cin, flipped: false) : nil
+    let u = wantX ? WinogradWeightCache.shared.transformed(weight.storage, cout: geo.cout, cin: geo.cin, flipped: false) : nil
     let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
     let du = winogradBackward(x.data, dy.data, u?.data, dx?.data, forward, wantW: wantW, schedule: schedule)
     let dw = du.map { weightTransformAdjoint($0.data, parts: $0.count / (points * forward.cin4 * forward.cout4), cout: geo.cout, cin: geo.cin) }

@@ -8,11 +8,15 @@ import Synchronization
 /// much as the layer's GEMMs (measured: a fifth of a ResNet-18 forward pass). Weights often stay
 /// the same across many calls: every step of an attack, every evaluation batch, the teachers of a
 /// distillation run, the two student passes of a B-MTARD step, and every training backward pass
-/// (its dx uses the forward's transform). An entry keeps
-/// a copy of the weights it was computed from, and a lookup compares the current weights with that
-/// copy in full, so a hit is exact by construction (no version counters: optimizers, checkpoint
-/// loading and tests all write weights in place). A miss costs the comparison, which stops at the
-/// first difference, and one copy of the weights.
+/// (its dx uses the forward's transform). Two kinds of entry, both exact by construction:
+/// - plain weights (keyed by address): the entry keeps a copy of the weights it was computed from, and a
+///   lookup compares the current weights with that copy in full (no version counters: optimizers,
+///   checkpoint loading and tests all write weights in place). A miss costs the comparison, which stops
+///   at the first difference, and one copy of the weights;
+/// - a batch norm fold's W′ (`Storage.keeper` set; keyed by the fold, i.e. the layer): the entry holds
+///   the W′ buffer itself, which its fold never rewrites while anyone else holds it, so the same buffer
+///   is the same values. A hit costs nothing, a new W′ replaces the layer's entry, and no copy is kept:
+///   the fold has already compared W′ with its previous values (eval-mode models, the teachers above all).
 ///
 /// Memory is bounded by `budgetBytes`. When full, the least recently used entry is evicted, unless
 /// it was used within the last `recentCalls` lookups: then the new entry is not kept, so that a
@@ -21,10 +25,13 @@ import Synchronization
 final class WinogradWeightCache: Sendable {
     static let shared = WinogradWeightCache(budgetBytes: 512 << 20)
 
-    private struct Key: Hashable { let address: UInt, count: Int, cout: Int, flipped: Bool }
+    /// `address`: the weights' address, or the fold's identity for a kept buffer (`kept`).
+    private struct Key: Hashable { let address: UInt, kept: Bool, count: Int, cout: Int, flipped: Bool }
     private final class Entry: Sendable {
-        let weights: Tensor, transformed: Tensor
-        init(weights: Tensor, transformed: Tensor) { self.weights = weights; self.transformed = transformed }
+        /// A copy of plain weights, or the fold's W′ buffer itself.
+        let weights: Storage, transformed: Tensor
+        init(weights: Storage, transformed: Tensor) { self.weights = weights; self.transformed = transformed }
+        /// A kept W′ counts too: the entry keeps it alive after its fold has moved on to a new one.
         var bytes: Int { 4 * (weights.count + transformed.count) }
     }
     private struct State {
@@ -41,9 +48,11 @@ final class WinogradWeightCache: Sendable {
     init(budgetBytes: Int) { self.budgetBytes = budgetBytes }
 
     /// `transformWeights(w, cout:, cin:, flipped:)`, from the cache when w is unchanged.
-    func transformed(_ w: UnsafePointer<Float>, cout: Int, cin: Int, flipped: Bool) -> Tensor {
+    func transformed(_ w: Storage, cout: Int, cin: Int, flipped: Bool) -> Tensor {
         let count = cout * cin * 9
-        let key = Key(address: UInt(bitPattern: w), count: count, cout: cout, flipped: flipped)
+        require(w.count == count, "WinogradWeightCache: \(w.count) weights, expected \(cout)·\(cin)·9")
+        let key = w.keeper.map { Key(address: UInt(bitPattern: $0), kept: true, count: count, cout: cout, flipped: flipped) }
+            ?? Key(address: UInt(bitPattern: w.pointer), kept: false, count: count, cout: cout, flipped: flipped)
         let cached = state.withLock { s -> Entry? in
             s.clock += 1
             guard let hit = s.entries[key] else { return nil }
@@ -51,13 +60,17 @@ final class WinogradWeightCache: Sendable {
             return hit.entry
         }
         lookups.add(1, ordering: .relaxed)
-        if let cached, Self.equal(cached.weights.data, w, count) { return cached.transformed }
+        if let cached, key.kept ? cached.weights === w : Self.equal(cached.weights.pointer, w.pointer, count) {
+            return cached.transformed
+        }
 
         transforms.add(1, ordering: .relaxed)
-        let u = transformWeights(w, cout: cout, cin: cin, flipped: flipped)
-        let copy = Tensor(uninitializedShape: [count])
-        nonisolated(unsafe) let (src, dst) = (w, copy.data)
-        parallelFor(count, grain: 1 << 18) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
+        let u = transformWeights(w.pointer, cout: cout, cin: cin, flipped: flipped)
+        let copy = key.kept ? w : Storage(uninitializedCount: count)
+        if !key.kept {
+            nonisolated(unsafe) let (src, dst) = (UnsafePointer(w.pointer), copy.pointer)
+            parallelFor(count, grain: 1 << 18) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
+        }
         let entry = Entry(weights: copy, transformed: u)
         state.withLock { s in
             if let old = s.entries.removeValue(forKey: key) { s.bytes -= old.entry.bytes }
@@ -88,6 +101,9 @@ final class WinogradWeightCache: Sendable {
 
     /// (lookups, transforms computed) so far.
     var counts: (lookups: Int, transforms: Int) { (lookups.load(ordering: .relaxed), transforms.load(ordering: .relaxed)) }
+
+    /// (entries, bytes they hold) now.
+    var footprint: (entries: Int, bytes: Int) { state.withLock { ($0.entries.count, $0.bytes) } }
 
     /// Drops every entry (tests; `releasePooledMemory`).
     func removeAll() { state.withLock { s in s.entries = [:]; s.bytes = 0 } }
