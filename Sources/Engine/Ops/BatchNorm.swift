@@ -3,7 +3,7 @@
 ///
 /// Legend: N batch, C channels, HW = H·W (1 for `[N, C]`), M = N·HW values per channel,
 /// μ_c / σ²_c the batch mean and BIASED variance, ι_c = 1/√(σ²_c + eps), x̂ = (x − μ)·ι,
-/// γ/β the affine weight/bias (`bn.weight`, `bn.bias`), m the momentum.
+/// γ/β the affine weight/bias (`bn.weight`, `bn.bias`), m the momentum (the layer's, or `withBatchNormMomentum`'s).
 ///
 /// Training:  y = γ·x̂ + β with batch statistics; in place, not recorded:
 ///            running_mean ← (1 − m)·running_mean + m·μ,
@@ -106,6 +106,19 @@ public func withSynchronizedBatchNorm<R>(_ communicator: (any Communicator)?, _ 
     try BatchNormSync.$communicator.withValue(communicator, operation: body)
 }
 
+/// The momentum m of the running-statistics update of training-mode batch norms, in place of each layer's own
+/// (nil, the default). Scoped like `BatchNormSync`. Stochastic weight averaging recomputes an averaged model's
+/// statistics with it: reset to mean 0, variance 1, then batch b of n_b examples after N seen with m = n_b/(N + n_b)
+/// leaves running_mean = Σ_b n_b·μ_b / Σ_b n_b (and so for the variance), as `bn_update` in the SWA authors' code.
+public enum BatchNormMomentum {
+    @TaskLocal public static var override: Double?
+}
+
+/// Runs `body` with every training-mode batch norm updating its running statistics with momentum `m`.
+public func withBatchNormMomentum<R>(_ m: Double, _ body: () throws -> R) rethrows -> R {
+    try BatchNormMomentum.$override.withValue(m, operation: body)
+}
+
 /// The global batch's per-channel mean and biased variance from every rank's (mean, variance, count):
 /// μ = Σ n_r·μ_r / N, then σ² = Σ [n_r·σ²_r + n_r·(μ_r − μ)²] / N (Chan et al.: no E[x²] − E[x]²).
 private func globalStatistics(_ mean: [Double], _ variance: [Double], count: Double, _ comm: any Communicator)
@@ -160,7 +173,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         mean = mu
         invStd = variance.map { Float(1 / ($0 + Double(eps)).squareRoot()) }
         // Running statistics move in place and are never recorded (PyTorch buffers).
-        let (rm, rv, mo) = (runningMean.data, runningVar.data, Double(momentum))
+        let (rm, rv, mo) = (runningMean.data, runningVar.data, BatchNormMomentum.override ?? Double(momentum))
         for ch in 0..<channels {
             let unbiased = variance[ch] * count / (count - 1)
             rm[ch] = Float((1 - mo) * Double(rm[ch]) + mo * mean[ch])
