@@ -17,6 +17,9 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     /// The split those accuracies were measured on: "validation" (held out of the training pool) or "test"
     /// (`data.val_fraction` 0); nil on epochs without evaluation and in files written before it was recorded.
     public var evalSplit: String?
+    /// The model evaluated when it is not the student: the method's (`Method.evaluatedModel`; PeerAiD's
+    /// "swa_student", the weight average); nil (absent) for the student and on epochs without evaluation.
+    public var evalModel: String?
     /// Balancer state at the end of the epoch (B-MTARD; MTARD has τ fixed at 1); nil for other methods.
     public var tauNat: Double?
     public var tauAdv: Double?
@@ -32,7 +35,7 @@ public struct EpochMetrics: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case epoch, lr, trainLoss = "train_loss", logs, cleanAccuracy = "clean_accuracy", robustAccuracy = "robust_accuracy"
         case robustAttack = "robust_attack", wRobust = "w_robust", evalExamples = "eval_examples"
-        case evalSplit = "eval_split"
+        case evalSplit = "eval_split", evalModel = "eval_model"
         case tauNat = "tau_nat", tauAdv = "tau_adv", wNat = "w_nat", wAdv = "w_adv"
         case seconds, trainSeconds = "train_seconds", evalSeconds = "eval_seconds"
         case imagesPerSecond = "images_per_second", skippedBatches = "skipped_batches"
@@ -48,6 +51,8 @@ struct TrainerState: Codable, Equatable {
     var rng: [UInt64]
     var method: [String: Double]
     var bestWRobust: Double?
+    /// The `eval_model` of the evaluation best.safetensors holds (nil: the student).
+    var bestModel: String?
     var optimizerSteps: Int
     var lossSum: Double
     var logSums: [String: Double]
@@ -58,7 +63,7 @@ struct TrainerState: Codable, Equatable {
     var images: Int
 
     enum CodingKeys: String, CodingKey {
-        case epoch, batch, globalStep, rng, method, bestWRobust, optimizerSteps, lossSum, logSums, batchesDone
+        case epoch, batch, globalStep, rng, method, bestWRobust, bestModel, optimizerSteps, lossSum, logSums, batchesDone
         case skipped, trainSeconds, images
     }
 
@@ -91,6 +96,7 @@ struct TrainerState: Codable, Equatable {
         rng = try c.decode([UInt64].self, forKey: .rng)
         method = try c.decode([String: Double].self, forKey: .method)
         bestWRobust = try c.decodeIfPresent(Double.self, forKey: .bestWRobust)
+        bestModel = try c.decodeIfPresent(String.self, forKey: .bestModel)
         optimizerSteps = try c.decode(Int.self, forKey: .optimizerSteps)
         lossSum = try c.decode(Double.self, forKey: .lossSum)
         logSums = try c.decode([String: Double].self, forKey: .logSums)

@@ -84,6 +84,25 @@ public protocol Method: AnyObject {
     /// Called at the start of every epoch with the number of learning-rate decays so far (B-MTARD
     /// decays η and r_w with the learning rate).
     func epochStarted(_ epoch: Int, lrDecays: Int)
+    /// Called once after the last batch of each epoch (0-based `epoch` of `epochs`), before its evaluation, with
+    /// that epoch's training images to pass over again: [n_b, C, H, W] per batch, in the order and with the
+    /// augmentation the epoch trained on, whole global batches on every rank of a data-parallel job. A run
+    /// interrupted after the call does not repeat it on `--resume`. PeerAiD averages the student's weights here.
+    func epochTrained(_ epoch: Int, epochs: Int, student: Model, images: AnySequence<Tensor>)
+    /// The model the run evaluates, selects `best.safetensors` from and saves as its model in place of the
+    /// student (PeerAiD's weight average of the student, once averaging has begun); nil: the student itself.
+    /// The trainer keeps saving the student's own weights for `--resume` (Trainer+Checkpoint.swift).
+    var evaluatedModel: EvaluatedModel? { get }
+}
+
+/// A model a method evaluates and saves as the run's result in place of the student (`Method.evaluatedModel`).
+public struct EvaluatedModel {
+    /// What metrics.jsonl (`eval_model`) and the trainer state call it: letters, digits, '_' and '-'.
+    public let name: String
+    /// The student's architecture; its weights and BN statistics belong to the method.
+    public let model: Model
+
+    public init(name: String, model: Model) { self.name = name; self.model = model }
 }
 
 extension Method where State == NoState {
@@ -96,6 +115,8 @@ extension Method where State == NoState {
 extension Method {
     public var trainables: [Trainable] { [] }
     public func epochStarted(_ epoch: Int, lrDecays: Int) {}
+    public func epochTrained(_ epoch: Int, epochs: Int, student: Model, images: AnySequence<Tensor>) {}
+    public var evaluatedModel: EvaluatedModel? { nil }
 
     /// The state as a checkpoint's trainer metadata holds it: a flat JSON object of numbers
     /// (`{"tau_nat": 1.002, …}`; `{}` for methods without state).
@@ -116,7 +137,7 @@ extension Method {
 }
 
 /// A method built around a base method, as a modifier builds one (`MethodModifier`): its name, state,
-/// trainables and epoch hook are the base's, so that a wrapped B-MTARD still checkpoints its balancer.
+/// trainables, epoch hooks and evaluated model are the base's, so that a wrapped B-MTARD still checkpoints its balancer.
 /// A wrapper is generic over its base, says `typealias State = Base.State`, and implements `step` (calling
 /// `base.step`) and whatever else it changes; a modifier's constructor opens the base it receives into it.
 public protocol MethodWrapper: Method where State == Base.State {
@@ -132,6 +153,10 @@ extension MethodWrapper {
     }
     public var trainables: [Trainable] { base.trainables }
     public func epochStarted(_ epoch: Int, lrDecays: Int) { base.epochStarted(epoch, lrDecays: lrDecays) }
+    public func epochTrained(_ epoch: Int, epochs: Int, student: Model, images: AnySequence<Tensor>) {
+        base.epochTrained(epoch, epochs: epochs, student: student, images: images)
+    }
+    public var evaluatedModel: EvaluatedModel? { base.evaluatedModel }
 }
 
 /// What a method carries from batch to batch. It is saved in the checkpoint's trainer metadata as a flat JSON

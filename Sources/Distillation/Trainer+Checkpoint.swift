@@ -10,8 +10,14 @@ import NN
 /// `advdistill.trainable.<name>.model.` and `….optimizer.`, their optimizer step counts in `trainable_steps`.
 /// `best.safetensors` is written without the optimizer tensors and trainables: it is for evaluation and
 /// for use as a teacher (half the size), while `--resume` always continues from `checkpoint.safetensors`.
+///
+/// The model of both files is the one the run evaluates: the method's `evaluatedModel` when it has one (PeerAiD's
+/// weight average of the student), else the student. With an evaluated model, checkpoint.safetensors also holds
+/// the student's own weights and BN statistics under `advdistill.student.`, and `--resume` loads those into the
+/// student and the model into the method's evaluated model (its method state, restored first, says it has one).
 extension Trainer {
     static let trainableStepsMetadataKey = "trainable_steps"
+    static let trainedStudentPrefix = Checkpoint.reservedPrefix + "student."
 
     func saveCheckpoint(_ state: TrainerState, to path: String, includeOptimizer: Bool = true) throws {
         // Rank 0 alone writes; every rank holds the same weights, statistics and state.
@@ -25,14 +31,14 @@ extension Trainer {
         var extra: [SafeTensorsEntry] = []
         var meta = [Self.trainerMetadataKey: trainerJSON, Self.methodMetadataKey: config.method.name,
                     "run": config.name, "seed": String(config.seed)]
+        let evaluated = method.evaluatedModel
         if includeOptimizer {
             extra = Self.entries(of: optimizer, under: Self.optimizerPrefix)
+            if evaluated != nil { extra += Self.entries(of: student, under: Self.trainedStudentPrefix) }
             let trainables = method.trainables
             for t in trainables {
                 let prefix = Self.trainablePrefix(t.name)
-                extra += Checkpoint.file(of: t.model).entries.map { e in
-                    SafeTensorsEntry(name: prefix + "model." + e.name, dtype: e.dtype, shape: e.shape, values: e.values)
-                }
+                extra += Self.entries(of: t.model, under: prefix + "model.")
                 extra += Self.entries(of: t.optimizer, under: prefix + "optimizer.")
             }
             if !trainables.isEmpty {
@@ -46,7 +52,7 @@ extension Trainer {
         meta[MeasuredCheckpoint.roleKey] = (isBest ? MeasuredCheckpoint.Role.best : .last).rawValue
         if isBest { meta[MeasuredCheckpoint.selectedOnKey] = evalSplit }
         meta[MeasuredCheckpoint.epochKey] = String(s.epoch)
-        do { try Checkpoint.save(student, to: path, metadata: meta, extra: extra) }
+        do { try Checkpoint.save(evaluated?.model ?? student, to: path, metadata: meta, extra: extra) }
         catch { throw TrainerError.saveFailed(reason: "\(error)") }
     }
 
@@ -79,13 +85,30 @@ extension Trainer {
               let state = try? JSONDecoder().decode(TrainerState.self, from: Data(json.utf8)) else {
             throw TrainerError.resumeMismatch(file: checkpointPath, why: "has no trainer state")
         }
-        try Checkpoint.load(file, into: student, source: checkpointPath)
-        try optimizer.loadState(Self.tensors(in: file, under: Self.optimizerPrefix))
-        optimizer.stepCount = state.optimizerSteps
+        // The method state first: it says whether the method has an evaluated model, which the file's model is then.
         do { try method.restoreState(from: state.method) }
         catch { throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds a method state that \(config.method.name) cannot read (\(error))") }
+        try restoreModels(from: file)
+        try optimizer.loadState(Self.tensors(in: file, under: Self.optimizerPrefix))
+        optimizer.stepCount = state.optimizerSteps
         try restoreTrainables(from: file)
         return state
+    }
+
+    /// Loads the student, and the method's evaluated model when it has one (see the extension's comment).
+    func restoreModels(from file: SafeTensorsFile) throws {
+        let trained = Self.stripped(file, under: Self.trainedStudentPrefix)
+        switch (method.evaluatedModel, trained.entries.isEmpty) {
+        case (nil, true):
+            try Checkpoint.load(file, into: student, source: checkpointPath)
+        case let (evaluated?, false):
+            try Checkpoint.load(file, into: evaluated.model, source: "\(checkpointPath) (\(evaluated.name))")
+            try Checkpoint.load(trained, into: student, source: "\(checkpointPath) (student)")
+        case let (evaluated?, true):
+            throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds no student apart from its model, but \(config.method.name)'s state says the model is its \(evaluated.name)")
+        case (nil, false):
+            throw TrainerError.resumeMismatch(file: checkpointPath, why: "holds a student apart from its model, but \(config.method.name)'s state says it evaluates the student itself")
+        }
     }
 
     /// Loads each of the method's trainables and its optimizer from the checkpoint.
@@ -98,10 +121,7 @@ extension Trainer {
         }
         for t in trainables {
             let prefix = Self.trainablePrefix(t.name)
-            let model = file.entries.filter { $0.name.hasPrefix(prefix + "model.") }.map { e in
-                SafeTensorsEntry(name: String(e.name.dropFirst(prefix.count + "model.".count)), dtype: e.dtype, shape: e.shape, values: e.values)
-            }
-            try Checkpoint.load(SafeTensorsFile(entries: model), into: t.model, source: "\(checkpointPath) (\(t.name))")
+            try Checkpoint.load(Self.stripped(file, under: prefix + "model."), into: t.model, source: "\(checkpointPath) (\(t.name))")
             try t.optimizer.loadState(Self.tensors(in: file, under: prefix + "optimizer."))
             guard let count = steps[t.name] else {
                 throw TrainerError.resumeMismatch(file: checkpointPath, why: "has no optimizer step count for \(t.name)")
@@ -111,6 +131,20 @@ extension Trainer {
     }
 
     static func trainablePrefix(_ name: String) -> String { Checkpoint.reservedPrefix + "trainable.\(name)." }
+
+    /// A model's weights and BN statistics as checkpoint tensors, named under `prefix`.
+    static func entries(of model: Model, under prefix: String) -> [SafeTensorsEntry] {
+        Checkpoint.file(of: model).entries.map { e in
+            SafeTensorsEntry(name: prefix + e.name, dtype: e.dtype, shape: e.shape, values: e.values)
+        }
+    }
+
+    /// The file's tensors under `prefix`, named without it (a model's, to load with `Checkpoint.load`).
+    static func stripped(_ file: SafeTensorsFile, under prefix: String) -> SafeTensorsFile {
+        SafeTensorsFile(entries: file.entries.filter { $0.name.hasPrefix(prefix) }.map { e in
+            SafeTensorsEntry(name: String(e.name.dropFirst(prefix.count)), dtype: e.dtype, shape: e.shape, values: e.values)
+        })
+    }
 
     /// An optimizer's state tensors, named under `prefix`.
     static func entries(of optimizer: Optimizer, under prefix: String) -> [SafeTensorsEntry] {

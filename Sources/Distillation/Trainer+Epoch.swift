@@ -40,6 +40,12 @@ extension Trainer {
             }
             try trainBatch(batch, epoch: epoch, index: b, &s)
         }
+        // This session trained the epoch's last batch: the method's end-of-epoch work, exactly once (a run
+        // resumed at the evaluation, with no batch left, does not repeat it). Not interruptible.
+        if s.state.batch < s.batchesPerEpoch {
+            method.epochTrained(epoch, epochs: config.epochs, student: student,
+                                images: AnySequence(s.loader.batches(epoch: epoch).lazy.map(\.images)))
+        }
         s.trained = Date().timeIntervalSince(s.epochStarted)
         // A signal during the last batch stops before the (possibly long) evaluation.
         if let sig = stopSignal(s) { return try interrupt(sig, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s) }
@@ -113,6 +119,12 @@ extension Trainer {
     /// After the last batch of `epoch`: its loss, the evaluation when one is due, its metrics line, and the
     /// checkpoints (best.safetensors when W-Robust improved). Returns `.interrupted` when a signal stopped
     /// the evaluation.
+    ///
+    /// What is evaluated is the method's `evaluatedModel` when it has one (PeerAiD's weight average), else the
+    /// student; metrics.jsonl names the former in `eval_model`. best.safetensors holds the best evaluation of
+    /// the model the run evaluates now: the first evaluation of a method's model replaces a best student
+    /// whatever their W-Robust, so that once a method evaluates its own model, the run's best is chosen among
+    /// that model's evaluations alone (as PeerAiD's authors keep the best of their SWA student's epochs).
     func finishEpoch(_ epoch: Int, _ s: inout TrainingSession) throws -> TrainingOutcome? {
         // Without a single trained batch there is no loss to report and nothing left to learn from.
         guard s.state.batchesDone > 0 else { throw TrainerError.everyBatchSkipped(epoch: epoch + 1, batches: s.batchesPerEpoch) }
@@ -128,16 +140,19 @@ extension Trainer {
                 return try interrupt(stoppedBy ?? SIGTERM, epoch: epoch, nextBatch: s.batchesPerEpoch, trained: s.trained, &s)
             }
             metrics.record(r, split: evalSplit, seconds: Date().timeIntervalSince(started))
+            metrics.evalModel = method.evaluatedModel?.name
             progress.note(String(format: "epoch %d: clean %.2f%%, %@ %.2f%%, W-Robust %.2f%%", epoch + 1, 100 * r.clean.accuracy,
-                                 metrics.robustAttack ?? "robust", 100 * (metrics.robustAccuracy ?? 0), 100 * r.wRobust))
+                                 metrics.robustAttack ?? "robust", 100 * (metrics.robustAccuracy ?? 0), 100 * r.wRobust)
+                          + (metrics.evalModel.map { " (\($0))" } ?? ""))
         }
         metrics.seconds = metrics.trainSeconds + metrics.evalSeconds
         try appendMetrics(metrics)
         try record(s.events, metrics.scalars.map { (Self.epochTag($0.key), $0.value) }, step: s.state.globalStep)
 
         s.state.begin(epoch: epoch + 1, rng: s.rng)
-        if let w = metrics.wRobust, w > (s.state.bestWRobust ?? -1) {
+        if let w = metrics.wRobust, w > (s.state.bestWRobust ?? -1) || metrics.evalModel != s.state.bestModel {
             s.state.bestWRobust = w
+            s.state.bestModel = metrics.evalModel
             try saveCheckpoint(s.state, to: bestPath, includeOptimizer: false)
         }
         try saveCheckpoint(s.state, to: checkpointPath)

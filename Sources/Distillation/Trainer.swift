@@ -246,7 +246,7 @@ public final class Trainer {
 
     /// Clean + the configured attacks on the validation split (the test split when `val_fraction` is 0): `eval.limit` examples spread
     /// evenly over it (a split stored class by class, as image folders are, still gives every class).
-    /// Nil when `shouldStop` stopped it.
+    /// Measures the method's `evaluatedModel` when it has one, else the student. Nil when `shouldStop` stopped it.
     func evaluate(shouldStop: () -> Bool) throws -> EvaluationResult? {
         let count = validation.count
         let n = min(config.eval.limit ?? count, count)
@@ -258,7 +258,7 @@ public final class Trainer {
         options.seed = config.seed
         options.exampleCount = 0
         do {
-            return try Evaluator(model: student, options: options, communicator: communicator)
+            return try Evaluator(model: method.evaluatedModel?.model ?? student, options: options, communicator: communicator)
                 .evaluate(subset, checkpoint: checkpointPath, shouldStop: shouldStop)
         }
         catch is EvaluationInterrupted { return nil }
