@@ -157,7 +157,8 @@ extension MethodRegistry {
                     attack: .init(start: .gaussian),
                     parameters: [.init(.temperature, default: 5), .init(.peerTemperature, default: 1), .init(.lambda1, default: 0),
                                  .init(.lambda2, default: 1), .init(.lambda3, default: 1), .init(.gamma1, default: 1),
-                                 .init(.gamma2, default: 0.1)]) {
+                                 .init(.gamma2, default: 0.1), .init(.swa, default: true),
+                                 MethodParameterUse(.swaStart, default: 0.715).onlyWith(.swa, true)]) {
             try PeerAiDTraining($0)
         },
         MethodEntry("dgad", "DGAD (Park et al. 2024): clean or adversarial distillation by whether the teacher is right, its mistakes swapped, plus consistency",

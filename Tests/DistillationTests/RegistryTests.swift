@@ -62,7 +62,9 @@ import Testing
         let saved = try method.checkpointState()
         try method.restoreState(from: saved)
         #expect(try method.checkpointState() == saved)
-        #expect(saved.isEmpty == (method.state.balancer == nil))
+        // Only a method that carries something from batch to batch has a state: a balancer, or PeerAiD's count of averaged snapshots.
+        #expect(saved.isEmpty == (method.state.balancer == nil && name != "peeraid"))
+        if name == "peeraid" { #expect(saved == ["swa_count": 0]) }
     }
 
     @Test(arguments: ModelZoo.entries.map(\.name))

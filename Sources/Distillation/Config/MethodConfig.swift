@@ -74,13 +74,17 @@ public struct MethodConfig: Codable, Sendable, Equatable {
         }
     }
 
-    /// Every given parameter must be one that `uses` lists, with a value it accepts.
+    /// Every given parameter must be one that `uses` lists, with a value it accepts, and not one that the
+    /// others given make ineffective (`MethodParameterUse.onlyWith`).
     private static func check(_ given: MethodParameterValues, against uses: [MethodParameterUse], field: String, user: String) throws {
         for key in given.keys {
             guard let use = uses.first(where: { $0.key == key }) else {
                 throw ConfigError.invalid(field: "\(field).\(key)", message: "\(user) does not use this parameter")
             }
             if let why = use.refusal(given.values[key]!) { throw ConfigError.invalid(field: "\(field).\(key)", message: why) }
+            if let needs = use.requirement, let set = given.values[needs.key], !set.isEqual(to: needs.value) {
+                throw ConfigError.invalid(field: "\(field).\(key)", message: "has no effect with \"\(needs.key)\": \(set.configText); remove it, or set \"\(needs.key)\": \(needs.value.configText)")
+            }
         }
     }
 }

@@ -15,6 +15,10 @@ extension Int: MethodParameterValue {
     public var configText: String { String(self) }
 }
 
+extension Bool: MethodParameterValue {
+    public var configText: String { self ? "true" : "false" }
+}
+
 extension MethodParameterValue where Self: ConfigChoice {
     public var configText: String { "\"\(rawValue)\"" }
 }
@@ -60,6 +64,11 @@ extension MethodParameter where Value == Float {
     public static var lambda3: Self { Self(key: "lambda3", help: "PeerAiD: weight λ3 of the student's KL between its clean and adversarial outputs", refusal: nonNegative) }
     public static var gamma1: Self { Self(key: "gamma1", help: "PeerAiD: weight γ1 of the peer's CE on x′", refusal: nonNegative) }
     public static var gamma2: Self { Self(key: "gamma2", help: "PeerAiD: weight γ2 of the peer's KL towards the student on x′", refusal: nonNegative) }
+    public static var swaStart: Self {
+        Self(key: "swa_start", help: "PeerAiD: where SWA begins, as a fraction f of the run: the student is averaged after every epoch from ⌊f·epochs⌋ (0-based) on") {
+            (0..<1).contains($0) ? nil : "must be in [0, 1), got \($0)"
+        }
+    }
     public static var alpBeta: Self {
         Self(key: "alp_beta", help: "DGAD: weight of the consistency term MSE(softmax(S(x′)), softmax(S(x)))", refusal: nonNegative)
     }
@@ -101,6 +110,12 @@ extension MethodParameter where Value == Int {
     }
 }
 
+extension MethodParameter where Value == Bool {
+    public static var swa: Self {
+        Self(key: "swa", help: "PeerAiD: stochastic weight averaging of the student (the authors' `--swa_s`); the average, its BN statistics recomputed, is the run's evaluated and saved model")
+    }
+}
+
 extension MethodParameter where Value == KLReduction {
     public static var klReduction: Self {
         Self(key: "kl_reduction", help: "`\"mean\"`: the paper's KL averaged over B·K; `\"batchmean\"`: summed over classes, averaged over the batch (K× larger)")
@@ -127,6 +142,9 @@ public struct MethodParameterUse: Sendable {
     let refusal: @Sendable (any MethodParameterValue) -> String?
     /// The type a config's value is decoded as: every use of one key must agree on it (a test checks).
     let valueType: any MethodParameterValue.Type
+    /// The parameter (key) and value without which this one has no effect (`swa_start` needs `swa` true): a
+    /// config that gives this one and sets that one otherwise is refused.
+    private(set) var requirement: (key: String, value: any MethodParameterValue)?
 
     /// A parameter whose default is `value`.
     public init<V>(_ parameter: MethodParameter<V>, default value: V) {
@@ -142,6 +160,13 @@ public struct MethodParameterUse: Sendable {
         decode = { try $0.decodeIfPresent(V.self, forKey: AnyCodingKey(stringValue: parameter.key)) }
         refusal = { ($0 as? V).flatMap(parameter.refusal) }
         valueType = V.self
+    }
+
+    /// This use, refused in a config that sets `parameter` to anything but `value` (giving it would do nothing).
+    public func onlyWith<C>(_ parameter: MethodParameter<C>, _ value: C) -> Self {
+        var use = self
+        use.requirement = (parameter.key, value)
+        return use
     }
 }
 

@@ -19,7 +19,19 @@ import NN
 /// L_P without detaching, so L_P's gradient also reaches the student; here L_P sees S(x′) detached and
 /// trains only the peer (the paper minimises L_P over the peer's parameters). And S(x′) is one forward pass
 /// shared by both losses (the authors run it twice, in train mode, moving BN statistics twice).
-/// Not implemented: the authors' optional stochastic weight averaging of the student (`--swa_s`).
+///
+/// Stochastic weight averaging of the student (`"swa"`, default on: the authors' commands all pass `--swa_s`):
+/// after each epoch from s = ⌊f·E⌋ (0-based, E the run's epochs, f = `swa_start` = 0.715) the average θ̄ of the
+/// student's weights takes in the new snapshot and its BN statistics are recomputed in one pass over the training
+/// images (`StochasticWeightAverage` has the formulas). The authors start at their first learning-rate milestone
+/// (`swa_s_start = lr_decay_epochs_student[0]` in main.py): epoch 214 of 300 in the CIFAR schedule of
+/// Configs/cifar10-peeraid-resnet18.json, which f = 0.715 gives (⌊0.715·300⌋ = 214); a 5-epoch run averages
+/// its epochs 4 and 5 (s = 3). From its first update the average is the run's model (`evaluatedModel`): the
+/// per-epoch evaluation measures it, best.safetensors is chosen among its evaluations and checkpoint.safetensors
+/// holds it as the model (the student's own weights under `advdistill.student.`), as the authors evaluate
+/// (PGD, FGSM, AutoAttack) their best SWA student. They also keep the plain student's best; here the student
+/// is measured only before averaging begins. The average never feeds back into training: the student, the
+/// peer and their optimizers follow the same trajectory with SWA on or off.
 final class PeerAiDTraining: Method {
     let name = "peeraid"
     let attack: TrainingAttack
@@ -28,27 +40,50 @@ final class PeerAiDTraining: Method {
     let gamma1: Float, gamma2: Float
     let peer: Model
     let peerOptimizer: Optimizer
+    /// The student's weight average; nil with `"swa": false`.
+    let average: StochasticWeightAverage?
 
     init(attack: TrainingAttack, temperature: Float, peerTemperature: Float, lambda1: Float, lambda2: Float, lambda3: Float,
-         gamma1: Float, gamma2: Float, peer: Model, peerOptimizer: Optimizer) {
+         gamma1: Float, gamma2: Float, peer: Model, peerOptimizer: Optimizer, average: StochasticWeightAverage? = nil) {
         self.attack = attack; self.temperature = temperature; self.peerTemperature = peerTemperature
         self.lambda1 = lambda1; self.lambda2 = lambda2; self.lambda3 = lambda3; self.gamma1 = gamma1; self.gamma2 = gamma2
-        self.peer = peer; self.peerOptimizer = peerOptimizer
+        self.peer = peer; self.peerOptimizer = peerOptimizer; self.average = average
     }
 
     /// Builds the peer like the student, from its own stream of the run's seed (the student's initialisation
-    /// draws from the seed's first stream), with the optimizer the config gives the student.
+    /// draws from the seed's first stream), with the optimizer the config gives the student; and, with `swa`,
+    /// the average (which draws from no stream of the seed).
     convenience init(_ settings: MethodSettings) throws {
         let env = try settings.requireEnvironment()
         var rng = SeededGenerator(seed: env.seed ^ 0x5045_4552_4149_4400)  // "PEERAID"
         let peer = try ModelZoo.make(env.student, rng: &rng)
+        let average = settings[.swa] ? try StochasticWeightAverage(spec: env.student, startFraction: settings[.swaStart]) : nil
         self.init(attack: settings.attack, temperature: settings[.temperature], peerTemperature: settings[.peerTemperature],
                   lambda1: settings[.lambda1], lambda2: settings[.lambda2], lambda3: settings[.lambda3],
                   gamma1: settings[.gamma1], gamma2: settings[.gamma2],
-                  peer: peer, peerOptimizer: env.optimizer.make(parameters: peer.parameters))
+                  peer: peer, peerOptimizer: env.optimizer.make(parameters: peer.parameters), average: average)
     }
 
     var trainables: [Trainable] { [Trainable(name: "peer", model: peer, optimizer: peerOptimizer)] }
+
+    /// SWA's update after the epoch, from s on (see the type's comment).
+    func epochTrained(_ epoch: Int, epochs: Int, student: Model, images: AnySequence<Tensor>) {
+        guard let average, average.averages(epoch: epoch, epochs: epochs) else { return }
+        average.add(student)
+        average.recomputeBatchNorm(images)
+    }
+
+    /// The weight average once it holds a snapshot.
+    var evaluatedModel: EvaluatedModel? {
+        guard let average, average.count > 0 else { return nil }
+        return EvaluatedModel(name: "swa_student", model: average.model)
+    }
+
+    /// The snapshots averaged so far (0 without SWA); the average's tensors are the checkpoint's model.
+    var state: PeerAiDState {
+        get { PeerAiDState(swaCount: average?.count ?? 0) }
+        set { average?.count = newValue.swaCount }
+    }
 
     func step(student: Model, x: Tensor, labels: [Int], context: inout StepContext) -> StepOutput {
         peerOptimizer.learningRate = context.learningRate
@@ -79,5 +114,25 @@ final class PeerAiDTraining: Method {
     /// PyTorch's `KLDivLoss()` (reduction "mean"): Σ p·(log p − log q) averaged over all N·K entries.
     private func klMean(_ p: Tensor, _ logQ: Tensor) -> Tensor {
         (1 / Float(p.count)) * klDivergenceRows(target: p, logQ: logQ).sum()
+    }
+}
+
+/// PeerAiD's count n of averaged snapshots (`swa_count` in the checkpoint's method state).
+public struct PeerAiDState: MethodState {
+    public var swaCount: Int
+
+    enum CodingKeys: String, CodingKey { case swaCount = "swa_count" }
+
+    public init(swaCount: Int) { self.swaCount = swaCount }
+
+    /// Read as a number (the trainer stores method states as `[String: Double]`); absent in checkpoints of
+    /// runs from before SWA, which had averaged nothing.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let n = try c.decodeIfPresent(Double.self, forKey: .swaCount) ?? 0
+        guard let count = Int(exactly: n), count >= 0 else {
+            throw DecodingError.dataCorruptedError(forKey: .swaCount, in: c, debugDescription: "swa_count must be a whole number ≥ 0, got \(n)")
+        }
+        swaCount = count
     }
 }
