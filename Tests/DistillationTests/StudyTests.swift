@@ -171,6 +171,45 @@ extension TrainerRuns {
             #expect(file.points.allSatisfy { $0.status == "done" && $0.last?.epoch == 1 })
         }
 
+        /// When best.safetensors and checkpoint.safetensors hold the same weights (a 1-epoch run: best is the last
+        /// epoch), the last checkpoint's evaluation is the best one's, recorded against its own file and said to
+        /// be reused; it equals a fresh evaluation of that file.
+        @Test func theLastCheckpointReusesTheBestOnesEvaluationWhenTheyHoldTheSameWeights() throws {
+            let dir = TempDir()
+            let path = try writeStudy(dir, grid: ["seeds": [4], "methods": [["name": "natural"]]],
+                                      evaluation: ["attacks": "fgsm,pgd5", "limit": 16, "batch_size": 16])
+            let study = try Study(config: try StudyConfig.load(path: path), studyFile: path)
+            #expect(try study.run() == .finished(done: 1, total: 1, locked: []))
+            let run = dir.sub("study/runs/natural-seed4")
+            let best = try EvaluationFile.read(run + "/eval-best.json"), last = try EvaluationFile.read(run + "/eval-last.json")
+            #expect(best.warnings.allSatisfy { !$0.contains("not run again") })
+            #expect(last.warnings.contains { $0.contains("the same weights as \(run)/best.safetensors") })
+            #expect(last.checkpoint == run + "/checkpoint.safetensors" && last.measured?.role == .last)
+            #expect(last.checkpointSha256 == EvaluationFile.identify(checkpoint: run + "/checkpoint.safetensors").sha256)
+            #expect(last.checkpointSha256 != best.checkpointSha256, "two files (the last also holds the optimizer)")
+
+            // A fresh evaluation of checkpoint.safetensors gives the same numbers, example by example.
+            let (model, _) = try Checkpoint.loadModel(path: run + "/checkpoint.safetensors")
+            var options = EvaluationOptions(eps: Float(best.eps))
+            options.attacks = "fgsm,pgd5"; options.attackLimit = 16; options.batchSize = 16; options.seed = 4
+            let test = try Dataset.load(try StudyConfig.load(path: path).points()[0].config.data.test)
+            let fresh = try Evaluator(model: model, options: options).evaluate(test, checkpoint: run + "/checkpoint.safetensors")
+            #expect(fresh.clean.accuracy == last.clean.accuracy && fresh.cleanCorrect == last.cleanCorrect)
+            #expect(fresh.attacks.map { $0.accuracy } == last.attacks.map { $0.accuracy })
+            #expect(fresh.attacks.map { $0.robust } == last.attacks.map { $0.robust } && fresh.wRobust == last.wRobust)
+        }
+
+        @Test func sameModelComparesModelTensorsBitForBitAndIgnoresTrainerState() {
+            func file(_ values: [Float], extra: Bool = false) -> SafeTensorsFile {
+                SafeTensorsFile(entries: [SafeTensorsEntry(name: "fc.weight", dtype: .f32, shape: [values.count], values: values)]
+                    + (extra ? [SafeTensorsEntry(name: Checkpoint.reservedPrefix + "optimizer.m", dtype: .f32, shape: [1], values: [7])] : []))
+            }
+            #expect(Study.sameModel(file([1, 2]), file([1, 2], extra: true)), "optimizer state is not the model")
+            #expect(!Study.sameModel(file([1, 2]), file([1, 2.0000002])))
+            #expect(!Study.sameModel(file([0, 2]), file([-0.0, 2])), "bit for bit: −0 is not +0")
+            #expect(!Study.sameModel(file([1, 2]), file([1, 2, 3])))
+        }
+
         /// Two invocations at once: a point whose run lock a live process holds is skipped, the others go on;
         /// the next invocation runs only what is left.
         @Test func aPointLockedByAnotherLiveProcessIsSkipped() throws {

@@ -30,7 +30,9 @@ public enum StudyError: Error, CustomStringConvertible {
 }
 
 /// Runs a study: every point of the grid as an ordinary run under `<output>/runs/<point>/`, each evaluated
-/// on the test split twice (the selected checkpoint into eval-best.json, the last into eval-last.json),
+/// on the test split twice (the selected checkpoint into eval-best.json, the last into eval-last.json; when both
+/// files hold the same model tensors bit for bit, as when the last epoch is the best, the last one's file records
+/// the best one's evaluation against its own checkpoint, with a warning saying so, instead of attacking again),
 /// and `<output>/study.json` rewritten after each point.
 ///
 /// Restartable at any moment: a point already trained and evaluated is skipped; an interrupted one resumes
@@ -122,13 +124,32 @@ public final class Study {
         if case .interrupted(let sig) = try trainer.train(resume: resume) { return .interrupted(signal: sig) }
 
         let test = try Dataset.load(p.config.data.test)
+        var measured: [(file: SafeTensorsFile, result: EvaluationResult)] = []
         for proto in StudyProtocol.allCases {
             let out = p.directory + "/" + StudyFile.evaluationFile(proto)
-            // Kept from an invocation stopped between the two evaluations (training was already complete).
-            if let r = try? EvaluationFile.read(out), r.measured != nil, PointResult.matches(r, p, config.evaluation) { continue }
-            progress.note("\(tag): evaluating the \(proto == .best ? "selected (best)" : "last") checkpoint on the test split")
             let path = p.directory + "/" + proto.checkpointFile
+            // Kept from an invocation stopped between the two evaluations (training was already complete).
+            if let r = try? EvaluationFile.read(out), r.measured != nil, PointResult.matches(r, p, config.evaluation) {
+                if let file = try? SafeTensorsFile.read(path: path) { measured.append((file, r)) }
+                continue
+            }
+            let started = Date()
             let (model, file) = try Checkpoint.loadModel(path: path)
+            // The same weights as a checkpoint measured already (best is usually the last epoch): the evaluation
+            // is a function of the weights, the data and the options, so it is that one's, not run again.
+            if let earlier = measured.first(where: { Self.sameModel($0.file, file) }) {
+                var result = earlier.result
+                result.checkpoint = path
+                (result.checkpointSha256, result.checkpointBytes) = EvaluationFile.identify(checkpoint: path)
+                result.measured = MeasuredCheckpoint(path: path, metadata: file.metadata)
+                result.warnings.append("the same weights as \(earlier.result.checkpoint), whose evaluation this is (not run again)")
+                result.created = ISO8601DateFormatter().string(from: started)
+                result.seconds = Date().timeIntervalSince(started)  // what this file cost; the attacks' own times are the earlier run's
+                progress.note("\(tag): the \(proto == .best ? "selected (best)" : "last") checkpoint holds the weights evaluated already; its evaluation is reused")
+                try EvaluationFile.write(result, to: out)
+                continue
+            }
+            progress.note("\(tag): evaluating the \(proto == .best ? "selected (best)" : "last") checkpoint on the test split")
             var options = EvaluationOptions(eps: config.evaluation.eps ?? p.eps)
             options.epsText = (config.evaluation.epsilon ?? p.config.attack.epsilon)?.text
             options.attacks = config.evaluation.attacks
@@ -143,8 +164,22 @@ public final class Study {
             } catch is EvaluationInterrupted { return .interrupted(signal: stoppedBy ?? SIGTERM) }
             result.measured = MeasuredCheckpoint(path: path, metadata: file.metadata)
             try EvaluationFile.write(result, to: out)
+            measured.append((file, result))
         }
         return .done
+    }
+
+    /// Whether two checkpoint files hold the same model: the same tensors outside `Checkpoint.reservedPrefix`
+    /// (optimizer and trainer state), by name, shape and bit pattern.
+    static func sameModel(_ a: SafeTensorsFile, _ b: SafeTensorsFile) -> Bool {
+        func model(_ f: SafeTensorsFile) -> [SafeTensorsEntry] {
+            f.entries.filter { !$0.name.hasPrefix(Checkpoint.reservedPrefix) }.sorted { $0.name < $1.name }
+        }
+        let (x, y) = (model(a), model(b))
+        return x.count == y.count && zip(x, y).allSatisfy { e, f in
+            e.name == f.name && e.shape == f.shape && e.values.count == f.values.count
+                && zip(e.values, f.values).allSatisfy { $0.bitPattern == $1.bitPattern }
+        }
     }
 
     /// Rebuilds study.json from the point directories and writes it atomically.
