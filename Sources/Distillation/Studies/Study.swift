@@ -128,6 +128,7 @@ public final class Study {
         for proto in StudyProtocol.allCases {
             let out = p.directory + "/" + StudyFile.evaluationFile(proto)
             let path = p.directory + "/" + proto.checkpointFile
+            let which = proto == .best ? "selected (best)" : "last"
             // Kept from an invocation stopped between the two evaluations (training was already complete).
             if let r = try? EvaluationFile.read(out), r.measured != nil, PointResult.matches(r, p, config.evaluation) {
                 if let file = try? SafeTensorsFile.read(path: path) { measured.append((file, r)) }
@@ -145,11 +146,11 @@ public final class Study {
                 result.warnings.append("the same weights as \(earlier.result.checkpoint), whose evaluation this is (not run again)")
                 result.created = ISO8601DateFormatter().string(from: started)
                 result.seconds = Date().timeIntervalSince(started)  // what this file cost; the attacks' own times are the earlier run's
-                progress.note("\(tag): the \(proto == .best ? "selected (best)" : "last") checkpoint holds the weights evaluated already; its evaluation is reused")
+                progress.note("\(tag): the \(which) checkpoint holds the weights evaluated already; its evaluation is reused")
                 try EvaluationFile.write(result, to: out)
                 continue
             }
-            progress.note("\(tag): evaluating the \(proto == .best ? "selected (best)" : "last") checkpoint on the test split")
+            progress.note("\(tag): evaluating the \(which) checkpoint on the test split")
             var options = EvaluationOptions(eps: config.evaluation.eps ?? p.eps)
             options.epsText = (config.evaluation.epsilon ?? p.config.attack.epsilon)?.text
             options.attacks = config.evaluation.attacks

@@ -66,12 +66,14 @@ final class WinogradWeightCache: Sendable {
 
         transforms.add(1, ordering: .relaxed)
         let u = transformWeights(w.pointer, cout: cout, cin: cin, flipped: flipped)
-        let copy = key.kept ? w : Storage(uninitializedCount: count)
+        // What the entry holds to recognise w by: a kept W′ itself, else a copy of the plain weights.
+        var held = w
         if !key.kept {
-            nonisolated(unsafe) let (src, dst) = (UnsafePointer(w.pointer), copy.pointer)
+            held = Storage(uninitializedCount: count)
+            nonisolated(unsafe) let (src, dst) = (UnsafePointer(w.pointer), held.pointer)
             parallelFor(count, grain: 1 << 18) { r in (dst + r.lowerBound).update(from: src + r.lowerBound, count: r.count) }
         }
-        let entry = Entry(weights: copy, transformed: u)
+        let entry = Entry(weights: held, transformed: u)
         state.withLock { s in
             if let old = s.entries.removeValue(forKey: key) { s.bytes -= old.entry.bytes }
             while s.bytes + entry.bytes > budgetBytes {
