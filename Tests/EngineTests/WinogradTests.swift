@@ -4,7 +4,9 @@ import Testing
 /// The Winograd F(4×4, 3×3) kernel against the naive seven-loop definition (`ConvCase.reference`),
 /// forward and backward, on shapes chosen for its edges: channel counts that are not multiples of
 /// the SIMD width, outputs that are not multiples of the tile, every padding it accepts, one tile per
-/// image, and chunks so small that they split images and tile rows; each under both schedules.
+/// image, and chunks so small that they split images and tile rows; each under both schedules and with
+/// both kernels for the 36 products (BLAS and WinogradProducts.swift's SIMD blocks, whose column blocks
+/// of 16, 8 and 4 and partial row blocks these channel and tile counts cover).
 
 struct WinogradCase: CustomTestStringConvertible, Sendable {
     let conv: ConvCase
@@ -30,6 +32,8 @@ struct WinogradCase: CustomTestStringConvertible, Sendable {
         WinogradCase(conv: ConvCase(name: "chunks of 3 tiles split rows and images", n: 3, cin: 8, h: 13, w: 9, cout: 12,
                                     padding: .symmetric(1)), chunkLimit: 3),
         WinogradCase(conv: ConvCase(name: "single image", n: 1, cin: 16, h: 8, w: 8, cout: 8, padding: .symmetric(1))),
+        WinogradCase(conv: ConvCase(name: "20 → 28 channels: column blocks of 16, 8 and 4", n: 2, cin: 20, h: 7, w: 6,
+                                    cout: 28, padding: .symmetric(1)), chunkLimit: 5),
     ]
 }
 
@@ -46,17 +50,19 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
     let dy = smoothInput(c.yShape, seed: 64)
     let ref = c.referenceBackward(x: x.scalars, w: w.scalars, dy: dy.scalars)
     for schedule in wc.schedules {
-        let y = Tensor(uninitializedShape: c.yShape)
-        winogradConvForward(x.data, w.storage, b?.data, y.data, g, schedule: schedule)
-        expectClose(y.scalars, reference, "forward, \(schedule)")
+        for kernel in [WinogradProductKernel.blas, .simd] {
+            let y = Tensor(uninitializedShape: c.yShape)
+            winogradConvForward(x.data, w.storage, b?.data, y.data, g, schedule: schedule, kernel: kernel)
+            expectClose(y.scalars, reference, "forward, \(schedule), \(kernel)")
+            // dx alone (an attack) takes the other route: dy convolved with the rotated kernel.
+            let (dxOnly, noDW) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: false, schedule: schedule, kernel: kernel)
+            #expect(noDW == nil)
+            expectClose(dxOnly?.scalars ?? [], ref.dx, "dx alone, \(schedule), \(kernel)")
+        }
 
         let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, schedule: schedule)
         expectClose(dx?.scalars ?? [], ref.dx, "dx, \(schedule)")
         expectClose(dw?.scalars ?? [], ref.dw, "dw, \(schedule)")
-        // dx alone (an attack) takes the other route: dy convolved with the rotated kernel.
-        let (dxOnly, noDW) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: false, schedule: schedule)
-        #expect(noDW == nil)
-        expectClose(dxOnly?.scalars ?? [], ref.dx, "dx alone, \(schedule)")
         let (noDX, dwOnly) = winogradConvBackward(dy, x, w, g, wantX: false, wantW: true, schedule: schedule)
         #expect(noDX == nil && dwOnly?.scalars == dw?.scalars, "dW alone is the same computation")
     }

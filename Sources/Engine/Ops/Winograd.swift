@@ -87,11 +87,11 @@ struct WinogradGeometry {
 /// output transform). `schedule` forces a schedule (tests cover both, and chunk boundaries with tiny chunks).
 func winogradConvForward(_ x: UnsafePointer<Float>, _ w: Storage, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool = false,
-                         schedule: WinogradSchedule? = nil) {
+                         schedule: WinogradSchedule? = nil, kernel: WinogradProductKernel? = nil) {
     let winograd = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: geo.padding.top,
                                     bottom: geo.padding.bottom, left: geo.padding.left, right: geo.padding.right)
     let u = WinogradWeightCache.shared.transformed(w, cout: geo.cout, cin: geo.cin, flipped: false)
-    winogradProducts(x, u.data, bias, y, winograd, relu: relu, schedule: schedule)
+    winogradProducts(x, u.data, bias, y, winograd, relu: relu, schedule: schedule, kernel: kernel)
 }
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, Cin, 3, 3] → (dx, dW), each only when wanted.
@@ -103,14 +103,15 @@ func winogradConvForward(_ x: UnsafePointer<Float>, _ w: Storage, _ bias: Unsafe
 ///   weights differ from the forward's, but stay cached over an attack's steps, and its transforms
 ///   are cheaper than the adjoint's patch scatter (measured 30 % less time on smallcnn's layers).
 func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
-                          wantX: Bool, wantW: Bool, schedule: WinogradSchedule? = nil) -> (Tensor?, Tensor?) {
+                          wantX: Bool, wantW: Bool, schedule: WinogradSchedule? = nil,
+                          kernel: WinogradProductKernel? = nil) -> (Tensor?, Tensor?) {
     let p = geo.padding
     if wantX && !wantW {
         let dxConv = WinogradGeometry(n: geo.n, cin: geo.cout, cout: geo.cin, h: geo.oh, w: geo.ow, top: 2 - p.top,
                                       bottom: 2 - p.bottom, left: 2 - p.left, right: 2 - p.right)
         let u = WinogradWeightCache.shared.transformed(weight.storage, cout: geo.cout, cin: geo.cin, flipped: true)
         let dx = Tensor(uninitializedShape: x.shape)
-        winogradProducts(dy.data, u.data, nil, dx.data, dxConv, schedule: schedule)
+        winogradProducts(dy.data, u.data, nil, dx.data, dxConv, schedule: schedule, kernel: kernel)
         return (dx, nil)
     }
     let forward = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: p.top, bottom: p.bottom,
@@ -162,16 +163,25 @@ extension WinogradGeometry {
 
 /// y = conv(x, weights) from x: [N, Cin, H, W] and the transformed weights `[36, Cin4, Cout4]`:
 /// input transform → 36 GEMMs → output transform (+ bias, then max(·, 0) with `relu`) into y: [N, Cout, OH, OW].
+/// The GEMMs run on `kernel` (nil: the geometry's `productKernel`; tests cover both).
 private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                               _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ geo: WinogradGeometry,
-                              relu: Bool = false, schedule: WinogradSchedule?) {
+                              relu: Bool = false, schedule: WinogradSchedule?, kernel: WinogradProductKernel? = nil) {
     let slots = max(1, min(Compute.workers, geo.tiles))
     let (phased, chunk) = geo.schedule(schedule, workers: slots)
+    let simd = (kernel ?? geo.productKernel) == .simd
     nonisolated(unsafe) let (px, pu, pbias, py) = (x, u, bias, y)
     // M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4]; rows of V_ξ and M_ξ are 36 positions apart.
-    @inline(__always) func products(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, tiles: Int, _ xi: Int) {
-        serialGEMM(v + xi * geo.cin4, pu + xi * geo.cin4 * geo.cout4, m + xi * geo.cout4,
-                   m: tiles, n: geo.cout4, k: geo.cin4, lda: points * geo.cin4, ldc: points * geo.cout4)
+    @inline(__always) func products(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, tiles: Int,
+                                    _ positions: Range<Int>) {
+        if simd {
+            simdWinogradProducts(v, pu, m, tiles: tiles, cin4: geo.cin4, cout4: geo.cout4, positions: positions)
+            return
+        }
+        for xi in positions {
+            serialGEMM(v + xi * geo.cin4, pu + xi * geo.cin4 * geo.cout4, m + xi * geo.cout4,
+                       m: tiles, n: geo.cout4, k: geo.cin4, lda: points * geo.cin4, ldc: points * geo.cout4)
+        }
     }
     if phased {
         let scratch = Tensor(uninitializedShape: [points * geo.tiles * (geo.cin4 + geo.cout4) + slots * geo.planeFloats])
@@ -180,9 +190,7 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
         parallelSlices(geo.tiles, slots: slots) { slot, tiles in
             geo.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * geo.cin4, plane: planes + slot * geo.planeFloats)
         }
-        parallelSlices(points, slots: slots) { _, positions in
-            for xi in positions { products(v, m, tiles: geo.tiles, xi) }
-        }
+        parallelSlices(points, slots: slots) { _, positions in products(v, m, tiles: geo.tiles, positions) }
         parallelSlices(geo.tiles, slots: slots) { _, tiles in
             outputTransform(m + tiles.lowerBound * points * geo.cout4, geo, tiles: tiles, bias: pbias, relu: relu,
                             into: py)
@@ -199,7 +207,7 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
         while t0 < tiles.upperBound {
             let count = min(chunk, tiles.upperBound - t0)
             geo.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
-            for xi in 0..<points { products(v, m, tiles: count, xi) }
+            products(v, m, tiles: count, 0..<points)
             outputTransform(m, geo, tiles: t0..<t0 + count, bias: pbias, relu: relu, into: py)
             t0 += count
         }

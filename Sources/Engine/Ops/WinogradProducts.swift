@@ -1,0 +1,128 @@
+/// The 36 products of a Winograd convolution, M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4],
+/// in Swift SIMD for layers with few channels, where a BLAS call per ξ costs more around the product
+/// than in it.
+///
+/// With Cin4 = 16 (tinycnn's 16 → 32 layer) each of a chunk's 36 GEMMs has an inner dimension of 16:
+/// OpenBLAS then spends about as long zeroing C (beta = 0 is a pass of its own over the strided M) and
+/// packing A and B as in its kernel (perf, APGD-T and Square on tinycnn, 2026-12-06: sgemm_beta 10–13 %,
+/// the copies 10 %, the kernel 25–26 % of all samples). Here U_ξ (at most 8 KB for the layers routed here)
+/// stays in L1 while every tile's row of V_ξ is read in place, and each block of outputs is written once.
+///
+/// Blocks of four tiles × sixteen output channels (eight accumulators, two loads of U and four
+/// broadcasts per input channel), then eight and four channels for the last columns. A block that
+/// runs past the last tile recomputes the last tile for the missing rows and stores only the real ones.
+/// Each M entry is Σ_k V[t, ξ, k]·U[ξ, k, j] summed in ascending k from zero, multiply then add (Swift
+/// does not contract them into FMA): the same bits in every build and on every run; OpenBLAS's kernels
+/// sum in another order with FMA, so the two differ in the last bits (the tests hold both to the naive
+/// definition).
+
+/// Which kernel computes a Winograd layer's products.
+enum WinogradProductKernel: Sendable {
+    /// One BLAS GEMM per position ξ.
+    case blas
+    /// `simdWinogradProducts`.
+    case simd
+}
+
+extension WinogradGeometry {
+    /// The SIMD products for a small inner dimension (Cin4 ≤ 32) with the transformed weights of one
+    /// position in L1 (Cin4·Cout4 ≤ 32·64 floats, 8 KB); BLAS otherwise. Measured one thread, images/s,
+    /// alternating pairs (bench/README.md): smallcnn's 32 → 64 layer gains, ResNet-18's 64-channel layers
+    /// lose 8–13 % (an inner dimension of 64 already suits the BLAS kernel).
+    var productKernel: WinogradProductKernel {
+        cin4 <= 32 && cin4 * cout4 <= 32 * 64 ? .simd : .blas
+    }
+}
+
+/// M_ξ = V_ξ · U_ξ for ξ in `positions` and tiles 0..<`tiles` of the chunk: V is `[tiles, 36, Cin4]`,
+/// U `[36, Cin4, Cout4]`, M `[tiles, 36, Cout4]` (the layouts of Winograd.swift).
+func simdWinogradProducts(_ v: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+                          tiles: Int, cin4: Int, cout4: Int, positions: Range<Int>) {
+    guard tiles > 0 else { return }
+    let vRow = 36 * cin4, mRow = 36 * cout4
+    for xi in positions {
+        let ux = u + xi * cin4 * cout4
+        var t = 0
+        while t < tiles {
+            let rows = min(4, tiles - t)
+            // Rows past the last tile read the last tile again (their results are not stored).
+            @inline(__always) func row(_ r: Int) -> Int { min(t + r, tiles - 1) }
+            let v0 = v + row(0) * vRow + xi * cin4, v1 = v + row(1) * vRow + xi * cin4
+            let v2 = v + row(2) * vRow + xi * cin4, v3 = v + row(3) * vRow + xi * cin4
+            let m0 = m + t * mRow + xi * cout4
+            var j = 0
+            while j + 16 <= cout4 {
+                productBlock16(v0, v1, v2, v3, ux + j, cin4: cin4, cout4: cout4, rows: rows, into: m0 + j, rowStride: mRow)
+                j += 16
+            }
+            if j + 8 <= cout4 {
+                productBlock8(v0, v1, v2, v3, ux + j, cin4: cin4, cout4: cout4, rows: rows, into: m0 + j, rowStride: mRow)
+                j += 8
+            }
+            if j < cout4 {  // Cout4 is a multiple of 4: one block of four is left
+                productBlock4(v0, v1, v2, v3, ux + j, cin4: cin4, cout4: cout4, rows: rows, into: m0 + j, rowStride: mRow)
+            }
+            t += 4
+        }
+    }
+}
+
+/// Four rows × sixteen columns: out[r, 0..<16] = Σ_k v_r[k]·b[k·cout4 + 0..<16], stored for r < `rows`.
+@inline(__always)
+private func productBlock16(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>, _ v2: UnsafePointer<Float>,
+                            _ v3: UnsafePointer<Float>, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,
+                            into out: UnsafeMutablePointer<Float>, rowStride: Int) {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>()
+    for k in 0..<cin4 {
+        let lo = load8(b, k * cout4), hi = load8(b, k * cout4 + 8)
+        let s0 = SIMD8<Float>(repeating: v0[k]), s1 = SIMD8<Float>(repeating: v1[k])
+        let s2 = SIMD8<Float>(repeating: v2[k]), s3 = SIMD8<Float>(repeating: v3[k])
+        a0 += s0 * lo; c0 += s0 * hi
+        a1 += s1 * lo; c1 += s1 * hi
+        a2 += s2 * lo; c2 += s2 * hi
+        a3 += s3 * lo; c3 += s3 * hi
+    }
+    store8(a0, out); store8(c0, out, 8)
+    if rows > 1 { store8(a1, out, rowStride); store8(c1, out, rowStride + 8) }
+    if rows > 2 { store8(a2, out, 2 * rowStride); store8(c2, out, 2 * rowStride + 8) }
+    if rows > 3 { store8(a3, out, 3 * rowStride); store8(c3, out, 3 * rowStride + 8) }
+}
+
+/// Four rows × eight columns (as `productBlock16`).
+@inline(__always)
+private func productBlock8(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>, _ v2: UnsafePointer<Float>,
+                           _ v3: UnsafePointer<Float>, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,
+                           into out: UnsafeMutablePointer<Float>, rowStride: Int) {
+    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+    for k in 0..<cin4 {
+        let lo = load8(b, k * cout4)
+        a0 += SIMD8<Float>(repeating: v0[k]) * lo
+        a1 += SIMD8<Float>(repeating: v1[k]) * lo
+        a2 += SIMD8<Float>(repeating: v2[k]) * lo
+        a3 += SIMD8<Float>(repeating: v3[k]) * lo
+    }
+    store8(a0, out)
+    if rows > 1 { store8(a1, out, rowStride) }
+    if rows > 2 { store8(a2, out, 2 * rowStride) }
+    if rows > 3 { store8(a3, out, 3 * rowStride) }
+}
+
+/// Four rows × four columns (as `productBlock16`).
+@inline(__always)
+private func productBlock4(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>, _ v2: UnsafePointer<Float>,
+                           _ v3: UnsafePointer<Float>, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,
+                           into out: UnsafeMutablePointer<Float>, rowStride: Int) {
+    var a0 = SIMD4<Float>(), a1 = SIMD4<Float>(), a2 = SIMD4<Float>(), a3 = SIMD4<Float>()
+    for k in 0..<cin4 {
+        let lo = load4(b, k * cout4)
+        a0 += SIMD4<Float>(repeating: v0[k]) * lo
+        a1 += SIMD4<Float>(repeating: v1[k]) * lo
+        a2 += SIMD4<Float>(repeating: v2[k]) * lo
+        a3 += SIMD4<Float>(repeating: v3[k]) * lo
+    }
+    store4(a0, out)
+    if rows > 1 { store4(a1, out, rowStride) }
+    if rows > 2 { store4(a2, out, 2 * rowStride) }
+    if rows > 3 { store4(a3, out, 3 * rowStride) }
+}
