@@ -154,3 +154,50 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
     #expect(cache.transformed(w1.storage, cout: 8, cin: 8, flipped: false) === a, "the recent entry stays")
     #expect(cache.transformed(w2.storage, cout: 8, cin: 8, flipped: false) !== b, "the newcomer was not kept")
 }
+
+/// The fused convolution, ReLU and 2×2 max-pool against the two ops it replaces, bit for bit, where nothing is
+/// recorded: odd output sizes (the last row and column dropped by ⌊·/2⌋), a last odd channel block, tinycnn's
+/// 16 → 32 layer on 28×28, both schedules and both product kernels; and a layer Winograd does not take (one
+/// input channel) through the fallback.
+@Test(arguments: [
+    ConvCase(name: "12 → 12 channels, 9×11 (odd sides, odd block)", n: 3, cin: 12, h: 9, w: 11, cout: 12, padding: .symmetric(1)),
+    ConvCase(name: "tinycnn's 16 → 32 on 28×28", n: 2, cin: 16, h: 28, w: 28, cout: 32, padding: .symmetric(1)),
+    ConvCase(name: "8 → 20, padding 0, 7×10", n: 2, cin: 8, h: 7, w: 10, cout: 20),
+    ConvCase(name: "one input channel: not Winograd", n: 2, cin: 1, h: 8, w: 8, cout: 4, padding: .symmetric(1)),
+])
+func fusedReLUMaxPoolMatchesTheTwoOpsBitForBit(_ c: ConvCase) {
+    let x = smoothInput(c.xShape, seed: 71)
+    let w = smoothInput(c.wShape, seed: 72, scale: 0.5)
+    let b = smoothInput([c.cout], seed: 73, scale: 0.2)
+    let separate = withNoGrad { maxPool2d(conv2d(x, weight: w, bias: b, padding: c.padding, relu: true), kernel: 2) }
+    let fused = withNoGrad { conv2dReLUMaxPool2(x, weight: w, bias: b, padding: c.padding) }
+    #expect(fused.shape == separate.shape)
+    #expect(fused.scalars == separate.scalars, "fused differs from conv2d + maxPool2d")
+    #expect(separate.scalars.contains { $0 > 0 } && separate.scalars.contains { $0 == 0 }, "the case exercises the ReLU")
+
+    let conv = ConvGeometry(n: c.n, cin: c.cin, h: c.h, w: c.w, cout: c.cout, kh: 3, kw: 3, stride: 1,
+                            padding: c.padding, groups: 1, oh: c.oh, ow: c.ow)
+    guard conv.usesWinograd else { return }
+    for schedule in [WinogradSchedule.chunked(tiles: 5), .phased] {
+        for kernel in [WinogradProductKernel.blas, .simd] {
+            let full = Tensor(uninitializedShape: c.yShape)
+            winogradConvForward(x.data, w.storage, b.data, full.data, conv, relu: true, schedule: schedule, kernel: kernel)
+            let pooled = Tensor(uninitializedShape: separate.shape)
+            winogradConvForward(x.data, w.storage, b.data, pooled.data, conv, relu: true, pool: true, schedule: schedule, kernel: kernel)
+            #expect(pooled.scalars == withNoGrad { maxPool2d(full, kernel: 2) }.scalars, "\(schedule), \(kernel)")
+        }
+    }
+}
+
+/// Where a graph is recorded the fused call is the two ops, so gradients flow as they did.
+@Test func fusedReLUMaxPoolRecordsTheTwoOpsWhenAGradientIsNeeded() {
+    let c = ConvCase(name: "", n: 2, cin: 8, h: 6, w: 6, cout: 8, padding: .symmetric(1))
+    let x = smoothInput(c.xShape, seed: 81)
+    x.requiresGrad = true
+    let w = smoothInput(c.wShape, seed: 82, scale: 0.5)
+    let y = conv2dReLUMaxPool2(x, weight: w, bias: nil, padding: c.padding)
+    let expected = withNoGrad { maxPool2d(conv2d(x, weight: w, bias: nil, padding: c.padding, relu: true), kernel: 2) }
+    #expect(y.scalars == expected.scalars)
+    y.sum().backward()
+    #expect(x.grad != nil && x.grad!.scalars.contains { $0 != 0 })
+}

@@ -92,3 +92,19 @@ func trainingModeConvThenBatchNormIsTheTwoLayersBitForBit(_ relu: Bool) {
     }
     #expect(run(helper: true).map { $0.map(\.bitPattern) } == run(helper: false).map { $0.map(\.bitPattern) })
 }
+
+/// smallcnn and tinycnn fuse conv → ReLU → 2×2 max-pool where nothing is recorded (`conv2dReLUMaxPool2`): the
+/// logits of an evaluation (no graph) equal, bit for bit, those of the same eval-mode pass recorded for an
+/// attack's input gradient, which runs the separate ops.
+@Test(arguments: ["smallcnn", "tinycnn"])
+func evaluationWithoutAGraphGivesTheLogitsOfTheRecordedPassBitForBit(_ arch: String) throws {
+    var rng = SeededGenerator(seed: 9)
+    let model = try ModelZoo.make(ModelSpec(arch: arch, numClasses: 10, inChannels: 1, inputSize: 28), rng: &rng)
+    fillWithFormula(model)
+    let x = Tensor.uniform([5, 1, 28, 28], 0, 1, using: &rng)
+    let unrecorded = withNoGrad { model.forward(x, training: false) }
+    let probe = x.detachedCopy()
+    probe.requiresGrad = true
+    let recorded = model.forward(probe, training: false)
+    #expect(unrecorded.scalars == recorded.scalars)
+}

@@ -85,6 +85,26 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
     return y
 }
 
+/// `maxPool2d(conv2d(x, weight:, bias:, stride:, padding:, groups:, relu: true), kernel: 2)`, the same values bit
+/// for bit. With no graph to record (evaluation, attacks that only query, teachers) and a Winograd layer, it is
+/// one op: the output transform stores each 2×2 window's maximum (`storePooledTile`), so the full-size activation
+/// is never written nor read again by a pooling pass (measured in bench/README.md). Otherwise, the two ops.
+public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
+                               padding: Padding = .symmetric(0), groups: Int = 1) -> Tensor {
+    let geo = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding, groups: groups)
+    let recorded = GradMode.isEnabled && (x.requiresGrad || weight.requiresGrad || bias?.requiresGrad == true)
+    guard !recorded, geo.usesWinograd, geo.oh >= 2, geo.ow >= 2 else {
+        return maxPool2d(conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, relu: true),
+                         kernel: 2)
+    }
+    let y = Tensor(uninitializedShape: [geo.n, geo.cout, geo.oh / 2, geo.ow / 2])
+    OpProfile.measure(OpProfile.isRecording ? geo.profileName + "+relu+maxPool2" : "conv2d+relu+maxPool2") {
+        winogradConvForward(x.data, weight.storage, bias?.data, y.data, geo, relu: true, pool: true)
+    }
+    FLOPCounter.add(geo.directFLOPs)
+    return y
+}
+
 /// Checks the shapes of a conv2d call and derives its geometry.
 private func convGeometry(x: [Int], weight w: [Int], bias: [Int]?, stride: Int, padding p: Padding,
                           groups: Int) -> ConvGeometry {

@@ -226,7 +226,8 @@ func unblock(_ plane: UnsafePointer<Float>, _ geo: WinogradGeometry, block: Int,
 /// of scratch. `outputTransform` (WinogradTransformsSIMD8.swift) calls it for a last odd block.
 @inline(__always)
 func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
-                bias: UnsafePointer<Float>?, relu: Bool, tmp: UnsafeMutablePointer<Float4>, into y: UnsafeMutablePointer<Float>) {
+                bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, tmp: UnsafeMutablePointer<Float4>,
+                into y: UnsafeMutablePointer<Float>) {
     let slice = geo.cout4, plane = geo.oh * geo.ow
     let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
@@ -249,6 +250,7 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
             out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
         }
     }
+    if pool { return storePooledTile(out, lanes: lanes, geo, img: img, ty: ty, tx: tx, block: cb, into: y) }
     // Keeping the outputs in memory until here matters: transposing them straight from
     // registers made the compiler compute the second pass one lane at a time (2× slower).
     let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
@@ -262,6 +264,28 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
         let f = UnsafeRawPointer(out).assumingMemoryBound(to: Float.self)
         for r in 0..<rows {
             for l in 0..<lanes { for c in 0..<cols { dst[l * plane + r * geo.ow + c] = f[(4 * r + c) * 4 + l] } }
+        }
+    }
+}
+
+/// The 2×2 max-pool of one tile's 4×4 ReLU outputs (`out`: 16 vectors, row-major, lanes = the channels of
+/// blocks from `block` on, `lanes` of them real) into y: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]. A tile at (ty, tx) holds
+/// the pooled outputs (2·ty + i, 2·tx + j), i, j < 2, wherever they exist: with ⌊·/2⌋, a window never
+/// reaches past OH or OW. Each window's maximum is that of the same four values as `maxPool2d`, none NaN
+/// after the ReLU, so the pooled values are `maxPool2d`'s bit for bit.
+@inline(__always)
+func storePooledTile<V: SIMD>(_ out: UnsafeMutablePointer<V>, lanes: Int, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int,
+                              block cb: Int, into y: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+    let (poh, pow) = (geo.oh / 2, geo.ow / 2)
+    let (rows, cols) = (min(2, poh - 2 * ty), min(2, pow - 2 * tx))
+    guard rows > 0 && cols > 0 else { return }
+    let plane = poh * pow
+    let dst = y + (img * geo.cout + cb * 4) * plane + 2 * ty * pow + 2 * tx
+    for i in 0..<rows {
+        for j in 0..<cols {
+            @inline(__always) func larger(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .> a) }
+            let m = larger(larger(out[8 * i + 2 * j], out[8 * i + 2 * j + 1]), larger(out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j]))
+            for l in 0..<lanes { dst[l * plane + i * pow + j] = m[l] }
         }
     }
 }

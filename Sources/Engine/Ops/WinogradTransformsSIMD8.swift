@@ -267,7 +267,8 @@ func inputTransformAdjoint8(_ dv: UnsafePointer<Float>, _ geo: WinogradGeometry,
 /// eight channels per vector. `src`: the tile's 36 × Cout4 products; `tmp`: 40 vectors of scratch.
 @inline(__always)
 func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
-                 bias: UnsafePointer<Float>?, relu: Bool, tmp: UnsafeMutablePointer<Float8>, into y: UnsafeMutablePointer<Float>) {
+                 bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, tmp: UnsafeMutablePointer<Float8>,
+                 into y: UnsafeMutablePointer<Float>) {
     let slice = geo.cout4, plane = geo.oh * geo.ow
     let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     let out = tmp + 24
@@ -289,6 +290,7 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
             out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
         }
     }
+    if pool { return storePooledTile(out, lanes: lanes, geo, img: img, ty: ty, tx: tx, block: cb, into: y) }
     // As in `outputTile`: the outputs go through memory before the transposes.
     let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
     if lanes == 8 && cols == 4 {
@@ -311,9 +313,11 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
 
 /// y[n, co, 4·ty + r, 4·tx + c] = (Aᵀ M A)[r, c] (+ bias) for every tile t and output channel,
 /// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored. M is [tiles, 36, Cout4].
-/// Channel blocks in pairs (`outputTile8`), a last odd one alone (`outputTile`).
+/// Channel blocks in pairs (`outputTile8`), a last odd one alone (`outputTile`). `pool` (with `relu`): y is
+/// instead the 2×2 max-pool of those outputs, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] (`storePooledTile`).
 func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
-                     bias: UnsafePointer<Float>?, relu: Bool = false, into y: UnsafeMutablePointer<Float>) {
+                     bias: UnsafePointer<Float>?, relu: Bool = false, pool: Bool = false, into y: UnsafeMutablePointer<Float>) {
+    require(!pool || relu, "outputTransform: pooling is fused only after the ReLU")
     let blocks = geo.cout4 / 4
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 40) { tmp8 in
         withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp4 in
@@ -322,11 +326,13 @@ func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: 
                 let src = m + (t - tiles.lowerBound) * points * geo.cout4
                 var cb = 0
                 while cb + 2 <= blocks {
-                    outputTile8(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, tmp: tmp8.baseAddress!, into: y)
+                    outputTile8(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
+                                tmp: tmp8.baseAddress!, into: y)
                     cb += 2
                 }
                 if cb < blocks {
-                    outputTile(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, tmp: tmp4.baseAddress!, into: y)
+                    outputTile(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
+                               tmp: tmp4.baseAddress!, into: y)
                 }
             }
         }

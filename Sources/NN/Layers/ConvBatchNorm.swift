@@ -20,6 +20,16 @@ extension Conv2DLayer {
         return conv2d(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups, relu: relu)
     }
 
+    /// x → `maxPool2d(self(x, then: bn, training:, relu: true), kernel: 2)`; in eval mode the folded convolution,
+    /// its ReLU and the pooling are one op where nothing is recorded (`conv2dReLUMaxPool2`).
+    func reluMaxPool2(_ x: Tensor, then bn: BatchNormLayer, training: Bool) -> Tensor {
+        guard !training else { return maxPool2d(bn(self(x), training: true, relu: true), kernel: 2) }
+        let (w, b) = foldBatchNorm(convWeight: weight, convBias: bias, weight: bn.weight, bias: bn.bias,
+                                   runningMean: bn.runningMean, runningVar: bn.runningVar, eps: bn.eps,
+                                   reusing: bn.fold)
+        return conv2dReLUMaxPool2(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups)
+    }
+
     /// `callAsFunction(_:then:training:relu:)` written down for export: the graph keeps the convolution,
     /// the batch norm and the ReLU as separate nodes (an ONNX runtime folds them itself).
     func callAsFunction(_ x: GraphValue, then bn: BatchNormLayer, relu: Bool = false) -> GraphValue {

@@ -35,8 +35,8 @@ final class SmallCNN: Model, GraphDescribing {
     func forward(_ x: Tensor, training: Bool) -> Tensor {
         checkInput(x)
         var h = conv1(x, then: bn1, training: training, relu: true)
-        h = maxPool2d(conv2(h, then: bn2, training: training, relu: true), kernel: 2)
-        h = maxPool2d(conv3(h, then: bn3, training: training, relu: true), kernel: 2)
+        h = conv2.reluMaxPool2(h, then: bn2, training: training)
+        h = conv3.reluMaxPool2(h, then: bn3, training: training)
         h = fc1(h.flattened()).relu()
         return fc2(h)
     }
