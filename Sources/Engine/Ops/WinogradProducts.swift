@@ -46,7 +46,7 @@ func simdWinogradProducts(_ v: UnsafePointer<Float>, _ u: UnsafePointer<Float>, 
         while t < tiles {
             let rows = min(4, tiles - t)
             // Rows past the last tile read the last tile again (their results are not stored).
-            @inline(__always) func row(_ r: Int) -> Int { min(t + r, tiles - 1) }
+            @inline(__always) func row(_ r: Int) -> Int { t + r < tiles ? t + r : tiles - 1 }
             let v0 = v + row(0) * vRow + xi * cin4, v1 = v + row(1) * vRow + xi * cin4
             let v2 = v + row(2) * vRow + xi * cin4, v3 = v + row(3) * vRow + xi * cin4
             let m0 = m + t * mRow + xi * cout4

@@ -250,7 +250,11 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
             out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
         }
     }
-    if pool { return storePooledTile(out, lanes: lanes, geo, img: img, ty: ty, tx: tx, block: cb, into: y) }
+    if pool {
+        poolTile(out)
+        return storePooledTile(UnsafeRawPointer(out).assumingMemoryBound(to: Float.self), width: 4, lanes: lanes, geo,
+                               img: img, ty: ty, tx: tx, block: cb, into: y)
+    }
     // Keeping the outputs in memory until here matters: transposing them straight from
     // registers made the compiler compute the second pass one lane at a time (2× slower).
     let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
@@ -268,25 +272,48 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
     }
 }
 
-/// The 2×2 max-pool of one tile's 4×4 ReLU outputs (`out`: 16 vectors, row-major, lanes = the channels of
-/// blocks from `block` on, `lanes` of them real) into y: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]. A tile at (ty, tx) holds
-/// the pooled outputs (2·ty + i, 2·tx + j), i, j < 2, wherever they exist: with ⌊·/2⌋, a window never
-/// reaches past OH or OW. Each window's maximum is that of the same four values as `maxPool2d`, none NaN
-/// after the ReLU, so the pooled values are `maxPool2d`'s bit for bit.
+/// The 2×2 max-pool of one tile's 4×4 ReLU outputs, `out`'s 16 vectors (row-major, lanes = channels), kept
+/// in out[0..<4] ((0, 0), (0, 1), (1, 0), (1, 1)) for `storePooledTile`. Each window's maximum is that of the
+/// same four values as `maxPool2d`'s, none NaN after the ReLU, so the pooled values are `maxPool2d`'s bit for bit.
 @inline(__always)
-func storePooledTile<V: SIMD>(_ out: UnsafeMutablePointer<V>, lanes: Int, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int,
-                              block cb: Int, into y: UnsafeMutablePointer<Float>) where V.Scalar == Float {
+func poolTile(_ out: UnsafeMutablePointer<Float8>) {
+    @inline(__always) func larger(_ a: Float8, _ b: Float8) -> Float8 { a.replacing(with: b, where: b .> a) }
+    @inline(__always) func window(_ i: Int, _ j: Int) -> Float8 {
+        larger(larger(out[8 * i + 2 * j], out[8 * i + 2 * j + 1]), larger(out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j]))
+    }
+    (out[0], out[1], out[2], out[3]) = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
+}
+
+/// `poolTile` for four channels.
+@inline(__always)
+func poolTile(_ out: UnsafeMutablePointer<Float4>) {
+    @inline(__always) func larger(_ a: Float4, _ b: Float4) -> Float4 { a.replacing(with: b, where: b .> a) }
+    @inline(__always) func window(_ i: Int, _ j: Int) -> Float4 {
+        larger(larger(out[8 * i + 2 * j], out[8 * i + 2 * j + 1]), larger(out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j]))
+    }
+    (out[0], out[1], out[2], out[3]) = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
+}
+
+/// Stores a pooled tile (`poolTile`: `pooled` holds 4 vectors of `width` floats, `lanes` of them real channels
+/// from `block` on) into y: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]. The tile at (ty, tx) holds the pooled outputs
+/// (2·ty + i, 2·tx + j), i, j < 2, wherever they exist: with ⌊·/2⌋ a window never reaches past OH or OW.
+@inline(__always)
+func storePooledTile(_ pooled: UnsafePointer<Float>, width: Int, lanes: Int, _ geo: WinogradGeometry, img: Int, ty: Int,
+                     tx: Int, block cb: Int, into y: UnsafeMutablePointer<Float>) {
     let (poh, pow) = (geo.oh / 2, geo.ow / 2)
     let (rows, cols) = (min(2, poh - 2 * ty), min(2, pow - 2 * tx))
-    guard rows > 0 && cols > 0 else { return }
     let plane = poh * pow
     let dst = y + (img * geo.cout + cb * 4) * plane + 2 * ty * pow + 2 * tx
-    for i in 0..<rows {
-        for j in 0..<cols {
-            @inline(__always) func larger(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .> a) }
-            let m = larger(larger(out[8 * i + 2 * j], out[8 * i + 2 * j + 1]), larger(out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j]))
-            for l in 0..<lanes { dst[l * plane + i * pow + j] = m[l] }
+    if rows == 2 && cols == 2 {
+        for l in 0..<lanes {
+            let d = dst + l * plane
+            d[0] = pooled[l]; d[1] = pooled[width + l]; d[pow] = pooled[2 * width + l]; d[pow + 1] = pooled[3 * width + l]
         }
+        return
+    }
+    guard rows > 0 && cols > 0 else { return }
+    for i in 0..<rows {
+        for l in 0..<lanes { for j in 0..<cols { dst[l * plane + i * pow + j] = pooled[(2 * i + j) * width + l] } }
     }
 }
 

@@ -290,7 +290,11 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
             out[4 * r] = o.0 + b; out[4 * r + 1] = o.1 + b; out[4 * r + 2] = o.2 + b; out[4 * r + 3] = o.3 + b
         }
     }
-    if pool { return storePooledTile(out, lanes: lanes, geo, img: img, ty: ty, tx: tx, block: cb, into: y) }
+    if pool {
+        poolTile(out)
+        return storePooledTile(UnsafeRawPointer(out).assumingMemoryBound(to: Float.self), width: 8, lanes: lanes, geo,
+                               img: img, ty: ty, tx: tx, block: cb, into: y)
+    }
     // As in `outputTile`: the outputs go through memory before the transposes.
     let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
     if lanes == 8 && cols == 4 {
