@@ -108,7 +108,7 @@ private func productBlock8(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float
     if rows > 3 { store8(a3, out, 3 * rowStride) }
 }
 
-/// Four rows × four columns (as `productBlock16`).
+/// Four rows × four columns (as `productBlock16`; one function per vector width, see `positivePart` in SIMD.swift).
 @inline(__always)
 private func productBlock4(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float>, _ v2: UnsafePointer<Float>,
                            _ v3: UnsafePointer<Float>, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,

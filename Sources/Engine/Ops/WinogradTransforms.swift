@@ -284,7 +284,8 @@ func poolTile(_ out: UnsafeMutablePointer<Float8>) {
     (out[0], out[1], out[2], out[3]) = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
 }
 
-/// `poolTile` for four channels.
+/// `poolTile` for four channels (one function per vector width, as `positivePart` in SIMD.swift: generic lane code
+/// was not specialised where it was inlined, and a generic store here made Square 1.5× slower).
 @inline(__always)
 func poolTile(_ out: UnsafeMutablePointer<Float4>) {
     @inline(__always) func larger(_ a: Float4, _ b: Float4) -> Float4 { a.replacing(with: b, where: b .> a) }
