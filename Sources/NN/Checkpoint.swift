@@ -12,6 +12,11 @@ public enum Checkpoint {
     public static let modelMetadataKey = "model"
     public static let reservedPrefix = "advdistill."
 
+    /// The file's model tensors: every entry outside `reservedPrefix` (optimizer and trainer state), in file order.
+    public static func modelEntries(of file: SafeTensorsFile) -> [SafeTensorsEntry] {
+        file.entries.filter { !$0.name.hasPrefix(reservedPrefix) }
+    }
+
     /// A model's state as a safetensors file (F32; `num_batches_tracked` as I64 like PyTorch).
     public static func file(of model: Model, metadata: [String: String] = [:],
                             extra: [SafeTensorsEntry] = []) -> SafeTensorsFile {

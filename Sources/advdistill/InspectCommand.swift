@@ -28,7 +28,7 @@ struct Inspect: ParsableCommand {
         } else {
             print("architecture: not recognised (pass --model to load it elsewhere)")
         }
-        let model = f.entries.filter { !$0.name.hasPrefix(Checkpoint.reservedPrefix) }
+        let model = Checkpoint.modelEntries(of: f)
         print("tensors: \(f.entries.count) (\(model.count) model, \(f.entries.count - model.count) training state)")
         for e in (all ? f.entries : Array(f.entries.prefix(40))) {
             print("  \(e.name)  \(e.dtype.rawValue)  \(e.shape)")

@@ -174,7 +174,7 @@ public final class Study {
     /// (optimizer and trainer state), by name, shape and bit pattern.
     static func sameModel(_ a: SafeTensorsFile, _ b: SafeTensorsFile) -> Bool {
         func model(_ f: SafeTensorsFile) -> [SafeTensorsEntry] {
-            f.entries.filter { !$0.name.hasPrefix(Checkpoint.reservedPrefix) }.sorted { $0.name < $1.name }
+            Checkpoint.modelEntries(of: f).sorted { $0.name < $1.name }
         }
         let (x, y) = (model(a), model(b))
         return x.count == y.count && zip(x, y).allSatisfy { e, f in

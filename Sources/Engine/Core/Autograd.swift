@@ -70,11 +70,18 @@ public func withNoGrad<R>(_ body: () throws -> R) rethrows -> R {
     try GradMode.$isEnabled.withValue(false, operation: body)
 }
 
+/// Whether an op on `inputs` is recorded (`record` attaches its backward): the graph is being recorded and some
+/// input requires grad. Ops that can skip work no backward will need (an argmax, a full-size activation) ask this.
+@inline(__always)
+public func willRecord(_ inputs: [Tensor]) -> Bool {
+    GradMode.isEnabled && inputs.contains(where: { $0.requiresGrad })
+}
+
 /// Attaches `backward` to `output` when the graph is being recorded and some input requires grad.
 /// Ops call this once, after computing `output`.
 @inline(__always)
 public func record(_ output: Tensor, _ name: String, _ inputs: [Tensor], _ backward: @escaping BackwardFunction) {
-    guard GradMode.isEnabled, inputs.contains(where: { $0.requiresGrad }) else { return }
+    guard willRecord(inputs) else { return }
     let node = Node(name: name, shape: output.shape, inputs: inputs.map(Edge.init), backward: backward)
     node.output = output
     output.requiresGrad = true

@@ -58,7 +58,7 @@ public func maxPool2d(_ x: Tensor, kernel: Int, stride: Int? = nil, padding: Int
     let geo = poolGeometry("maxPool2d", x.shape, kernel: kernel, stride: stride, padding: padding)
     let y = Tensor(uninitializedShape: [x.shape[0], x.shape[1], geo.oh, geo.ow])
     // The argmax (index within the plane) is only kept when backward can run: evaluation skips it.
-    let keepArgmax = GradMode.isEnabled && x.requiresGrad
+    let keepArgmax = willRecord([x])
     let argmax = [Int32](unsafeUninitializedCapacity: keepArgmax ? y.count : 0) { buffer, initialized in
         // An empty buffer may still have a base address (the shared empty storage): never write there.
         let at = keepArgmax ? buffer.baseAddress : nil

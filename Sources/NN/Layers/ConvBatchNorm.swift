@@ -14,19 +14,21 @@ extension Conv2DLayer {
     /// x: [N, Cin, H, W] → [N, Cout, OH, OW]: `bn(self(x), training:, relu:)`, folded in eval mode.
     func callAsFunction(_ x: Tensor, then bn: BatchNormLayer, training: Bool, relu: Bool = false) -> Tensor {
         guard !training else { return bn(self(x), training: true, relu: relu) }
-        let (w, b) = foldBatchNorm(convWeight: weight, convBias: bias, weight: bn.weight, bias: bn.bias,
-                                   runningMean: bn.runningMean, runningVar: bn.runningVar, eps: bn.eps,
-                                   reusing: bn.fold)
+        let (w, b) = folded(into: bn)
         return conv2d(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups, relu: relu)
+    }
+
+    /// W′ and b′ of this convolution with `bn`'s eval-mode normalisation folded in (`foldBatchNorm`).
+    private func folded(into bn: BatchNormLayer) -> (Tensor, Tensor) {
+        foldBatchNorm(convWeight: weight, convBias: bias, weight: bn.weight, bias: bn.bias,
+                      runningMean: bn.runningMean, runningVar: bn.runningVar, eps: bn.eps, reusing: bn.fold)
     }
 
     /// x → `maxPool2d(self(x, then: bn, training:, relu: true), kernel: 2)`; in eval mode the folded convolution,
     /// its ReLU and the pooling are one op where nothing is recorded (`conv2dReLUMaxPool2`).
     func reluMaxPool2(_ x: Tensor, then bn: BatchNormLayer, training: Bool) -> Tensor {
         guard !training else { return maxPool2d(bn(self(x), training: true, relu: true), kernel: 2) }
-        let (w, b) = foldBatchNorm(convWeight: weight, convBias: bias, weight: bn.weight, bias: bn.bias,
-                                   runningMean: bn.runningMean, runningVar: bn.runningVar, eps: bn.eps,
-                                   reusing: bn.fold)
+        let (w, b) = folded(into: bn)
         return conv2dReLUMaxPool2(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups)
     }
 
