@@ -191,16 +191,74 @@ func fusedReLUMaxPoolMatchesTheTwoOpsBitForBit(_ c: ConvCase) {
     }
 }
 
-/// Where a graph is recorded the fused call is the two ops, so gradients flow as they did.
-@Test func fusedReLUMaxPoolRecordsTheTwoOpsWhenAGradientIsNeeded() {
-    let c = ConvCase(name: "", n: 2, cin: 8, h: 6, w: 6, cout: 8, padding: .symmetric(1))
-    let x = smoothInput(c.xShape, seed: 81)
-    x.requiresGrad = true
-    let w = smoothInput(c.wShape, seed: 82, scale: 0.5)
-    let y = conv2dReLUMaxPool2(x, weight: w, bias: nil, padding: c.padding)
-    let expected = withNoGrad { maxPool2d(conv2d(x, weight: w, bias: nil, padding: c.padding, relu: true), kernel: 2) }
-    let same = y.scalars == expected.scalars
-    #expect(same)
-    y.sum().backward()
-    #expect(x.grad != nil && x.grad!.scalars.contains { $0 != 0 })
+/// Where a graph is recorded, the fused op keeps each window's argmax and its backward scatters there: its outputs and
+/// the gradients of x, the weight and the bias equal those of the two ops recorded, bit for bit. The cases of
+/// `fusedReLUMaxPoolMatchesTheTwoOpsBitForBit` with Winograd layers, plus ties: channels whose weights are zero output
+/// their bias everywhere, so every window ties (positive bias: the first output takes the gradient) or is all zero
+/// after the ReLU (negative bias: no gradient). Both backward routes run: dx alone (attacks) and all three (training).
+@Test(arguments: [
+    ConvCase(name: "12 → 12 channels, 9×11 (odd sides, odd block)", n: 3, cin: 12, h: 9, w: 11, cout: 12, padding: .symmetric(1)),
+    ConvCase(name: "tinycnn's 16 → 32 on 28×28", n: 2, cin: 16, h: 28, w: 28, cout: 32, padding: .symmetric(1)),
+    ConvCase(name: "8 → 20, padding 0, 7×10", n: 2, cin: 8, h: 7, w: 10, cout: 20),
+])
+func fusedReLUMaxPoolGradientsMatchTheTwoOpsBitForBit(_ c: ConvCase) {
+    let x = smoothInput(c.xShape, seed: 91)
+    let w = smoothInput(c.wShape, seed: 92, scale: 0.5)
+    let b = smoothInput([c.cout], seed: 93, scale: 0.2)
+    let perChannel = w.count / c.cout
+    for i in 0..<2 * perChannel { w.data[i] = 0 }
+    (b.data[0], b.data[1]) = (0.3, -0.2)
+    let r = smoothInput([c.n, c.cout, c.oh / 2, c.ow / 2], seed: 94)
+    for wantAll in [false, true] {
+        func run(_ op: (Tensor, Tensor, Tensor) -> Tensor) -> [[UInt32]] {
+            let (xi, wi, bi) = (x.detachedCopy(), w.detachedCopy(), b.detachedCopy())
+            xi.requiresGrad = true
+            wi.requiresGrad = wantAll; bi.requiresGrad = wantAll
+            let y = op(xi, wi, bi)
+            (y * r).sum().backward()
+            let grads = wantAll ? [xi.grad!, wi.grad!, bi.grad!] : [xi.grad!]
+            return ([y] + grads).map { $0.scalars.map(\.bitPattern) }
+        }
+        let fused = run { conv2dReLUMaxPool2($0, weight: $1, bias: $2, padding: c.padding) }
+        let separate = run { maxPool2d(conv2d($0, weight: $1, bias: $2, padding: c.padding, relu: true), kernel: 2) }
+        for (k, what) in ["y", "dx", "dW", "dBias"].prefix(fused.count).enumerated() {
+            let same = fused[k] == separate[k]
+            #expect(same, "\(what), \(wantAll ? "all gradients" : "dx alone")")
+        }
+    }
+}
+
+/// The fused op's gradients against central finite differences, at a point away from its kinks: every window's
+/// largest convolution output leads the next by more than 0.05 and is positive, or all four are below −0.05 (a
+/// step of h = 0.01 moves an output by less than 0.02; the test checks that the point is such a point). The input
+/// rises along its rows and columns and each output channel's weights share one sign, so the window maxima sit at
+/// the bottom right (positive weights) or the top left (negative weights, with a bias that keeps them positive);
+/// the other two channels of every four are negative everywhere (no gradient reaches them).
+@Test func fusedReLUMaxPoolGradientMatchesFiniteDifferences() {
+    let c = ConvCase(name: "", n: 1, cin: 8, h: 8, w: 8, cout: 8)
+    let noise = smoothInput(c.xShape, seed: 101, scale: 0.005)
+    let x = Tensor(shape: c.xShape, scalars: (0..<noise.count).map { i in
+        Float(i % (c.h * c.w)) * 0.02 + noise.data[i]
+    })
+    let magnitudes = smoothInput(c.wShape, seed: 102).scalars.map { 0.05 + 0.1 * abs($0) }
+    let perChannel = c.cin * 9
+    let w = Tensor(shape: c.wShape, scalars: magnitudes.indices.map { i in
+        (i / perChannel) % 2 == 0 ? magnitudes[i] : -magnitudes[i]
+    })
+    let b = Tensor(shape: [c.cout], scalars: (0..<c.cout).map { [0, 15, -20, 0][$0 % 4] })
+    let conv = withNoGrad { conv2d(x, weight: w, bias: b, padding: c.padding) }
+    var smooth = true
+    for plane in 0..<c.n * c.cout {
+        for i in 0..<c.oh / 2 {
+            for j in 0..<c.ow / 2 {
+                let values = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                    .map { conv.data[plane * c.oh * c.ow + (2 * i + $0.0) * c.ow + 2 * j + $0.1] }.sorted(by: >)
+                smooth = smooth && (values[0] > 0 && values[0] - values[1] > 0.05 || values[0] < -0.05)
+            }
+        }
+    }
+    #expect(smooth, "the point is away from the kinks")
+    GradientCheck().check("conv2dReLUMaxPool2", inputs: [x, w, b]) {
+        conv2dReLUMaxPool2($0[0], weight: $0[1], bias: $0[2], padding: c.padding)
+    }
 }

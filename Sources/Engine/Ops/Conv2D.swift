@@ -86,22 +86,88 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
 }
 
 /// `maxPool2d(conv2d(x, weight:, bias:, stride:, padding:, groups:, relu: true), kernel: 2)`, the same values bit
-/// for bit. With no graph to record (evaluation, attacks that only query, teachers) and a Winograd layer, it is
-/// one op: the output transform stores each 2×2 window's maximum (`storePooledTile`), so the full-size activation
-/// is never written nor read again by a pooling pass (measured in bench/README.md). Otherwise, the two ops.
+/// for bit, and where a graph is recorded the same gradients bit for bit. On a Winograd layer it is one op: the
+/// output transform stores each 2×2 window's maximum (`storePooledTile`), so the full-size activation is never
+/// written nor read again by a pooling pass (measured in bench/README.md). Recorded (an attack's input gradient,
+/// a teacher or student in eval mode under training), it also keeps one byte per pooled output saying which of
+/// its window's four outputs is the maximum, or that the maximum is 0 (`PooledArgmax`); backward scatters dy to
+/// those outputs — what the pooling's backward and then the ReLU's mask would give, g = ∂L/∂(conv output) — and
+/// runs the convolution's backward on g. Other layers: the two ops.
 public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
                                padding: Padding = .symmetric(0), groups: Int = 1) -> Tensor {
     let geo = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding, groups: groups)
-    guard !willRecord(bias.map { [x, weight, $0] } ?? [x, weight]), geo.usesWinograd, geo.oh >= 2, geo.ow >= 2 else {
+    guard geo.usesWinograd, geo.oh >= 2, geo.ow >= 2 else {
         return maxPool2d(conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, relu: true),
                          kernel: 2)
     }
+    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    let recorded = willRecord(inputs)
     let y = Tensor(uninitializedShape: [geo.n, geo.cout, geo.oh / 2, geo.ow / 2])
-    OpProfile.measure(OpProfile.isRecording ? geo.profileName + "+relu+maxPool2" : "conv2d+relu+maxPool2") {
-        winogradConvForward(x.data, weight.storage, bias?.data, y.data, geo, relu: true, pool: true)
+    let name = OpProfile.isRecording ? geo.profileName + "+relu+maxPool2" : "conv2d+relu+maxPool2"
+    let argmax = [UInt8](unsafeUninitializedCapacity: recorded ? y.count : 0) { codes, initialized in
+        OpProfile.measure(name) {
+            // An empty buffer may still have a base address (the shared empty storage): never write there.
+            winogradConvForward(x.data, weight.storage, bias?.data, y.data, geo, relu: true, pool: true,
+                                argmax: recorded ? codes.baseAddress : nil)
+        }
+        initialized = codes.count
     }
     FLOPCounter.add(geo.directFLOPs)
+    guard recorded else { return y }
+    record(y, name, inputs) { dy, needs in
+        // dy: [N, Cout, OH/2, OW/2] → g: [N, Cout, OH, OW] → dx, dW, dBias as conv2d's backward.
+        let g = argmax.withUnsafeBufferPointer { unpooledGradient(dy, codes: $0.baseAddress!, geo) }
+        var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
+        if needs[0] || needs[1] {
+            (grads[0], grads[1]) = winogradConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
+        }
+        FLOPCounter.add(geo.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
+        if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(g, geo) }
+        return grads
+    }
     return y
+}
+
+/// g[n, c, 2·i + a, 2·j + b] = dy[n, c, i, j] where `codes` (`PooledArgmax`) names output (a, b) of window (i, j),
+/// and 0 everywhere else (the other outputs of the window, windows whose maximum is 0, and the last row and
+/// column of an odd-sized output, which no window covers). dy: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] → g: [N, Cout, OH, OW].
+/// One pass writes every float of g: four windows at a time make eight floats of each of their two rows.
+private func unpooledGradient(_ dy: Tensor, codes: UnsafePointer<UInt8>, _ geo: ConvGeometry) -> Tensor {
+    let g = Tensor(uninitializedShape: [geo.n, geo.cout, geo.oh, geo.ow])
+    let (poh, pow, ow) = (geo.oh / 2, geo.ow / 2, geo.ow)
+    nonisolated(unsafe) let (pdy, pg, pc) = (dy.data, g.data, codes)
+    @inline(__always) func picked(_ d: Float4, _ code: SIMD4<Int32>, _ k: Int32) -> Float4 {
+        Float4(repeating: 0).replacing(with: d, where: code .== k)
+    }
+    @inline(__always) func interleaved(_ a: Float4, _ b: Float4) -> Float8 {
+        Float8(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
+    }
+    parallelFor(geo.n * geo.cout, grain: max(1, elementwiseGrain / max(1, geo.outPlane))) { planes in
+        for plane in planes {
+            let gp = pg + plane * geo.outPlane
+            for i in 0..<poh {
+                let (d, c) = (pdy + (plane * poh + i) * pow, pc + (plane * poh + i) * pow)
+                let (top, bottom) = (gp + 2 * i * ow, gp + (2 * i + 1) * ow)
+                var j = 0
+                while j + 4 <= pow {
+                    let dj = load4(d, j)
+                    let code = SIMD4<Int32>(Int32(c[j]), Int32(c[j + 1]), Int32(c[j + 2]), Int32(c[j + 3]))
+                    store8(interleaved(picked(dj, code, 0), picked(dj, code, 1)), top, 2 * j)
+                    store8(interleaved(picked(dj, code, 2), picked(dj, code, 3)), bottom, 2 * j)
+                    j += 4
+                }
+                while j < pow {
+                    let code = c[j]
+                    top[2 * j] = code == 0 ? d[j] : 0; top[2 * j + 1] = code == 1 ? d[j] : 0
+                    bottom[2 * j] = code == 2 ? d[j] : 0; bottom[2 * j + 1] = code == 3 ? d[j] : 0
+                    j += 1
+                }
+                if ow % 2 == 1 { top[ow - 1] = 0; bottom[ow - 1] = 0 }
+            }
+            if geo.oh % 2 == 1 { (gp + (geo.oh - 1) * ow).update(repeating: 0, count: ow) }
+        }
+    }
+    return g
 }
 
 /// Checks the shapes of a conv2d call and derives its geometry.

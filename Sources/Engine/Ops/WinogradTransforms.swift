@@ -227,7 +227,7 @@ func unblock(_ plane: UnsafePointer<Float>, _ geo: WinogradGeometry, block: Int,
 @inline(__always)
 func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
                 bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, tmp: UnsafeMutablePointer<Float4>,
-                into y: UnsafeMutablePointer<Float>) {
+                into y: UnsafeMutablePointer<Float>, argmax: PooledArgmax? = nil) {
     let slice = geo.cout4, plane = geo.oh * geo.ow
     let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
@@ -251,7 +251,14 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
         }
     }
     if pool {
-        poolTile(out)
+        if let argmax {
+            let codes = argmax.scratch4
+            poolTile(out, codes: codes)
+            storePooledCodes(UnsafeRawPointer(codes).assumingMemoryBound(to: Int32.self), width: 4, lanes: lanes, geo,
+                             img: img, ty: ty, tx: tx, block: cb, into: argmax.codes)
+        } else {
+            poolTile(out)
+        }
         return storePooledTile(UnsafeRawPointer(out).assumingMemoryBound(to: Float.self), width: 4, lanes: lanes, geo,
                                img: img, ty: ty, tx: tx, block: cb, into: y)
     }
@@ -295,6 +302,59 @@ func poolTile(_ out: UnsafeMutablePointer<Float4>) {
     (out[0], out[1], out[2], out[3]) = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
 }
 
+/// Where a gradient will flow back through the fused convolution, ReLU and 2×2 max-pool: which output of each window
+/// is its maximum, one byte per pooled output (`PooledArgmax`), and a scratch for the tile's codes.
+struct PooledArgmax {
+    /// The window's maximum is 0: no gradient reaches any of its four outputs (ReLU′(0) = 0).
+    static let none: UInt8 = 4
+    /// [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]: 2·i + j for the output (2·row + i, 2·col + j) of the window, or `none`.
+    let codes: UnsafeMutablePointer<UInt8>
+    /// The codes of one tile's four windows before they are stored, eight and four channels at a time.
+    let scratch8: UnsafeMutablePointer<SIMD8<Int32>>
+    let scratch4: UnsafeMutablePointer<SIMD4<Int32>>
+}
+
+/// `poolTile` that also keeps which of the four outputs each window's maximum is, in `codes[0..<4]`: 2·i + j in
+/// row-major window order, the first of equal maxima (`larger` keeps its first argument on ties, as `maxPool2d`'s
+/// argmax does), or `PooledArgmax.none` where the maximum is 0, where the ReLU passes no gradient. The pooled
+/// values are `poolTile`'s: the same comparisons, in the same order.
+@inline(__always)
+func poolTile(_ out: UnsafeMutablePointer<Float8>, codes: UnsafeMutablePointer<SIMD8<Int32>>) {
+    @inline(__always) func window(_ i: Int, _ j: Int) -> (Float8, SIMD8<Int32>) {
+        let (a, b) = (out[8 * i + 2 * j], out[8 * i + 2 * j + 1])
+        let (c, d) = (out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j])
+        let (right, lowerRight, lower) = (b .> a, d .> c, c.replacing(with: d, where: d .> c) .> a.replacing(with: b, where: b .> a))
+        let top = a.replacing(with: b, where: right), bottom = c.replacing(with: d, where: lowerRight)
+        let m = top.replacing(with: bottom, where: lower)
+        var code = SIMD8<Int32>(repeating: 0).replacing(with: 1, where: right)
+        code.replace(with: SIMD8<Int32>(repeating: 2).replacing(with: 3, where: lowerRight), where: lower)
+        code.replace(with: Int32(PooledArgmax.none), where: .!(m .> 0))
+        return (m, code)
+    }
+    let windows = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
+    (out[0], codes[0]) = windows.0; (out[1], codes[1]) = windows.1
+    (out[2], codes[2]) = windows.2; (out[3], codes[3]) = windows.3
+}
+
+/// `poolTile(_:codes:)` for four channels.
+@inline(__always)
+func poolTile(_ out: UnsafeMutablePointer<Float4>, codes: UnsafeMutablePointer<SIMD4<Int32>>) {
+    @inline(__always) func window(_ i: Int, _ j: Int) -> (Float4, SIMD4<Int32>) {
+        let (a, b) = (out[8 * i + 2 * j], out[8 * i + 2 * j + 1])
+        let (c, d) = (out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j])
+        let (right, lowerRight, lower) = (b .> a, d .> c, c.replacing(with: d, where: d .> c) .> a.replacing(with: b, where: b .> a))
+        let top = a.replacing(with: b, where: right), bottom = c.replacing(with: d, where: lowerRight)
+        let m = top.replacing(with: bottom, where: lower)
+        var code = SIMD4<Int32>(repeating: 0).replacing(with: 1, where: right)
+        code.replace(with: SIMD4<Int32>(repeating: 2).replacing(with: 3, where: lowerRight), where: lower)
+        code.replace(with: Int32(PooledArgmax.none), where: .!(m .> 0))
+        return (m, code)
+    }
+    let windows = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
+    (out[0], codes[0]) = windows.0; (out[1], codes[1]) = windows.1
+    (out[2], codes[2]) = windows.2; (out[3], codes[3]) = windows.3
+}
+
 /// Stores a pooled tile (`poolTile`: `pooled` holds 4 vectors of `width` floats, `lanes` of them real channels
 /// from `block` on) into y: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]. The tile at (ty, tx) holds the pooled outputs
 /// (2·ty + i, 2·tx + j), i, j < 2, wherever they exist: with ⌊·/2⌋ a window never reaches past OH or OW.
@@ -315,6 +375,23 @@ func storePooledTile(_ pooled: UnsafePointer<Float>, width: Int, lanes: Int, _ g
     guard rows > 0 && cols > 0 else { return }
     for i in 0..<rows {
         for l in 0..<lanes { for j in 0..<cols { dst[l * plane + i * pow + j] = pooled[(2 * i + j) * width + l] } }
+    }
+}
+
+/// `storePooledTile` for the window codes of `poolTile(_:codes:)` (4 vectors of `width` Int32), as bytes, into
+/// `codes`: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋], the layout of the pooled y.
+@inline(__always)
+func storePooledCodes(_ pooled: UnsafePointer<Int32>, width: Int, lanes: Int, _ geo: WinogradGeometry, img: Int, ty: Int,
+                      tx: Int, block cb: Int, into codes: UnsafeMutablePointer<UInt8>) {
+    let (poh, pow) = (geo.oh / 2, geo.ow / 2)
+    let (rows, cols) = (min(2, poh - 2 * ty), min(2, pow - 2 * tx))
+    guard rows > 0 && cols > 0 else { return }
+    let plane = poh * pow
+    let dst = codes + (img * geo.cout + cb * 4) * plane + 2 * ty * pow + 2 * tx
+    for i in 0..<rows {
+        for l in 0..<lanes {
+            for j in 0..<cols { dst[l * plane + i * pow + j] = UInt8(truncatingIfNeeded: pooled[(2 * i + j) * width + l]) }
+        }
     }
 }
 

@@ -268,7 +268,7 @@ func inputTransformAdjoint8(_ dv: UnsafePointer<Float>, _ geo: WinogradGeometry,
 @inline(__always)
 func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
                  bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, tmp: UnsafeMutablePointer<Float8>,
-                 into y: UnsafeMutablePointer<Float>) {
+                 into y: UnsafeMutablePointer<Float>, argmax: PooledArgmax? = nil) {
     let slice = geo.cout4, plane = geo.oh * geo.ow
     let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     let out = tmp + 24
@@ -291,7 +291,14 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
         }
     }
     if pool {
-        poolTile(out)
+        if let argmax {
+            let codes = argmax.scratch8
+            poolTile(out, codes: codes)
+            storePooledCodes(UnsafeRawPointer(codes).assumingMemoryBound(to: Int32.self), width: 8, lanes: lanes, geo,
+                             img: img, ty: ty, tx: tx, block: cb, into: argmax.codes)
+        } else {
+            poolTile(out)
+        }
         return storePooledTile(UnsafeRawPointer(out).assumingMemoryBound(to: Float.self), width: 8, lanes: lanes, geo,
                                img: img, ty: ty, tx: tx, block: cb, into: y)
     }
@@ -318,28 +325,37 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
 /// y[n, co, 4·ty + r, 4·tx + c] = (Aᵀ M A)[r, c] (+ bias) for every tile t and output channel,
 /// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored. M is [tiles, 36, Cout4].
 /// Channel blocks in pairs (`outputTile8`), a last odd one alone (`outputTile`). `pool` (with `relu`): y is
-/// instead the 2×2 max-pool of those outputs, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] (`storePooledTile`).
+/// instead the 2×2 max-pool of those outputs, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] (`storePooledTile`), and `argmax` (with `pool`)
+/// receives which output of each window that is (`PooledArgmax`).
 func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
-                     bias: UnsafePointer<Float>?, relu: Bool = false, pool: Bool = false, into y: UnsafeMutablePointer<Float>) {
+                     bias: UnsafePointer<Float>?, relu: Bool = false, pool: Bool = false, into y: UnsafeMutablePointer<Float>,
+                     argmax codes: UnsafeMutablePointer<UInt8>? = nil) {
     require(!pool || relu, "outputTransform: pooling is fused only after the ReLU")
+    require(codes == nil || pool, "outputTransform: an argmax is kept only with pooling")
     let blocks = geo.cout4 / 4
+    // Scratch: 40 vectors for a tile's transform, eight and four channels wide, and its window codes.
     withUnsafeTemporaryAllocation(of: Float8.self, capacity: 40) { tmp8 in
-        withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp4 in
-            for t in tiles {
-                let (img, ty, tx) = geo.tile(t)
-                let src = m + (t - tiles.lowerBound) * points * geo.cout4
-                var cb = 0
-                while cb + 2 <= blocks {
-                    outputTile8(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
-                                tmp: tmp8.baseAddress!, into: y)
-                    cb += 2
-                }
-                if cb < blocks {
-                    outputTile(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
-                               tmp: tmp4.baseAddress!, into: y)
-                }
+    withUnsafeTemporaryAllocation(of: Float4.self, capacity: 40) { tmp4 in
+    withUnsafeTemporaryAllocation(of: SIMD8<Int32>.self, capacity: 4) { scratch8 in
+    withUnsafeTemporaryAllocation(of: SIMD4<Int32>.self, capacity: 4) { scratch4 in
+        let argmax = codes.map { PooledArgmax(codes: $0, scratch8: scratch8.baseAddress!, scratch4: scratch4.baseAddress!) }
+        for t in tiles {
+            let (img, ty, tx) = geo.tile(t)
+            let src = m + (t - tiles.lowerBound) * points * geo.cout4
+            var cb = 0
+            while cb + 2 <= blocks {
+                outputTile8(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
+                            tmp: tmp8.baseAddress!, into: y, argmax: argmax)
+                cb += 2
+            }
+            if cb < blocks {
+                outputTile(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
+                           tmp: tmp4.baseAddress!, into: y, argmax: argmax)
             }
         }
+    }
+    }
+    }
     }
 }
 
