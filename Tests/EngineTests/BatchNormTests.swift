@@ -194,3 +194,75 @@ func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float, relat
                      sourceLocation: sourceLocation)
     }
 }
+
+/// `batchNorm2d(…, relu: true, pool: true)` is `maxPool2d(batchNorm2d(…, relu: true), kernel: 2)` exactly: the
+/// output, the gradients of x, γ and β and the running statistics, bit for bit, in training and eval mode. Shapes
+/// with odd sides (the last row or column in no window), with rows of 8 windows and more (the vector path) and a
+/// tail; ties: channel 0 is constant (training: every value normalises to β, a positive one, so every window ties),
+/// channel 1 is constant with a negative β (every window is 0 after the ReLU and passes no gradient).
+@Test(arguments: [[2, 3, 6, 5], [2, 3, 28, 28], [1, 3, 5, 35]], [true, false])
+func batchNormWithFusedReLUAndMaxPoolEqualsTheThreeOps(_ shape: [Int], _ training: Bool) {
+    let x = smoothInput(shape, seed: 21)
+    let plane = shape[2] * shape[3]
+    for n in 0..<shape[0] {
+        for ch in 0..<2 { (x.data + (n * shape[1] + ch) * plane).update(repeating: 0.25, count: plane) }
+    }
+    let weight = smoothInput([shape[1]], seed: 22, margin: 0.3, scale: 2)
+    let bias = Tensor(shape: [shape[1]], scalars: [0.4, -0.3] + smoothInput([shape[1] - 2], seed: 23).scalars)
+    let r = smoothInput([shape[0], shape[1], shape[2] / 2, shape[3] / 2], seed: 24)
+    func run(fused: Bool) -> [[UInt32]] {
+        let (xi, wi, bi) = (x.detachedCopy(), weight.detachedCopy(), bias.detachedCopy())
+        for t in [xi, wi, bi] { t.requiresGrad = true }
+        let runningMean = Tensor(shape: [shape[1]], scalars: (0..<shape[1]).map { 0.1 * Float($0) - 0.05 })
+        let runningVar = Tensor(shape: [shape[1]], scalars: (0..<shape[1]).map { 0.5 + 0.3 * Float($0) })
+        func bn(pool: Bool) -> Tensor {
+            batchNorm2d(xi, weight: wi, bias: bi, runningMean: runningMean, runningVar: runningVar,
+                        numBatchesTracked: Tensor(zeros: [1]), training: training, relu: true, pool: pool)
+        }
+        let y = fused ? bn(pool: true) : maxPool2d(bn(pool: false), kernel: 2)
+        (y * r).sum().backward()
+        return [y, xi.grad!, wi.grad!, bi.grad!, runningMean, runningVar].map { $0.scalars.map(\.bitPattern) }
+    }
+    let (fused, separate) = (run(fused: true), run(fused: false))
+    for (k, what) in ["y", "dx", "dγ", "dβ", "running mean", "running var"].enumerated() {
+        let same = fused[k] == separate[k]
+        #expect(same, "\(what)")
+    }
+    let y = fused[0].map(Float.init(bitPattern:))
+    #expect(y.contains(0) && y.contains { $0 > 0 }, "the case exercises the ReLU")
+}
+
+/// The fused batch norm, ReLU and pooling against finite differences (training mode), at a point away from the
+/// kinks: every window's largest normalised value is positive and leads the next by more than 0.05, or all four are
+/// below −0.05 (checked). The input rises along each plane's rows and columns, so the maxima sit at the windows'
+/// bottom right (γ > 0) or top left (γ < 0); β keeps some channels positive and others negative.
+@Test func batchNormWithFusedReLUAndMaxPoolGradientMatchesFiniteDifferences() throws {
+    let shape = [2, 4, 4, 6]
+    let plane = shape[2] * shape[3]
+    let noise = smoothInput(shape, seed: 31, scale: 0.01)
+    let x = Tensor(shape: shape, scalars: (0..<noise.count).map { i in
+        Float(i % plane) * 0.2 + Float(i / (plane * shape[1])) * 0.1 + noise.data[i]
+    })
+    let weight = Tensor(shape: [4], scalars: [1.2, -0.8, 1.0, -1.5])
+    let bias = Tensor(shape: [4], scalars: [2.5, 2.0, -3.0, 0.1])
+    func forward(_ xs: [Tensor]) -> Tensor {
+        batchNorm2d(xs[0], weight: xs[1], bias: xs[2], runningMean: Tensor(zeros: [4]), runningVar: Tensor(repeating: 1, shape: [4]),
+                    numBatchesTracked: nil, training: true, relu: true, pool: true)
+    }
+    let normalised = withNoGrad {
+        batchNorm2d(x, weight: weight, bias: bias, runningMean: Tensor(zeros: [4]), runningVar: Tensor(repeating: 1, shape: [4]),
+                    numBatchesTracked: nil, training: true)
+    }
+    var smooth = true
+    for p in 0..<shape[0] * shape[1] {
+        for i in 0..<shape[2] / 2 {
+            for j in 0..<shape[3] / 2 {
+                let values = [(0, 0), (0, 1), (1, 0), (1, 1)]
+                    .map { normalised.data[p * plane + (2 * i + $0.0) * shape[3] + 2 * j + $0.1] }.sorted(by: >)
+                smooth = smooth && (values[0] > 0 && values[0] - values[1] > 0.05 || values[0] < -0.05)
+            }
+        }
+    }
+    try #require(smooth, "the point is away from the kinks")
+    GradientCheck(h: 1e-3).check("batchNorm2d+relu+maxPool2", inputs: [x, weight, bias], forward)
+}

@@ -143,10 +143,25 @@ private func globalStatistics(_ mean: [Double], _ variance: [Double], count: Dou
 /// `relu: true` fuses the ReLU that follows in most networks: y = max(γ·x̂ + β, 0), exactly
 /// `batchNorm2d(…).relu()` (a NaN gives 0), with g replaced by g·[y > 0] in every formula above. One pass
 /// over the activation instead of two each way, and no intermediate tensor.
+/// `pool: true` (with `relu`, x: [N, C, H, W], H, W ≥ 2) also fuses the 2×2 max-pool after the ReLU in training mode:
+/// y: [N, C, ⌊H/2⌋, ⌊W/2⌋] is `maxPool2d(batchNorm2d(…, relu: true), kernel: 2)` bit for bit, with its gradients
+/// bit for bit. The normalised activation is never written: the pass that normalises pools as it goes and keeps
+/// each window's `WindowArgmax` code, and backward rebuilds g·[y > 0] at the argmax from dy and the codes
+/// (`unpooledGradient`) before the formulas above. This is the training-mode batch norm's counterpart of
+/// `conv2dReLUMaxPool2`; in eval mode, which the models fold into the convolution instead, it is the two ops.
 public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean: Tensor, runningVar: Tensor,
                         numBatchesTracked: Tensor?, training: Bool, momentum: Float = 0.1, eps: Float = 1e-5,
-                        relu: Bool = false) -> Tensor {
-    let name = "batchNorm2d\(relu ? "+relu" : "")"
+                        relu: Bool = false, pool: Bool = false) -> Tensor {
+    let name = "batchNorm2d\(relu ? "+relu" : "")\(pool ? "+maxPool2" : "")"
+    require(!pool || (relu && x.rank == 4 && x.shape[2] >= 2 && x.shape[3] >= 2),
+            "batchNorm2d: pool needs relu and x [N, C, H, W] with H, W ≥ 2, got x \(x.shape), relu \(relu)")
+    if pool && !training {
+        // Eval mode is the two ops: the models fold it into the convolution instead (`conv2dReLUMaxPool2`), and
+        // fused, its input gradient γι·g would give −0 where the ReLU's mask gives +0.
+        return maxPool2d(batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                                     numBatchesTracked: numBatchesTracked, training: false, momentum: momentum, eps: eps,
+                                     relu: true), kernel: 2)
+    }
     let profiled = OpProfile.begin("\(name) (\(training ? "train" : "eval"))")
     defer { OpProfile.end(profiled) }
     // x: [N, C, H, W] or [N, C] → y: same shape
@@ -186,31 +201,45 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     }
 
     // y = (x − μ)·γι + β
-    let y = Tensor(uninitializedShape: x.shape)
+    let pooledShape = pool ? [x.shape[0], x.shape[1], x.shape[2] / 2, x.shape[3] / 2] : x.shape
+    let y = Tensor(uninitializedShape: pooledShape)
     let gamma = weight?.scalars, beta = bias?.scalars
     let grain = max(1, elementwiseGrain / max(m, 1))
     nonisolated(unsafe) let (px, py) = (x.data, y.data)
-    parallelFor(channels, grain: grain) { range in
-        for ch in range {
-            let (hi, lo) = split(mean[ch])
-            let scale = (gamma?[ch] ?? 1) * invStd[ch], shift = beta?[ch] ?? 0
-            layout.forEachBlock(ch) { base in
-                if relu {
-                    for i in base..<(base + layout.hw) { let v = ((px[i] - hi) - lo) * scale + shift; py[i] = v > 0 ? v : 0 }
-                } else {
-                    for i in base..<(base + layout.hw) { py[i] = ((px[i] - hi) - lo) * scale + shift }
+    // Pooled: each window's argmax code (`WindowArgmax`), one byte per output of y.
+    let codes = [UInt8](unsafeUninitializedCapacity: pool ? y.count : 0) { buffer, initialized in
+        // An empty buffer may still have a base address (the shared empty storage): never write there.
+        nonisolated(unsafe) let pc = pool ? buffer.baseAddress : nil
+        let (h, w, pooledPlane) = pool ? (x.shape[2], x.shape[3], y.count / (layout.n * channels)) : (0, 0, 0)
+        parallelFor(channels, grain: grain) { range in
+            for ch in range {
+                let (hi, lo) = split(mean[ch])
+                let scale = (gamma?[ch] ?? 1) * invStd[ch], shift = beta?[ch] ?? 0
+                layout.forEachBlock(ch) { base in
+                    if let pc {
+                        let at = base / layout.hw * pooledPlane
+                        normalizedReLUMaxPool2(px + base, h: h, w: w, hi: hi, lo: lo, scale: scale, shift: shift,
+                                               into: py + at, codes: pc + at)
+                    } else if relu {
+                        for i in base..<(base + layout.hw) { let v = ((px[i] - hi) - lo) * scale + shift; py[i] = v > 0 ? v : 0 }
+                    } else {
+                        for i in base..<(base + layout.hw) { py[i] = ((px[i] - hi) - lo) * scale + shift }
+                    }
                 }
             }
         }
+        initialized = buffer.count
     }
 
     let inputs = [x] + [weight, bias].compactMap { $0 }
     let weightIndex: Int? = weight == nil ? nil : 1
     let biasIndex: Int? = bias == nil ? nil : inputs.count - 1
-    // With the ReLU fused, backward masks g by the output (a plain alias: no node ↔ output cycle).
-    let output = relu ? y.savedForBackward : nil
-    record(y, "\(name)(\(training ? "train" : "eval"))", inputs) { g, needs in
-        // g: [N, C, H, W] → dx: [N, C, H, W], dγ: [C], dβ: [C]
+    // With the ReLU fused, backward masks g by the output (a plain alias: no node ↔ output cycle); with the
+    // pooling too, g arrives masked from the codes instead.
+    let output = relu && !pool ? y.savedForBackward : nil
+    record(y, "\(name)(\(training ? "train" : "eval"))", inputs) { dy, needs in
+        // g: [N, C, H, W] (from dy: [N, C, H/2, W/2] when pooled) → dx: [N, C, H, W], dγ: [C], dβ: [C]
+        let g = pool ? codes.withUnsafeBufferPointer { unpooledGradient(dy, codes: $0.baseAddress!, shape: x.shape) } : dy
         let needX = needs[0]
         let needWeight = weightIndex.map { needs[$0] } ?? false
         let needBias = biasIndex.map { needs[$0] } ?? false
@@ -308,4 +337,37 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
         return grads
     }
     return y
+}
+
+/// One plane of `batchNorm2d(…, relu: true, pool: true)`'s forward: v = max(((x − hi) − lo)·scale + shift, 0) over
+/// the plane x: [h, w], exactly as the unpooled pass computes each value, 2×2 max-pooled into p: [⌊h/2⌋, ⌊w/2⌋] with
+/// each window's `WindowArgmax` code in `codes`. Eight windows per step: the even and odd lanes of sixteen values of
+/// a row are the windows' left and right columns.
+@inline(__always)
+private func normalizedReLUMaxPool2(_ x: UnsafePointer<Float>, h: Int, w: Int, hi: Float, lo: Float, scale: Float,
+                                    shift: Float, into p: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<UInt8>) {
+    let (ph, pw) = (h / 2, w / 2)
+    let (h8, l8, s8, b8) = (SIMD8<Float>(repeating: hi), SIMD8<Float>(repeating: lo), SIMD8<Float>(repeating: scale),
+                            SIMD8<Float>(repeating: shift))
+    @inline(__always) func values(_ i: Int) -> SIMD8<Float> { positivePart(((load8(x, i) - h8) - l8) * s8 + b8) }
+    @inline(__always) func value(_ i: Int) -> Float { let v = ((x[i] - hi) - lo) * scale + shift; return v > 0 ? v : 0 }
+    for i in 0..<ph {
+        let (top, bottom, out) = (2 * i * w, (2 * i + 1) * w, i * pw)
+        var j = 0
+        while j + 8 <= pw {
+            let (t0, t1, b0, b1) = (values(top + 2 * j), values(top + 2 * j + 8), values(bottom + 2 * j), values(bottom + 2 * j + 8))
+            let (m, code) = windowMaximum(SIMD8(lowHalf: t0.evenHalf, highHalf: t1.evenHalf),
+                                          SIMD8(lowHalf: t0.oddHalf, highHalf: t1.oddHalf),
+                                          SIMD8(lowHalf: b0.evenHalf, highHalf: b1.evenHalf),
+                                          SIMD8(lowHalf: b0.oddHalf, highHalf: b1.oddHalf))
+            store8(m, p + out, j)
+            for l in 0..<8 { codes[out + j + l] = UInt8(truncatingIfNeeded: code[l]) }
+            j += 8
+        }
+        while j < pw {
+            let (a, b) = (top + 2 * j, bottom + 2 * j)
+            (p[out + j], codes[out + j]) = windowMaximum(value(a), value(a + 1), value(b), value(b + 1))
+            j += 1
+        }
+    }
 }

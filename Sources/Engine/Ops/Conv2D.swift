@@ -90,7 +90,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
 /// output transform stores each 2×2 window's maximum (`storePooledTile`), so the full-size activation is never
 /// written nor read again by a pooling pass (measured in bench/README.md). Recorded (an attack's input gradient,
 /// a teacher or student in eval mode under training), it also keeps one byte per pooled output saying which of
-/// its window's four outputs is the maximum, or that the maximum is 0 (`PooledArgmax`); backward scatters dy to
+/// its window's four outputs is the maximum, or that the maximum is 0 (`WindowArgmax`); backward scatters dy to
 /// those outputs — what the pooling's backward and then the ReLU's mask would give, g = ∂L/∂(conv output) — and
 /// runs the convolution's backward on g. Other layers: the two ops.
 public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
@@ -116,7 +116,9 @@ public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, strid
     guard recorded else { return y }
     record(y, name, inputs) { dy, needs in
         // dy: [N, Cout, OH/2, OW/2] → g: [N, Cout, OH, OW] → dx, dW, dBias as conv2d's backward.
-        let g = argmax.withUnsafeBufferPointer { unpooledGradient(dy, codes: $0.baseAddress!, geo) }
+        let g = argmax.withUnsafeBufferPointer {
+            unpooledGradient(dy, codes: $0.baseAddress!, shape: [geo.n, geo.cout, geo.oh, geo.ow])
+        }
         var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
         if needs[0] || needs[1] {
             (grads[0], grads[1]) = winogradConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
@@ -126,48 +128,6 @@ public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, strid
         return grads
     }
     return y
-}
-
-/// g[n, c, 2·i + a, 2·j + b] = dy[n, c, i, j] where `codes` (`PooledArgmax`) names output (a, b) of window (i, j),
-/// and 0 everywhere else (the other outputs of the window, windows whose maximum is 0, and the last row and
-/// column of an odd-sized output, which no window covers). dy: [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] → g: [N, Cout, OH, OW].
-/// One pass writes every float of g: four windows at a time make eight floats of each of their two rows.
-private func unpooledGradient(_ dy: Tensor, codes: UnsafePointer<UInt8>, _ geo: ConvGeometry) -> Tensor {
-    let g = Tensor(uninitializedShape: [geo.n, geo.cout, geo.oh, geo.ow])
-    let (poh, pow, ow) = (geo.oh / 2, geo.ow / 2, geo.ow)
-    nonisolated(unsafe) let (pdy, pg, pc) = (dy.data, g.data, codes)
-    @inline(__always) func picked(_ d: Float4, _ code: SIMD4<Int32>, _ k: Int32) -> Float4 {
-        Float4(repeating: 0).replacing(with: d, where: code .== k)
-    }
-    @inline(__always) func interleaved(_ a: Float4, _ b: Float4) -> Float8 {
-        Float8(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
-    }
-    parallelFor(geo.n * geo.cout, grain: max(1, elementwiseGrain / max(1, geo.outPlane))) { planes in
-        for plane in planes {
-            let gp = pg + plane * geo.outPlane
-            for i in 0..<poh {
-                let (d, c) = (pdy + (plane * poh + i) * pow, pc + (plane * poh + i) * pow)
-                let (top, bottom) = (gp + 2 * i * ow, gp + (2 * i + 1) * ow)
-                var j = 0
-                while j + 4 <= pow {
-                    let dj = load4(d, j)
-                    let code = SIMD4<Int32>(Int32(c[j]), Int32(c[j + 1]), Int32(c[j + 2]), Int32(c[j + 3]))
-                    store8(interleaved(picked(dj, code, 0), picked(dj, code, 1)), top, 2 * j)
-                    store8(interleaved(picked(dj, code, 2), picked(dj, code, 3)), bottom, 2 * j)
-                    j += 4
-                }
-                while j < pow {
-                    let code = c[j]
-                    top[2 * j] = code == 0 ? d[j] : 0; top[2 * j + 1] = code == 1 ? d[j] : 0
-                    bottom[2 * j] = code == 2 ? d[j] : 0; bottom[2 * j + 1] = code == 3 ? d[j] : 0
-                    j += 1
-                }
-                if ow % 2 == 1 { top[ow - 1] = 0; bottom[ow - 1] = 0 }
-            }
-            if geo.oh % 2 == 1 { (gp + (geo.oh - 1) * ow).update(repeating: 0, count: ow) }
-        }
-    }
-    return g
 }
 
 /// Checks the shapes of a conv2d call and derives its geometry.

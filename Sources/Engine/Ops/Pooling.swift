@@ -293,3 +293,94 @@ public func globalAvgPool2d(_ x: Tensor) -> Tensor {
     return y
 }
 
+
+// MARK: - The 2×2 max-pool fused after a ReLU
+
+/// Which output of a 2×2 window is its maximum, as the ops that fuse a ReLU and a 2×2 max-pool into what comes
+/// before (`conv2dReLUMaxPool2`, `batchNorm2d(…, pool: true)`) keep it for backward instead of the activation: one
+/// byte per pooled output, 2·i + j for the window's output (i, j) — the first of equal maxima, as `maxPool2d`'s
+/// argmax — or `none` where the maximum is 0, where the ReLU passes no gradient to any of the four.
+enum WindowArgmax {
+    static let none: UInt8 = 4
+}
+
+/// The maximum of the windows (a, b; c, d) lane by lane, in row-major order, and its `WindowArgmax` code. The
+/// values are ReLU outputs (≥ 0, no NaN), so the pairwise maxima, each keeping its first argument on ties, are
+/// `maxPool2d`'s maxima bit for bit and the code names `maxPool2d`'s argmax.
+@inline(__always)
+func windowMaximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Int32>) {
+    let (right, lowerRight) = (b .> a, d .> c)
+    let top = a.replacing(with: b, where: right), bottom = c.replacing(with: d, where: lowerRight)
+    let lower = bottom .> top
+    var code = SIMD8<Int32>(repeating: 0).replacing(with: 1, where: right)
+    code.replace(with: SIMD8<Int32>(repeating: 2).replacing(with: 3, where: lowerRight), where: lower)
+    let m = top.replacing(with: bottom, where: lower)
+    code.replace(with: Int32(WindowArgmax.none), where: .!(m .> 0))
+    return (m, code)
+}
+
+/// `windowMaximum` for four lanes.
+@inline(__always)
+func windowMaximum(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>) -> (SIMD4<Float>, SIMD4<Int32>) {
+    let (right, lowerRight) = (b .> a, d .> c)
+    let top = a.replacing(with: b, where: right), bottom = c.replacing(with: d, where: lowerRight)
+    let lower = bottom .> top
+    var code = SIMD4<Int32>(repeating: 0).replacing(with: 1, where: right)
+    code.replace(with: SIMD4<Int32>(repeating: 2).replacing(with: 3, where: lowerRight), where: lower)
+    let m = top.replacing(with: bottom, where: lower)
+    code.replace(with: Int32(WindowArgmax.none), where: .!(m .> 0))
+    return (m, code)
+}
+
+/// `windowMaximum` of one window of scalars.
+@inline(__always)
+func windowMaximum(_ a: Float, _ b: Float, _ c: Float, _ d: Float) -> (Float, UInt8) {
+    let (top, topCode): (Float, UInt8) = b > a ? (b, 1) : (a, 0)
+    let (bottom, bottomCode): (Float, UInt8) = d > c ? (d, 3) : (c, 2)
+    let (m, code) = bottom > top ? (bottom, bottomCode) : (top, topCode)
+    return (m, m > 0 ? code : WindowArgmax.none)
+}
+
+/// g[p, 2·i + a, 2·j + b] = dy[p, i, j] where `codes` (`WindowArgmax`) names output (a, b) of window (i, j), and 0
+/// everywhere else (the other outputs of the window, windows whose maximum is 0, and the last row and column of an
+/// odd-sized plane, which no window covers): what `maxPool2d`'s backward and then the ReLU's mask give, in one pass.
+/// dy: [N, C, ⌊H/2⌋, ⌊W/2⌋] → g: `shape` [N, C, H, W]. Four windows at a time make eight floats of each of their two rows.
+func unpooledGradient(_ dy: Tensor, codes: UnsafePointer<UInt8>, shape: [Int]) -> Tensor {
+    let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
+    require(dy.shape == [shape[0], shape[1], h / 2, w / 2], "unpooledGradient: dy \(dy.shape) is not the pooled \(shape)")
+    let g = Tensor(uninitializedShape: shape)
+    let (ph, pw) = (h / 2, w / 2)
+    nonisolated(unsafe) let (pdy, pg, pc) = (dy.data, g.data, codes)
+    @inline(__always) func picked(_ d: SIMD4<Float>, _ code: SIMD4<Int32>, _ k: Int32) -> SIMD4<Float> {
+        SIMD4<Float>(repeating: 0).replacing(with: d, where: code .== k)
+    }
+    @inline(__always) func interleaved(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD8<Float> {
+        SIMD8<Float>(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3])
+    }
+    parallelFor(planes, grain: planeGrain(h * w)) { range in
+        for plane in range {
+            let gp = pg + plane * h * w
+            for i in 0..<ph {
+                let (d, c) = (pdy + (plane * ph + i) * pw, pc + (plane * ph + i) * pw)
+                let (top, bottom) = (gp + 2 * i * w, gp + (2 * i + 1) * w)
+                var j = 0
+                while j + 4 <= pw {
+                    let dj = load4(d, j)
+                    let code = SIMD4<Int32>(Int32(c[j]), Int32(c[j + 1]), Int32(c[j + 2]), Int32(c[j + 3]))
+                    store8(interleaved(picked(dj, code, 0), picked(dj, code, 1)), top, 2 * j)
+                    store8(interleaved(picked(dj, code, 2), picked(dj, code, 3)), bottom, 2 * j)
+                    j += 4
+                }
+                while j < pw {
+                    let code = c[j]
+                    top[2 * j] = code == 0 ? d[j] : 0; top[2 * j + 1] = code == 1 ? d[j] : 0
+                    bottom[2 * j] = code == 2 ? d[j] : 0; bottom[2 * j + 1] = code == 3 ? d[j] : 0
+                    j += 1
+                }
+                if w % 2 == 1 { top[w - 1] = 0; bottom[w - 1] = 0 }
+            }
+            if h % 2 == 1 { (gp + (h - 1) * w).update(repeating: 0, count: w) }
+        }
+    }
+    return g
+}

@@ -302,34 +302,22 @@ func poolTile(_ out: UnsafeMutablePointer<Float4>) {
     (out[0], out[1], out[2], out[3]) = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
 }
 
-/// Where a gradient will flow back through the fused convolution, ReLU and 2×2 max-pool: which output of each window
-/// is its maximum, one byte per pooled output (`PooledArgmax`), and a scratch for the tile's codes.
+/// Where a gradient will flow back through the fused convolution, ReLU and 2×2 max-pool: the window codes
+/// (`WindowArgmax`), one byte per pooled output, and a scratch for one tile's codes.
 struct PooledArgmax {
-    /// The window's maximum is 0: no gradient reaches any of its four outputs (ReLU′(0) = 0).
-    static let none: UInt8 = 4
-    /// [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]: 2·i + j for the output (2·row + i, 2·col + j) of the window, or `none`.
+    /// [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋], the layout of the pooled y.
     let codes: UnsafeMutablePointer<UInt8>
     /// The codes of one tile's four windows before they are stored, eight and four channels at a time.
     let scratch8: UnsafeMutablePointer<SIMD8<Int32>>
     let scratch4: UnsafeMutablePointer<SIMD4<Int32>>
 }
 
-/// `poolTile` that also keeps which of the four outputs each window's maximum is, in `codes[0..<4]`: 2·i + j in
-/// row-major window order, the first of equal maxima (`larger` keeps its first argument on ties, as `maxPool2d`'s
-/// argmax does), or `PooledArgmax.none` where the maximum is 0, where the ReLU passes no gradient. The pooled
-/// values are `poolTile`'s: the same comparisons, in the same order.
+/// `poolTile` that also keeps each window's `WindowArgmax` code in `codes[0..<4]`. The pooled values are
+/// `poolTile`'s: the same comparisons, in the same order (`windowMaximum`).
 @inline(__always)
 func poolTile(_ out: UnsafeMutablePointer<Float8>, codes: UnsafeMutablePointer<SIMD8<Int32>>) {
     @inline(__always) func window(_ i: Int, _ j: Int) -> (Float8, SIMD8<Int32>) {
-        let (a, b) = (out[8 * i + 2 * j], out[8 * i + 2 * j + 1])
-        let (c, d) = (out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j])
-        let (right, lowerRight, lower) = (b .> a, d .> c, c.replacing(with: d, where: d .> c) .> a.replacing(with: b, where: b .> a))
-        let top = a.replacing(with: b, where: right), bottom = c.replacing(with: d, where: lowerRight)
-        let m = top.replacing(with: bottom, where: lower)
-        var code = SIMD8<Int32>(repeating: 0).replacing(with: 1, where: right)
-        code.replace(with: SIMD8<Int32>(repeating: 2).replacing(with: 3, where: lowerRight), where: lower)
-        code.replace(with: Int32(PooledArgmax.none), where: .!(m .> 0))
-        return (m, code)
+        windowMaximum(out[8 * i + 2 * j], out[8 * i + 2 * j + 1], out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j])
     }
     let windows = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
     (out[0], codes[0]) = windows.0; (out[1], codes[1]) = windows.1
@@ -340,15 +328,7 @@ func poolTile(_ out: UnsafeMutablePointer<Float8>, codes: UnsafeMutablePointer<S
 @inline(__always)
 func poolTile(_ out: UnsafeMutablePointer<Float4>, codes: UnsafeMutablePointer<SIMD4<Int32>>) {
     @inline(__always) func window(_ i: Int, _ j: Int) -> (Float4, SIMD4<Int32>) {
-        let (a, b) = (out[8 * i + 2 * j], out[8 * i + 2 * j + 1])
-        let (c, d) = (out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j])
-        let (right, lowerRight, lower) = (b .> a, d .> c, c.replacing(with: d, where: d .> c) .> a.replacing(with: b, where: b .> a))
-        let top = a.replacing(with: b, where: right), bottom = c.replacing(with: d, where: lowerRight)
-        let m = top.replacing(with: bottom, where: lower)
-        var code = SIMD4<Int32>(repeating: 0).replacing(with: 1, where: right)
-        code.replace(with: SIMD4<Int32>(repeating: 2).replacing(with: 3, where: lowerRight), where: lower)
-        code.replace(with: Int32(PooledArgmax.none), where: .!(m .> 0))
-        return (m, code)
+        windowMaximum(out[8 * i + 2 * j], out[8 * i + 2 * j + 1], out[8 * i + 4 + 2 * j], out[8 * i + 5 + 2 * j])
     }
     let windows = (window(0, 0), window(0, 1), window(1, 0), window(1, 1))
     (out[0], codes[0]) = windows.0; (out[1], codes[1]) = windows.1

@@ -33,6 +33,14 @@ final class BatchNormLayer: StateProviding {
                     relu: relu)
     }
 
+    /// x: [N, C, H, W] → [N, C, H/2, W/2]: `maxPool2d(self(x, training:, relu: true), kernel: 2)` in one fused op
+    /// (`batchNorm2d(…, pool: true)`), the same values and gradients bit for bit.
+    func reluMaxPool2(_ x: Tensor, training: Bool) -> Tensor {
+        batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
+                    numBatchesTracked: numBatchesTracked, training: training, momentum: momentum, eps: eps,
+                    relu: true, pool: true)
+    }
+
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "weight", weight)
         c.add(prefix + "bias", bias)

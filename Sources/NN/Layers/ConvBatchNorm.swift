@@ -24,10 +24,11 @@ extension Conv2DLayer {
                       runningMean: bn.runningMean, runningVar: bn.runningVar, eps: bn.eps, reusing: bn.fold)
     }
 
-    /// x → `maxPool2d(self(x, then: bn, training:, relu: true), kernel: 2)`; in eval mode the folded convolution,
-    /// its ReLU and the pooling are one op where nothing is recorded (`conv2dReLUMaxPool2`).
+    /// x → `maxPool2d(self(x, then: bn, training:, relu: true), kernel: 2)`, bit for bit: in eval mode the folded
+    /// convolution, its ReLU and the pooling are one op (`conv2dReLUMaxPool2`); in training mode the batch norm, its
+    /// ReLU and the pooling are (`BatchNormLayer.reluMaxPool2`).
     func reluMaxPool2(_ x: Tensor, then bn: BatchNormLayer, training: Bool) -> Tensor {
-        guard !training else { return maxPool2d(bn(self(x), training: true, relu: true), kernel: 2) }
+        guard !training else { return bn.reluMaxPool2(self(x), training: true) }
         let (w, b) = folded(into: bn)
         return conv2dReLUMaxPool2(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups)
     }
