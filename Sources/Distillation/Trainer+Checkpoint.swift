@@ -77,7 +77,7 @@ extension Trainer {
             guard changed.isEmpty else {
                 throw TrainerError.resumeMismatch(file: checkpointPath, why: "was trained with different \(changed.joined(separator: ", ")); resuming would not continue the same run (restore those values, or start a new run without --resume)")
             }
-            if saved.epochs != config.epochs, config.schedule.name == .cosine || config.schedule.warmupEpochs > 0 {
+            if saved.epochs != config.epochs, [.cosine, .holdCosineExp].contains(config.schedule.name) || config.schedule.warmupEpochs > 0 {
                 progress.note("--resume with \(config.epochs) epochs instead of \(saved.epochs): the \(config.schedule.name.rawValue) schedule is stretched to the new length from here on")
             }
         }

@@ -20,11 +20,16 @@ import Darwin
 ///   `inner(t)·(startFactor + (1 − startFactor)·t/W)` for `t < W = warmupEpochs·stepsPerEpoch`, then
 ///   `inner(t)`; the inner schedule keeps the global clock, so milestones stay absolute epochs.
 ///   With `startFactor` 0 the very first batch has rate 0.
+/// - `holdCosineExp`: per epoch, CIARD's (CIARD2025/CIARD `CIARD.py`, its 1-based epoch E = epoch + 1):
+///   `base` for the first `holdEpochs` epochs, then `base·(1 + cos(π·p))/2·exp(−decay·p²)` with
+///   `p = (epoch + 1 − holdEpochs)/(totalEpochs − holdEpochs)`, which reaches 1 (rate 0) in the last epoch, as the
+///   script's `(E − 150)/(300 − 150)` does.
 public enum LRSchedule: Codable, Sendable, Equatable {
     case constant
     case multistep(milestones: [Int], gamma: Float)
     case cosine(minLR: Float)
     indirect case warmup(warmupEpochs: Int, startFactor: Float, schedule: LRSchedule)
+    case holdCosineExp(holdEpochs: Int, decay: Float)
 
     /// The rate for batch `step` of epoch `epoch` (both 0-based). Total for any input: degenerate
     /// `totalEpochs` or `stepsPerEpoch` (≤ 0) count as 1; call `validate` to reject bad schedules.
@@ -52,6 +57,11 @@ public enum LRSchedule: Codable, Sendable, Equatable {
         case let .cosine(minLR):
             let progress = Double(min(max(clock.t, 0), clock.totalSteps)) / Double(clock.totalSteps)
             return Float(Double(minLR) + (Double(base) - Double(minLR)) * (1 + cos(Double.pi * progress)) / 2)
+        case let .holdCosineExp(holdEpochs, decay):
+            guard clock.epoch >= holdEpochs else { return base }
+            let totalEpochs = clock.totalSteps / clock.stepsPerEpoch
+            let p = min(Double(clock.epoch + 1 - holdEpochs) / Double(max(totalEpochs - holdEpochs, 1)), 1)
+            return Float(Double(base) * (1 + cos(Double.pi * p)) / 2 * exp(-Double(decay) * p * p))
         case let .warmup(warmupEpochs, startFactor, schedule):
             let inner = schedule.rate(base: base, clock)
             let (warmupSteps, overflow) = max(warmupEpochs, 0).multipliedReportingOverflow(by: clock.stepsPerEpoch)
@@ -83,6 +93,11 @@ public enum LRSchedule: Codable, Sendable, Equatable {
             guard gamma > 0, gamma.isFinite else { throw .invalidGamma(gamma) }
         case let .cosine(minLR):
             guard minLR >= 0, minLR.isFinite else { throw .invalidMinLR(minLR) }
+        case let .holdCosineExp(holdEpochs, decay):
+            guard holdEpochs >= 0, holdEpochs < totalEpochs else {
+                throw .invalidHold(holdEpochs: holdEpochs, totalEpochs: totalEpochs)
+            }
+            guard decay >= 0, decay.isFinite else { throw .invalidExpDecay(decay) }
         case let .warmup(warmupEpochs, startFactor, schedule):
             guard warmupEpochs >= 0, warmupEpochs < totalEpochs else {
                 throw .invalidWarmup(warmupEpochs: warmupEpochs, totalEpochs: totalEpochs)
@@ -104,6 +119,8 @@ public enum LRScheduleError: Error, CustomStringConvertible, Equatable {
     case invalidMinLR(Float)
     case invalidWarmup(warmupEpochs: Int, totalEpochs: Int)
     case invalidStartFactor(Float)
+    case invalidHold(holdEpochs: Int, totalEpochs: Int)
+    case invalidExpDecay(Float)
 
     public var description: String {
         switch self {
@@ -125,6 +142,10 @@ public enum LRScheduleError: Error, CustomStringConvertible, Equatable {
             "A warm-up of \(warmupEpochs) epochs must be ≥ 0 and shorter than the \(totalEpochs) epochs of training."
         case let .invalidStartFactor(factor):
             "The warm-up start factor \(factor) must lie in [0, 1] (the rate starts at factor × base)."
+        case let .invalidHold(holdEpochs, totalEpochs):
+            "hold_cosine_exp holds the rate for \(holdEpochs) epochs, which must be ≥ 0 and fewer than the \(totalEpochs) epochs of training."
+        case let .invalidExpDecay(decay):
+            "hold_cosine_exp's exp_decay = \(decay) must be a finite number ≥ 0 (the rate is multiplied by exp(−exp_decay·p²))."
         }
     }
 }

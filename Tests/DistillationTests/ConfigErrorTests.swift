@@ -110,6 +110,8 @@ import Testing
             ("epochs", 0, "epochs"),
             ("schedule", ["name": "multistep", "milestones": [Int]()], "schedule.milestones"),
             ("schedule", ["name": "multistep", "milestones": [5]], "schedule.milestones"),
+            ("schedule", ["name": "hold_cosine_exp", "hold_epochs": 50], "schedule.hold_epochs"),
+            ("schedule", ["name": "hold_cosine_exp", "exp_decay": -0.5], "schedule.exp_decay"),
             ("optimizer.lr", 0, "optimizer.lr"),
             ("batch_size", 0, "batch_size"),
             ("nan_policy", "ignore", "nan_policy"),

@@ -84,6 +84,20 @@ extension TrainerRuns {
             }
         }
 
+        /// CIARD's schedule from the config to the optimizer: 3 epochs holding the rate for 1, then cosine × exp per
+        /// epoch, p = (epoch + 1 − 1)/(3 − 1): the rates metrics.jsonl records are 0.05, 0.05·(1 + cos(π/2))/2·e^(−0.01/4)
+        /// and 0 (the script's last epoch).
+        @Test func holdCosineExpScheduleIsTheRateTheRunTrainsWith() throws {
+            let dir = TempDir()
+            var object = try configObject(dir, epochs: 3)
+            set(&object, "schedule", ["name": "hold_cosine_exp", "hold_epochs": 1])
+            let trainer = try Trainer(config: try loadConfig(object, in: dir))
+            #expect(try trainer.run() == .finished)
+            let lr = try metricsLines(trainer.runDirectory).compactMap { $0["lr"] as? Double }
+            let expected = [0.05, 0.05 * (1 + cos(Double.pi / 2)) / 2 * exp(-0.01 / 4), 0]
+            #expect(lr.count == 3 && zip(lr, expected).allSatisfy { abs($0 - $1) <= 1e-8 }, "\(lr)")
+        }
+
         @Test func validationSplitIsWhatTheRunEvaluates() throws {
             // With val_fraction 0.25, 16 of the 64 training images are held out and every epoch evaluates
             // them, not the 32 test images; training sees the other 48.

@@ -124,6 +124,9 @@ import Testing
                           ["cannot read config \(wrongType): 'optimizer.lr' should be a number (found a string)"])
         let invalid = try workspace.config("invalid", epochs: 1, changes: ["batch_size": 0])
         try expectRefusal(workspace, ["train", "--config", invalid], ["\(invalid): config field 'batch_size': must be ≥ 1, got 0"])
+        let hold = try workspace.config("hold", epochs: 2, changes: ["schedule.name": "hold_cosine_exp", "schedule.hold_epochs": 2])
+        try expectRefusal(workspace, ["train", "--config", hold],
+                          ["\(hold): config field 'schedule.hold_epochs': hold_cosine_exp holds the rate for 2 epochs, which must be ≥ 0 and fewer than the 2 epochs of training"])
         let syntax = workspace.sub("missing-comma.json")
         try "{\n  \"name\": \"run\"\n  \"epochs\": 2\n}\n".write(toFile: syntax, atomically: true, encoding: .utf8)
         try expectRefusal(workspace, ["train", "--config", syntax], ["cannot read config \(syntax): not valid JSON", "at line 3, column 3"])

@@ -52,6 +52,30 @@ import Testing
         #expect(zero.learningRate(base: 0.1, epoch: 0, totalEpochs: 2, step: 0, stepsPerEpoch: 4) == 0)
     }
 
+    /// `holdCosineExp` is CIARD2025/CIARD's student schedule, written as its script computes it from the 1-based
+    /// epoch E of 300: 0.1 while E < 150, then 0.1·(0.5 + 0.5·cos(π(E − 150)/150))·exp(−0.01(E − 150)²/150²); the
+    /// teacher's is the same with 50 and 1e-4. Constant within an epoch.
+    @Test func holdCosineExpIsCIARDsSchedule() {
+        func script(_ e: Int, base: Double, start: Int) -> Double {
+            guard e >= start else { return base }
+            let x = Double(e - start), span = Double(300 - start)
+            return base * (0.5 + 0.5 * cos(Double.pi * x / span)) * exp(-0.01 * x * x / (span * span))
+        }
+        let student = LRSchedule.holdCosineExp(holdEpochs: 150, decay: 0.01)
+        for epoch in [0, 1, 148, 149, 150, 151, 200, 250, 298, 299] {
+            for step in [0, 390] {
+                let rate = Double(student.learningRate(base: 0.1, epoch: epoch, totalEpochs: 300, step: step, stepsPerEpoch: 391))
+                #expect(abs(rate - script(epoch + 1, base: 0.1, start: 150)) <= 1e-7 * 0.1, "epoch \(epoch), step \(step)")
+            }
+        }
+        #expect(student.learningRate(base: 0.1, epoch: 299, totalEpochs: 300, step: 0, stepsPerEpoch: 391) == 0)
+        let teacher = LRSchedule.holdCosineExp(holdEpochs: 50, decay: 0.01)
+        for epoch in [50, 120, 299] {
+            let rate = Double(teacher.learningRate(base: 1e-4, epoch: epoch, totalEpochs: 300, step: 0, stepsPerEpoch: 391))
+            #expect(abs(rate - script(epoch + 1, base: 1e-4, start: 50)) <= 1e-7 * 1e-4, "teacher epoch \(epoch)")
+        }
+    }
+
     @Test func schedulesThatCannotBeMeantAreRefused() {
         #expect(throws: LRScheduleError.invalidMinLR(-0.1)) { try LRSchedule.cosine(minLR: -0.1).validate(totalEpochs: 3) }
         #expect(throws: LRScheduleError.invalidWarmup(warmupEpochs: 3, totalEpochs: 3)) {
@@ -60,6 +84,10 @@ import Testing
         #expect(throws: LRScheduleError.invalidStartFactor(1.5)) {
             try LRSchedule.warmup(warmupEpochs: 1, startFactor: 1.5, schedule: .constant).validate(totalEpochs: 3)
         }
+        #expect(throws: LRScheduleError.invalidHold(holdEpochs: 3, totalEpochs: 3)) {
+            try LRSchedule.holdCosineExp(holdEpochs: 3, decay: 0.01).validate(totalEpochs: 3)
+        }
+        #expect(throws: LRScheduleError.invalidExpDecay(-1)) { try LRSchedule.holdCosineExp(holdEpochs: 1, decay: -1).validate(totalEpochs: 3) }
         #expect(throws: LRScheduleError.milestoneAfterTraining(milestones: [1, 3], milestone: 3, totalEpochs: 3)) {
             try LRSchedule.multistep(milestones: [1, 3], gamma: 0.1).validate(totalEpochs: 3)
         }

@@ -359,9 +359,13 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public var gamma: Float = 0.1
     public var warmupEpochs: Int = 0
     public var minLR: Float = 0
+    /// hold_cosine_exp: epochs at the full rate before the annealing, and the Gaussian factor's k.
+    public var holdEpochs: Int = 0
+    public var expDecay: Float = 0.01
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case name, milestones, gamma, warmupEpochs = "warmup_epochs", minLR = "min_lr"
+        case name, milestones, gamma, warmupEpochs = "warmup_epochs", minLR = "min_lr", holdEpochs = "hold_epochs",
+             expDecay = "exp_decay"
     }
 
     public enum Name: String, ConfigChoice {
@@ -370,6 +374,8 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         /// Annealed to min_lr over all steps.
         case cosine
         case constant
+        /// CIARD's: the full rate for hold_epochs epochs, then cosine × exp(−exp_decay·p²) per epoch, to 0.
+        case holdCosineExp = "hold_cosine_exp"
     }
 
     public init() { name = .constant }
@@ -382,6 +388,8 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         gamma = try c.decodeIfPresent(Float.self, forKey: .gamma) ?? 0.1
         warmupEpochs = try c.decodeIfPresent(Int.self, forKey: .warmupEpochs) ?? 0
         minLR = try c.decodeIfPresent(Float.self, forKey: .minLR) ?? 0
+        holdEpochs = try c.decodeIfPresent(Int.self, forKey: .holdEpochs) ?? 0
+        expDecay = try c.decodeIfPresent(Float.self, forKey: .expDecay) ?? 0.01
     }
 
     /// The schedule as NN's `LRSchedule` (warm-up ramps linearly from 10 % of the rate).
@@ -390,6 +398,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         case .multistep: .multistep(milestones: milestones, gamma: gamma)
         case .cosine: .cosine(minLR: minLR)
         case .constant: .constant
+        case .holdCosineExp: .holdCosineExp(holdEpochs: holdEpochs, decay: expDecay)
         }
         return warmupEpochs > 0 ? .warmup(warmupEpochs: warmupEpochs, startFactor: 0.1, schedule: inner) : inner
     }
@@ -414,6 +423,8 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
             case .invalidGamma: "schedule.gamma"
             case .invalidMinLR: "schedule.min_lr"
             case .invalidWarmup, .invalidStartFactor: "schedule.warmup_epochs"
+            case .invalidHold: "schedule.hold_epochs"
+            case .invalidExpDecay: "schedule.exp_decay"
             }
             throw ConfigError.invalid(field: field, message: error.description)
         }
