@@ -63,7 +63,7 @@ public enum ONNXExport {
         proto.graph = onnxGraph
         var specJSON = Onnx_StringStringEntryProto()
         specJSON.key = "advdistill.model"
-        specJSON.value = String(decoding: (try? JSONEncoder().encode(graph.spec)) ?? Data(), as: UTF8.self)
+        specJSON.value = graph.spec.metadataJSON
         proto.metadataProps = [specJSON]
         return proto
     }

@@ -21,7 +21,7 @@ public enum Checkpoint {
     public static func file(of model: Model, metadata: [String: String] = [:],
                             extra: [SafeTensorsEntry] = []) -> SafeTensorsFile {
         var meta = metadata
-        meta[modelMetadataKey] = String(decoding: (try? JSONEncoder().encode(model.spec)) ?? Data(), as: UTF8.self)
+        meta[modelMetadataKey] = model.spec.metadataJSON
         let entries = model.state.map { e in
             SafeTensorsEntry(name: e.key, dtype: e.key.hasSuffix("num_batches_tracked") ? .i64 : .f32,
                              shape: e.tensor.shape, values: e.tensor.scalars)
@@ -205,5 +205,15 @@ public enum CheckpointError: Error, CustomStringConvertible {
             return "\(file): \(claim.describes) \(spec.arch) with \(spec.numClasses) classes and \(spec.inChannels) input "
                 + "channels (\(spec.inputSize)×\(spec.inputSize)), which needs \(needed) values; the file holds \(held)"
         }
+    }
+}
+
+extension ModelSpec {
+    /// The spec as the JSON that checkpoints and ONNX exports carry, keys sorted: the same spec always gives the same
+    /// bytes, so two runs that train the same weights write byte-identical model files.
+    public var metadataJSON: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
     }
 }
