@@ -319,7 +319,8 @@ func windowMaximum(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d:
     return (m, code)
 }
 
-/// `windowMaximum` for four lanes.
+/// `windowMaximum` for four lanes (one function per vector width, as `positivePart` in SIMD.swift: generic lane code
+/// was not specialised where it was inlined).
 @inline(__always)
 func windowMaximum(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d: SIMD4<Float>) -> (SIMD4<Float>, SIMD4<Int32>) {
     let (right, lowerRight) = (b .> a, d .> c)

@@ -324,7 +324,7 @@ func poolTile(_ out: UnsafeMutablePointer<Float8>, codes: UnsafeMutablePointer<S
     (out[2], codes[2]) = windows.2; (out[3], codes[3]) = windows.3
 }
 
-/// `poolTile(_:codes:)` for four channels.
+/// `poolTile(_:codes:)` for four channels (one function per vector width, as `poolTile`).
 @inline(__always)
 func poolTile(_ out: UnsafeMutablePointer<Float4>, codes: UnsafeMutablePointer<SIMD4<Int32>>) {
     @inline(__always) func window(_ i: Int, _ j: Int) -> (Float4, SIMD4<Int32>) {
