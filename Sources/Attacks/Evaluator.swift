@@ -62,8 +62,10 @@ public struct Evaluator {
     /// `shouldStop` is asked before every batch; when it says yes, the evaluation throws
     /// `EvaluationInterrupted`, so a signal during a long evaluation is honoured within one batch.
     /// The steps: a clean pass over every example, each attack on the first `attackLimit`, the ε sweep.
+    /// With a `journal` (one process), each finished attack is kept in its file, and attacks an earlier, interrupted
+    /// run of the same evaluation finished are taken from there instead of run again (`EvaluationJournal`).
     public func evaluate(_ data: Dataset, checkpoint: String, progress: ProgressSink = SilentProgress(),
-                         shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
+                         journal: EvaluationJournal? = nil, shouldStop: () -> Bool = { false }) throws -> EvaluationResult {
         let started = Date()
         try checkCompatible(data)
         let selected = try AttackRegistry.parse(options.attacks, eps: options.eps)
@@ -81,10 +83,24 @@ public struct Evaluator {
         var outcomes: [EvaluationResult.AttackOutcome] = []
         var examples: [EvaluationResult.Example] = []
         let exampleKey = (selected.first { $0.key == AttackRegistry.wRobustAttack } ?? selected[0]).key
-        for entry in selected {
+        let journal = communicator.size == 1 ? journal : nil
+        let identity = journal?.identity(options, data: data) ?? ""
+        var kept = journal?.load(identity: identity) ?? []
+        for (index, entry) in selected.enumerated() {
             let start = entry.mode == .cumulative ? cumulative : Array(correct.prefix(m))
-            let (robust, outcome, collected) = try run(entry, on: data, robust: start, rng: &rng, progress: progress, stop: stop,
+            let robust: [Bool], outcome: EvaluationResult.AttackOutcome, collected: [EvaluationResult.Example]
+            if index < kept.count, kept[index].key == entry.key, let mask = ExampleMask.decode(kept[index].robust, count: m) {
+                (robust, outcome, collected, rng) = (mask, kept[index].outcome, kept[index].examples, kept[index].rng)
+                progress.note("\(entry.attack.name): \(percent(outcome.accuracy)), kept from the interrupted evaluation (\(journal!.path))")
+            } else {
+                (robust, outcome, collected) = try run(entry, on: data, robust: start, rng: &rng, progress: progress, stop: stop,
                                                        exampleRoom: entry.key == exampleKey ? options.exampleCount : 0)
+                if let journal {
+                    kept = Array(kept.prefix(index)) + [EvaluationJournal.Entry(key: entry.key, outcome: outcome,
+                                                                                robust: ExampleMask.encode(robust), examples: collected, rng: rng)]
+                    try journal.save(kept, identity: identity)
+                }
+            }
             if entry.mode == .cumulative { cumulative = robust }
             for i in 0..<m where !robust[i] { worst[i] = false }
             outcomes.append(outcome)
@@ -110,6 +126,7 @@ public struct Evaluator {
         result.warnings = GradientMaskingChecks.warnings(for: result, attackCount: m)
         for w in result.warnings { progress.note("warning: " + w) }
         result.seconds = Date().timeIntervalSince(started)
+        journal?.remove()
         return result
     }
 

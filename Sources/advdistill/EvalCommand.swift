@@ -15,6 +15,8 @@ struct Eval: ParsableCommand {
         Without --json the evaluation goes beside the checkpoint: eval.json for best.safetensors, \
         eval-<name>.json for any other <name>.safetensors (checkpoint.safetensors → eval-checkpoint.json). \
         An existing evaluation file is never replaced without --overwrite; the refusal comes before any attack runs.
+        While it runs, each finished attack is kept in <file>.partial: an evaluation cut short (a signal, a crash) \
+        resumes after its finished attacks when the same command runs again, and writes what an uninterrupted one would.
         """)
 
     @Option(help: "Checkpoint (.safetensors): ours, or a PyTorch state_dict with --model.")
@@ -75,7 +77,10 @@ struct Eval: ParsableCommand {
         options.seed = seed
         options.sweep(try parseEpsilonList(epsSweep ?? "", option: "--eps-sweep"))
         let progress = TerminalProgress()
-        var result = try Evaluator(model: net, options: options, communicator: comm).evaluate(dataset, checkpoint: checkpoint, progress: progress)
+        // Finished attacks are kept beside the output while it runs: an interrupted evaluation resumes after them.
+        let journal = EvaluationJournal(path: out + ".partial", checkpointIdentity: digest ?? checkpoint)
+        var result = try Evaluator(model: net, options: options, communicator: comm)
+            .evaluate(dataset, checkpoint: checkpoint, progress: progress, journal: journal)
         guard comm.isRoot else { return }
         result.checkpointSha256 = digest
         result.checkpointBytes = bytes

@@ -246,3 +246,54 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
         #expect(calls == stopAt, "nothing runs after the stop")
     }
 }
+
+/// An evaluation cut short resumes from its journal: with the batches of each attack counted, a stop in the third
+/// attack's batches leaves the first two in the journal; run again, they are taken from it (no batch of theirs
+/// runs: `shouldStop` is asked only for the clean pass, the third and fourth attacks and the sweep), and the result —
+/// outcomes, per-example masks, example pairs, the sweep — is the uninterrupted evaluation's. The attacks draw
+/// random numbers (PGD's start, Square's squares), so the journal's generator state is what makes them equal. The
+/// journal is gone once the evaluation is complete, and one written for another seed is not used.
+@Test func anInterruptedEvaluationResumesAfterItsFinishedAttacksWithTheSameResult() throws {
+    var options = EvaluationOptions(eps: 0.1)
+    options.attacks = "fgsm,pgd5,pgd20,square"
+    options.epsSweep = [0.05]
+    options.batchSize = 32
+    let data = blobs(64, seed: 99)
+    let evaluator = Evaluator(model: trainedBlobModel, options: options)
+    let whole = try evaluator.evaluate(data, checkpoint: "t")
+    let dir = NSTemporaryDirectory() + "journal-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    let journal = EvaluationJournal(path: dir + "/eval.json.partial", checkpointIdentity: "sha-of-t")
+    var calls = 0
+    // 2 batches each: clean (1–2), FGSM (3–4), PGD-5 (5–6), PGD-20 (7–8): stop in PGD-20's second batch.
+    #expect(throws: EvaluationInterrupted.self) {
+        try evaluator.evaluate(data, checkpoint: "t", journal: journal, shouldStop: { calls += 1; return calls == 8 })
+    }
+    #expect(FileManager.default.fileExists(atPath: journal.path))
+    calls = 0
+    let resumed = try evaluator.evaluate(data, checkpoint: "t", journal: journal, shouldStop: { calls += 1; return false })
+    #expect(calls == 2 + 2 + 2 + 2, "clean, PGD-20, Square and the sweep ran; FGSM and PGD-5 did not")
+    func numbers(_ r: EvaluationResult) throws -> Data {
+        var r = r
+        r.seconds = 0; r.created = ""
+        for i in r.attacks.indices { r.attacks[i].seconds = 0; r.attacks[i].imagesPerSecond = 0 }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return try encoder.encode(r)
+    }
+    #expect(try numbers(resumed) == numbers(whole))
+    #expect(!FileManager.default.fileExists(atPath: journal.path), "removed once complete")
+
+    // A journal of another evaluation (another seed) is ignored: everything runs again.
+    #expect(throws: EvaluationInterrupted.self) {
+        calls = 0
+        try evaluator.evaluate(data, checkpoint: "t", journal: journal, shouldStop: { calls += 1; return calls == 8 })
+    }
+    var other = options
+    other.seed = 5
+    calls = 0
+    _ = try Evaluator(model: trainedBlobModel, options: other).evaluate(data, checkpoint: "t", journal: journal,
+                                                                      shouldStop: { calls += 1; return false })
+    #expect(calls == 12, "every batch ran: 2 × (clean, four attacks, one ε)")
+}

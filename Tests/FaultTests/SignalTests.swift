@@ -94,3 +94,42 @@ import Glibc
         #expect(final.epoch == 1 && final.batch == 0)
     }
 }
+
+/// `advdistill eval` keeps its finished attacks beside its output (eval.json.partial) while it runs: killed
+/// outright (SIGKILL: no handler runs) during its second attack, it resumes after the first when run again, says
+/// so, and writes the evaluation an uninterrupted run writes; the journal is then gone.
+@Suite struct EvaluationJournalThroughTheCLI {
+    @Test func aKilledEvaluationResumesAfterItsFinishedAttacks() throws {
+        let workspace = try Workspace(side: 12, train: 32, test: 100)
+        let config = try workspace.config(epochs: 1, batchSize: 16, arch: "tinycnn")
+        let trained = try workspace.run(["train", "--config", config, "--threads", "1"])
+        try #require(trained.exitStatus == 0, "\(trained.log)")
+        let checkpoint = try workspace.runDirectory() + "/best.safetensors"
+        func eval(_ json: String) -> [String] {
+            ["eval", "--checkpoint", checkpoint, "--data", workspace.data, "--eps", "0.1", "--attacks", "fgsm,square",
+             "--threads", "1", "--json", workspace.sub(json)]
+        }
+        let whole = try workspace.run(eval("whole.json"))
+        try #require(whole.exitStatus == 0, "\(whole.log)")
+
+        let journal = workspace.sub("cut.json.partial")
+        let child = try workspace.launch(eval("cut.json"))
+        try #require(waitUntil(child) { FileManager.default.fileExists(atPath: journal) }, "\(child.log)")
+        kill(child.pid, SIGKILL)
+        child.waitForExit()
+        try #require(child.killedBy == SIGKILL && !FileManager.default.fileExists(atPath: workspace.sub("cut.json")),
+                     "killed before it finished: \(child.log)")
+
+        let resumed = try workspace.run(eval("cut.json"))
+        #expect(resumed.exitStatus == 0, "\(resumed.log)")
+        #expect(resumed.log.contains("FGSM: ") && resumed.log.contains("kept from the interrupted evaluation"), "\(resumed.log)")
+        #expect(!FileManager.default.fileExists(atPath: journal), "the journal is removed once the evaluation is written")
+        func attacks(_ json: String) throws -> [[String: AnyHashable]] {
+            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: workspace.sub(json))))
+            let list = (object as? [String: Any])?["attacks"] as? [[String: Any]] ?? []
+            return list.map { a in ["key": a["key"] as? String, "accuracy": a["accuracy"] as? Double, "robust": a["robust"] as? String] }
+        }
+        let (expected, got) = (try attacks("whole.json"), try attacks("cut.json"))
+        #expect(expected.count == 2 && got == expected, "\(got) vs \(expected)")
+    }
+}

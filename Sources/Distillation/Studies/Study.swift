@@ -160,8 +160,12 @@ public final class Study {
             var stoppedBy: Int32?
             var result: EvaluationResult
             do {
+                // An evaluation cut short resumes after its finished attacks (`EvaluationJournal`).
+                let journal = EvaluationJournal(path: out + ".partial",
+                                                checkpointIdentity: EvaluationFile.identify(checkpoint: path).0 ?? path)
                 result = try Evaluator(model: model, options: options).evaluate(
-                    test, checkpoint: path, progress: progress, shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil })
+                    test, checkpoint: path, progress: progress, journal: journal,
+                    shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil })
             } catch is EvaluationInterrupted { return .interrupted(signal: stoppedBy ?? SIGTERM) }
             result.measured = MeasuredCheckpoint(path: path, metadata: file.metadata)
             try EvaluationFile.write(result, to: out)
