@@ -210,7 +210,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
     let codes = [UInt8](unsafeUninitializedCapacity: pool ? y.count : 0) { buffer, initialized in
         // An empty buffer may still have a base address (the shared empty storage): never write there.
         nonisolated(unsafe) let pc = pool ? buffer.baseAddress : nil
-        let (h, w, pooledPlane) = pool ? (x.shape[2], x.shape[3], y.count / (layout.n * channels)) : (0, 0, 0)
+        let (h, w, pooledPlane) = pool ? (x.shape[2], x.shape[3], pooledShape[2] * pooledShape[3]) : (0, 0, 0)
         parallelFor(channels, grain: grain) { range in
             for ch in range {
                 let (hi, lo) = split(mean[ch])

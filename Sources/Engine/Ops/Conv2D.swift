@@ -96,7 +96,7 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
 public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
                                padding: Padding = .symmetric(0), groups: Int = 1) -> Tensor {
     let geo = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape, stride: stride, padding: padding, groups: groups)
-    guard geo.usesWinograd, geo.oh >= 2, geo.ow >= 2 else {
+    guard geo.usesWinograd, geo.n > 0, geo.oh >= 2, geo.ow >= 2 else {
         return maxPool2d(conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, relu: true),
                          kernel: 2)
     }
