@@ -39,8 +39,8 @@ extension StudyConfig {
         var out: [StudyPoint] = []
         for seed in grid.seeds ?? [base.seed] {
             for (e, epochs) in indexed(grid.epochs, base.epochs) {
-                for (n, limit) in indexed(grid.trainLimit, base.data.train.limit) {
-                    for (k, epsilon) in indexed(grid.epsilons, base.attack.epsilon) {
+                for (_, limit) in indexed(grid.trainLimit, base.data.train.limit) {
+                    for (_, epsilon) in indexed(grid.epsilons, base.attack.epsilon) {
                         let eps = epsilon?.value
                         for (m, method, label) in methods {
                             let roles = MethodRegistry.standard.method(named: method.name)?.teachers
