@@ -71,6 +71,33 @@ import Glibc
         #expect(try deterministicPart(output + "/study.json") == expected)
     }
 
+    /// Stopped during a point's evaluation, after its first attack: started again, the study takes that attack from
+    /// the evaluation's journal (eval-best.json.partial) instead of running it again, and ends with the study.json
+    /// of a study never stopped.
+    @Test func aStudyStoppedDuringAnEvaluationResumesAfterItsFinishedAttacks() throws {
+        let workspace = try Workspace(side: 12, train: 64, test: 32)
+        let study = try writeStudy(workspace, changes: ["grid.seeds": [1], "evaluation.attacks": "fgsm,square",
+                                                        "evaluation.limit": 32])
+        let output = workspace.sub("study")
+        let straight = try workspace.run(["study", "--config", study, "--threads", "1"])
+        #expect(straight.exitStatus == 0, "\(straight.log)")
+        let expected = try deterministicPart(output + "/study.json")
+        try FileManager.default.moveItem(atPath: output, toPath: workspace.sub("straight"))
+
+        let journal = output + "/runs/natural-seed1/eval-best.json.partial"
+        let child = try workspace.launch(["study", "--config", study, "--threads", "1"])
+        try #require(waitUntil(child) { FileManager.default.fileExists(atPath: journal) }, "\(child.log)")
+        kill(child.pid, SIGTERM)
+        child.waitForExit()
+        #expect(child.exitStatus == 143, "\(child.log)")
+
+        let resumed = try workspace.run(["study", "--config", study, "--threads", "1"])
+        #expect(resumed.exitStatus == 0, "\(resumed.log)")
+        #expect(resumed.log.contains("FGSM: ") && resumed.log.contains("kept from the interrupted evaluation"), "\(resumed.log)")
+        #expect(!FileManager.default.fileExists(atPath: journal))
+        #expect(try deterministicPart(output + "/study.json") == expected)
+    }
+
     @Test func aStudyConfigWithAMistakeIsRefusedNamingTheFileAndTheField() throws {
         let workspace = try Workspace(side: 8, train: 16, test: 8)
         let cases: [(changes: [String: Any], message: String)] = [
