@@ -138,13 +138,16 @@ import Testing
         _ = waitUntil(job, timeout: 60) { false }
         #expect(!job.isRunning, "mpirun still runs 60 s after SIGTERM")
         job.stop()
-        #expect(job.log.contains("interrupted: checkpoint saved"), "\(job.log)")
+        // The signal lands in a training batch or, on a slow day, in an epoch's evaluation: both save the checkpoint.
+        let inEvaluation = job.log.contains("interrupted before the end of the evaluation of epoch")
+        #expect(job.log.contains("interrupted: checkpoint saved") || inEvaluation, "\(job.log)")
         let position = try checkpointPosition(w.sub("runs/run/checkpoint.safetensors"))
         #expect(position.epoch < 40)
         // A checkpoint of 2 ranks resumes in one process too, at the same global batch.
         let resumed = try w.run(["train", "--config", cfg, "--threads", "1", "--resume", "--epochs", "\(position.epoch + 1)"])
         #expect(resumed.exitStatus == 0, "\(resumed.log)")
-        #expect(resumed.log.contains("resuming run at epoch \(position.epoch + 1)"), "\(resumed.log)")
+        let stage = inEvaluation ? "the evaluation of epoch" : "epoch"
+        #expect(resumed.log.contains("resuming run at \(stage) \(position.epoch + 1)"), "\(resumed.log)")
         #expect(try metricsEpochs(w.sub("runs/run")) == Array(1...(position.epoch + 1)))
     }
 
