@@ -63,26 +63,34 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
     let output = relu ? y.savedForBackward : nil
     record(y, name, inputs) { dy, needs in
         // dy: [N, Cout, OH, OW]
-        var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
         // g = dy·[y > 0]: masked as the depthwise dx pads dy and as dBias sums it (`mask`), else here.
         var (g, mask) = (dy, nil as Tensor?)
         if let output {
             if geo.isDepthwise && !needs[1] { mask = output } else { g = zipMap(dy, output, ReLUBackward()) }
         }
-        if geo.isDepthwise {
-            if needs[0] { grads[0] = depthwiseInputGradient(g, weight, geo, mask: mask) }
-            if needs[1] { grads[1] = depthwiseWeightGradient(g, x, geo) }
-        } else if geo.usesWinograd && (needs[0] || needs[1]) {
-            (grads[0], grads[1]) = winogradConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
-        } else if needs[0] || needs[1] {
-            (grads[0], grads[1]) = gemmConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
-        }
-        // dX and dW each cost as much as the forward pass.
-        FLOPCounter.add(geo.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
-        if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(g, geo, mask: mask) }
-        return grads
+        return convGradients(g, mask: mask, x, weight, geo, needs: needs)
     }
     return y
+}
+
+/// The gradients of conv2d's inputs [x, weight, bias?] (as many as `needs`) from g = ∂L/∂y, each only when needed;
+/// `mask` (the depthwise kernel's fused ReLU): g counts only where the mask is > 0. Shared by `conv2d` and
+/// `conv2dReLUMaxPool2`, whose g comes from the pooling's window codes.
+private func convGradients(_ g: Tensor, mask: Tensor?, _ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
+                           needs: [Bool]) -> [Tensor?] {
+    var grads: [Tensor?] = Array(repeating: nil, count: needs.count)
+    if geo.isDepthwise {
+        if needs[0] { grads[0] = depthwiseInputGradient(g, weight, geo, mask: mask) }
+        if needs[1] { grads[1] = depthwiseWeightGradient(g, x, geo) }
+    } else if geo.usesWinograd && (needs[0] || needs[1]) {
+        (grads[0], grads[1]) = winogradConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
+    } else if needs[0] || needs[1] {
+        (grads[0], grads[1]) = gemmConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
+    }
+    // dX and dW each cost as much as the forward pass.
+    FLOPCounter.add(geo.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
+    if needs.count == 3 && needs[2] { grads[2] = convBiasGradient(g, geo, mask: mask) }
+    return grads
 }
 
 /// `maxPool2d(conv2d(x, weight:, bias:, stride:, padding:, groups:, relu: true), kernel: 2)`, the same values bit
@@ -119,13 +127,7 @@ public func conv2dReLUMaxPool2(_ x: Tensor, weight: Tensor, bias: Tensor?, strid
         let g = argmax.withUnsafeBufferPointer {
             unpooledGradient(dy, codes: $0.baseAddress!, shape: [geo.n, geo.cout, geo.oh, geo.ow])
         }
-        var grads: [Tensor?] = Array(repeating: nil, count: inputs.count)
-        if needs[0] || needs[1] {
-            (grads[0], grads[1]) = winogradConvBackward(g, x, weight, geo, wantX: needs[0], wantW: needs[1])
-        }
-        FLOPCounter.add(geo.directFLOPs * ((needs[0] ? 1 : 0) + (needs[1] ? 1 : 0)))
-        if inputs.count == 3 && needs[2] { grads[2] = convBiasGradient(g, geo) }
-        return grads
+        return convGradients(g, mask: nil, x, weight, geo, needs: needs)
     }
     return y
 }

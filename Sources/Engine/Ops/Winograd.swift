@@ -86,7 +86,7 @@ struct WinogradGeometry {
 /// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW] (relu: max(·, 0), in the
 /// output transform; relu and pool: y is its 2×2 max-pool, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]). `schedule` forces a
 /// schedule (tests cover both, and chunk boundaries with tiny chunks). `argmax` (with `pool`): which output of each
-/// window is its maximum, one byte per pooled output (`PooledArgmax`), for the backward pass.
+/// window is its maximum, one byte per pooled output (`WindowArgmax`), for the backward pass.
 func winogradConvForward(_ x: UnsafePointer<Float>, _ w: Storage, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool = false, pool: Bool = false,
                          argmax: UnsafeMutablePointer<UInt8>? = nil, schedule: WinogradSchedule? = nil,

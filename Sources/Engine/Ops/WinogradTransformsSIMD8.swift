@@ -326,7 +326,7 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
 /// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored. M is [tiles, 36, Cout4].
 /// Channel blocks in pairs (`outputTile8`), a last odd one alone (`outputTile`). `pool` (with `relu`): y is
 /// instead the 2×2 max-pool of those outputs, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] (`storePooledTile`), and `argmax` (with `pool`)
-/// receives which output of each window that is (`PooledArgmax`).
+/// receives which output of each window that is (`WindowArgmax`).
 func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
                      bias: UnsafePointer<Float>?, relu: Bool = false, pool: Bool = false, into y: UnsafeMutablePointer<Float>,
                      argmax codes: UnsafeMutablePointer<UInt8>? = nil) {

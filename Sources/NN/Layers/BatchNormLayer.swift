@@ -28,17 +28,20 @@ final class BatchNormLayer: StateProviding {
 
     /// x: [N, C, H, W] → same shape. `relu: true` is `self(x, training:).relu()` in one fused op.
     func callAsFunction(_ x: Tensor, training: Bool, relu: Bool = false) -> Tensor {
-        batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
-                    numBatchesTracked: numBatchesTracked, training: training, momentum: momentum, eps: eps,
-                    relu: relu)
+        normalize(x, training: training, relu: relu, pool: false)
     }
 
     /// x: [N, C, H, W] → [N, C, H/2, W/2]: `maxPool2d(self(x, training:, relu: true), kernel: 2)` in one fused op
     /// (`batchNorm2d(…, pool: true)`), the same values and gradients bit for bit.
     func reluMaxPool2(_ x: Tensor, training: Bool) -> Tensor {
+        normalize(x, training: training, relu: true, pool: true)
+    }
+
+    /// `batchNorm2d` with this layer's parameters, statistics and settings.
+    private func normalize(_ x: Tensor, training: Bool, relu: Bool, pool: Bool) -> Tensor {
         batchNorm2d(x, weight: weight, bias: bias, runningMean: runningMean, runningVar: runningVar,
                     numBatchesTracked: numBatchesTracked, training: training, momentum: momentum, eps: eps,
-                    relu: true, pool: true)
+                    relu: relu, pool: pool)
     }
 
     func collect(_ prefix: String, into c: inout StateCollector) {
