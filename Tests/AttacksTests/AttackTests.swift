@@ -286,8 +286,8 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
     #expect(!FileManager.default.fileExists(atPath: journal.path), "removed once complete")
 
     // A journal of another evaluation (another seed) is ignored: everything runs again.
+    calls = 0
     #expect(throws: EvaluationInterrupted.self) {
-        calls = 0
         try evaluator.evaluate(data, checkpoint: "t", journal: journal, shouldStop: { calls += 1; return calls == 8 })
     }
     var other = options
