@@ -14,6 +14,11 @@ import NN
 /// (`epoch/200` over its 200 epochs). As there, x − δ is not clipped to [0, 1]: it is the mirror point
 /// of the perturbation, not an input the model will meet; and S(x+δ) is a forward pass of its own (the base
 /// method's pass on x′ is not shared), which moves the student's BN running statistics once more per batch.
+/// One difference from the script, by choice: `igdm.py` calls AdaAD's inner maximisation with step 8/255 and
+/// ε 2/255 (keyword arguments, the reverse of that function's own defaults and of `saad.py`'s call), so both
+/// its AdaAD term and δ live in a 2/255 ball; here x′ is made at the config's `attack` (8/255 with step 2/255
+/// in Configs/cifar10-adaad-igdm-resnet18.json). `"attack": {"eps": "2/255", "step_size": 0.0313725}` there
+/// trains what the script trains.
 final class IGDMModified<Base: Method>: MethodWrapper {
     typealias State = Base.State
     let base: Base
