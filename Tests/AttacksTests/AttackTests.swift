@@ -226,15 +226,20 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
     #expect(sub == [full[2], full[0]])
 }
 
+/// An evaluation of the trained blob model at ε 0.1 on 64 blobs in batches of 32: two batches per step, so that
+/// a test can count `shouldStop`'s calls per attack.
+private func twoBatchEvaluation(attacks: String, sweep: [Float]) -> (Evaluator, Dataset) {
+    var options = EvaluationOptions(eps: 0.1)
+    options.attacks = attacks
+    options.epsSweep = sweep
+    options.batchSize = 32
+    return (Evaluator(model: trainedBlobModel, options: options), blobs(64, seed: 99))
+}
+
 /// `shouldStop` is asked before every batch: the clean pass, each attack and each ε of the sweep; a yes
 /// ends the evaluation at once (a trainer's SIGTERM during a long per-epoch evaluation).
 @Test func anEvaluationAsksBeforeEveryBatchAndStopsWhenTold() throws {
-    var options = EvaluationOptions(eps: 0.1)
-    options.attacks = "fgsm,pgd20"
-    options.epsSweep = [0.1]
-    options.batchSize = 32
-    let data = blobs(64, seed: 99)
-    let evaluator = Evaluator(model: trainedBlobModel, options: options)
+    let (evaluator, data) = twoBatchEvaluation(attacks: "fgsm,pgd20", sweep: [0.1])
     var asked = 0
     _ = try evaluator.evaluate(data, checkpoint: "t", shouldStop: { asked += 1; return false })
     #expect(asked == 8, "2 batches × (clean, FGSM, PGD-20, one ε)")
@@ -254,12 +259,7 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
 /// random numbers (PGD's start, Square's squares), so the journal's generator state is what makes them equal. The
 /// journal is gone once the evaluation is complete, and one written for another seed is not used.
 @Test func anInterruptedEvaluationResumesAfterItsFinishedAttacksWithTheSameResult() throws {
-    var options = EvaluationOptions(eps: 0.1)
-    options.attacks = "fgsm,pgd5,pgd20,square"
-    options.epsSweep = [0.05]
-    options.batchSize = 32
-    let data = blobs(64, seed: 99)
-    let evaluator = Evaluator(model: trainedBlobModel, options: options)
+    let (evaluator, data) = twoBatchEvaluation(attacks: "fgsm,pgd5,pgd20,square", sweep: [0.05])
     let whole = try evaluator.evaluate(data, checkpoint: "t")
     let dir = NSTemporaryDirectory() + "journal-" + UUID().uuidString
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -290,7 +290,7 @@ func accuracyUnder(_ attack: Attack, _ x: Tensor, _ y: [Int], _ rng: inout Seede
     #expect(throws: EvaluationInterrupted.self) {
         try evaluator.evaluate(data, checkpoint: "t", journal: journal, shouldStop: { calls += 1; return calls == 8 })
     }
-    var other = options
+    var other = evaluator.options
     other.seed = 5
     calls = 0
     _ = try Evaluator(model: trainedBlobModel, options: other).evaluate(data, checkpoint: "t", journal: journal,
