@@ -186,6 +186,9 @@ extension TrainerRuns {
             #expect(last.warnings.contains { $0.contains("the same weights as \(run)/best.safetensors") })
             #expect(last.checkpoint == run + "/checkpoint.safetensors" && last.measured?.role == .last)
             #expect(last.checkpointSha256 == EvaluationFile.identify(checkpoint: run + "/checkpoint.safetensors").sha256)
+            #expect(best.checkpointSha256 == EvaluationFile.identify(checkpoint: run + "/best.safetensors").sha256,
+                    "a fresh evaluation records the bytes it measured too")
+            #expect(best.checkpointBytes == EvaluationFile.identify(checkpoint: run + "/best.safetensors").bytes)
             #expect(last.checkpointSha256 != best.checkpointSha256, "two files (the last also holds the optimizer)")
 
             // A fresh evaluation of checkpoint.safetensors gives the same numbers, example by example.

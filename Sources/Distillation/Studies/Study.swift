@@ -159,14 +159,16 @@ public final class Study {
             options.seed = p.seed
             var stoppedBy: Int32?
             var result: EvaluationResult
+            // The bytes measured, recorded in the evaluation file as `advdistill eval` records them.
+            let (digest, bytes) = EvaluationFile.identify(checkpoint: path)
             do {
                 // An evaluation cut short resumes after its finished attacks (`EvaluationJournal`).
-                let journal = EvaluationJournal(path: out + ".partial",
-                                                checkpointIdentity: EvaluationFile.identify(checkpoint: path).0 ?? path)
+                let journal = EvaluationJournal(path: out + ".partial", checkpointIdentity: digest ?? path)
                 result = try Evaluator(model: model, options: options).evaluate(
                     test, checkpoint: path, progress: progress, journal: journal,
                     shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil })
             } catch is EvaluationInterrupted { return .interrupted(signal: stoppedBy ?? SIGTERM) }
+            (result.checkpointSha256, result.checkpointBytes) = (digest, bytes)
             result.measured = MeasuredCheckpoint(path: path, metadata: file.metadata)
             try EvaluationFile.write(result, to: out)
             measured.append((file, result))
