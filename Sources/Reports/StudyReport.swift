@@ -3,14 +3,23 @@ import Foundation
 import NN
 
 /// The report of a study (`advdistill report STUDY_DIR`): report.html (tables as mean ± sd, the
-/// clean-vs-robust scatter, accuracy against budget with error bars, the differences from PGD-AT with
-/// Welch's t-test), report.md (the tables) and report.json (`StudyReportDocument`).
+/// clean-vs-robust scatter, accuracy against budget with error bars, the differences from PGD-AT (or the method
+/// `against` names) with Welch's t-test), report.md (the tables) and report.json (`StudyReportDocument`).
 public struct StudyReport: Sendable, ReportFiles {
     public let document: StudyReportDocument
 
-    public init(study: StudyFile, gitCommit: String = "unknown", created: Date = Date()) {
-        document = StudyReportDocument(study: study, gitCommit: gitCommit, created: created)
+    public init(study: StudyFile, gitCommit: String = "unknown", created: Date = Date(),
+                against reference: String = StudyReportDocument.defaultReference) {
+        document = StudyReportDocument(study: study, gitCommit: gitCommit, created: created, against: reference)
     }
+
+    /// The method labels of a study's cells, in grid order (what `--against` accepts).
+    public static func methodLabels(_ study: StudyFile) -> [String] {
+        study.cells.reduce(into: [String]()) { labels, c in if !labels.contains(c.methodLabel) { labels.append(c.methodLabel) } }
+    }
+
+    /// How the reference is named in headings: "PGD-AT" for pgd_at, else its label.
+    var referenceName: String { document.reference == StudyReportDocument.defaultReference ? "PGD-AT" : document.reference }
 
     /// Whether `directory` holds a study (its study.json).
     public static func isStudy(_ directory: String) -> Bool {
@@ -83,7 +92,7 @@ public struct StudyReport: Sendable, ReportFiles {
     static func pValue(_ p: Double) -> String { p < 0.001 ? "< 0.001" : String(format: "%.3f", p) }
 
     var testStatement: String {
-        "Welch's two-sided t-test (unequal variances) over the seeds of two cells, each method against the PGD-AT cell of "
+        "Welch's two-sided t-test (unequal variances) over the seeds of two cells, each method against the \(referenceName) cell of "
             + "the same budget (and training-set size and ε): a difference counts as larger than its spread when p < "
             + "\(Numbers.short(document.alpha)). Δ is in accuracy points; ν are the Welch–Satterthwaite degrees of freedom; "
             + "p comes from Student's t distribution through the regularised incomplete beta function. With 3 seeds per cell "
@@ -105,10 +114,10 @@ public struct StudyReport: Sendable, ReportFiles {
             out += t.rows.map(mdRow)
             out.append("")
         }
-        out += ["## Differences from PGD-AT", "", testStatement, ""]
+        out += ["## Differences from \(referenceName)", "", testStatement, ""]
         for view in d.protocols {
             let rows = comparisonRows(view)
-            guard !rows.isEmpty else { out += ["No PGD-AT cell to compare with (\(view.name.rawValue) checkpoint).", ""]; continue }
+            guard !rows.isEmpty else { out += ["No \(referenceName) cell to compare with (\(view.name.rawValue) checkpoint).", ""]; continue }
             out += ["### \(view.name.rawValue) checkpoint", ""]
             out.append(mdRow(["Cell", "vs", "Metric", "Δ", "t", "ν", "p", "Verdict"]))
             out.append(mdRow(["---", "---", "---", "---:", "---:", "---:", "---:", "---"]))
@@ -177,7 +186,7 @@ public struct StudyReport: Sendable, ReportFiles {
         for view in document.protocols {
             let rows = comparisonRows(view)
             guard !rows.isEmpty else {
-                parts.append(Markup.element("p", [("class", "meta")], "No PGD-AT cell to compare with (\(view.name.rawValue) checkpoint)."))
+                parts.append(Markup.element("p", [("class", "meta")], Markup.escape("No \(referenceName) cell to compare with (\(view.name.rawValue) checkpoint).")))
                 continue
             }
             let head = ["Cell", "vs", "Metric", "Δ (points)", "t", "ν", "p", "Verdict"].map { Markup.element("th", [], Markup.escape($0)) }.joined()
@@ -191,7 +200,7 @@ public struct StudyReport: Sendable, ReportFiles {
             parts.append(Markup.element("table", [("class", "comparison"), ("id", "welch-\(view.name.rawValue)")],
                                         Markup.element("thead", [], Markup.element("tr", [], head)) + Markup.element("tbody", [], body)))
         }
-        return section("differences", "Differences from PGD-AT", parts.joined(separator: "\n"))
+        return section("differences", "Differences from \(referenceName)", parts.joined(separator: "\n"))
     }
 
     /// One dot per finished run and a larger marker at each cell's mean, best checkpoint.

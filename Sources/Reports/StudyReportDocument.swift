@@ -3,9 +3,10 @@ import Distillation
 import Foundation
 
 /// What a study report shows, as numbers (report.json of a study): the aggregate per cell for both
-/// protocols, and each method's differences from PGD-AT at the same budget with Welch's t-test.
+/// protocols, and each method's differences from a reference method (PGD-AT unless the user names another) at the
+/// same budget with Welch's t-test.
 public struct StudyReportDocument: Codable, Sendable {
-    /// Welch's t-test between one cell and the PGD-AT cell of the same budget (and training-set size, ε).
+    /// Welch's t-test between one cell and the reference method's cell of the same budget (and training-set size, ε).
     public struct Comparison: Codable, Sendable, Equatable {
         public var cell: String
         public var reference: String
@@ -32,6 +33,8 @@ public struct StudyReportDocument: Codable, Sendable {
     public var statement: String
     /// The accuracy plotted against clean accuracy and compared: pgd20 when evaluated, else another PGD-N, else worst_case.
     public var robustMetric: String
+    /// The method label every other cell is compared with (`pgd_at` unless `advdistill report --against` names another).
+    public var reference: String
     /// Significance level of the two-sided Welch test.
     public var alpha: Double
     public var notes: [String]
@@ -40,8 +43,12 @@ public struct StudyReportDocument: Codable, Sendable {
 
     public static let alpha = 0.05
 
-    init(study: StudyFile, gitCommit: String, created: Date) {
+    /// The method compared with when none is named.
+    public static let defaultReference = "pgd_at"
+
+    init(study: StudyFile, gitCommit: String, created: Date, against reference: String = defaultReference) {
         self.study = study
+        self.reference = reference
         self.gitCommit = gitCommit
         self.created = ISO8601DateFormatter().string(from: created)
         title = "AdvDistill study: " + ((study.settings.studyFile as NSString).lastPathComponent as NSString).deletingPathExtension
@@ -70,20 +77,21 @@ public struct StudyReportDocument: Codable, Sendable {
             ProtocolView(name: proto,
                          description: proto == .best ? "best.safetensors: the epoch with the highest W-Robust on the validation split"
                              : "checkpoint.safetensors: the last epoch",
-                         comparisons: Self.comparisons(study, proto, metrics: compared))
+                         comparisons: Self.comparisons(study, proto, metrics: compared, against: reference))
         }
     }
 
-    /// Each cell that is not PGD-AT against the PGD-AT cell with the same epochs, training-set size and ε.
-    static func comparisons(_ study: StudyFile, _ proto: StudyProtocol, metrics: [String]) -> [Comparison] {
+    /// Each cell of another method against the cell of method label `reference` with the same epochs, training-set
+    /// size and ε.
+    static func comparisons(_ study: StudyFile, _ proto: StudyProtocol, metrics: [String], against reference: String) -> [Comparison] {
         func values(_ cell: StudyFile.Cell, _ metric: String) -> [Double] {
             study.points.filter { $0.cell == cell.cell && $0.status == "done" }
                 .compactMap { (proto == .best ? $0.best : $0.last)?.metrics[metric] }
         }
         var out: [Comparison] = []
-        for cell in study.cells where cell.method != "pgd_at" {
+        for cell in study.cells where cell.methodLabel != reference {
             guard let reference = study.cells.first(where: {
-                $0.method == "pgd_at" && $0.epochs == cell.epochs && $0.trainLimit == cell.trainLimit && $0.eps == cell.eps
+                $0.methodLabel == reference && $0.epochs == cell.epochs && $0.trainLimit == cell.trainLimit && $0.eps == cell.eps
             }) else { continue }
             for metric in metrics {
                 let a = values(cell, metric), b = values(reference, metric)

@@ -28,7 +28,8 @@ struct Report: ParsableCommand {
 
         Given one study directory (written by `advdistill study`), it reports the study instead: each cell's mean ± sd \
         for the selected and the last checkpoints, a clean-vs-robust scatter, accuracy against budget with error \
-        bars, and Welch's t-test of each method against PGD-AT at the same budget.
+        bars, and Welch's t-test of each method against PGD-AT at the same budget (--against compares with another \
+        of its methods instead: `advdistill report runs/study-x --against bmtard-batchmean --out runs/study-x/vs-bmtard`).
         """)
 
     @Argument(help: "Run directories (runs/<name>), one table row each, or folders of them (every run below, recursively); or one study directory (holding study.json, from `advdistill study`).")
@@ -45,6 +46,8 @@ struct Report: ParsableCommand {
     var evalEpsSweep: String = "0,0.5,1,1.5,2"
     @Flag(help: "Do not evaluate runs that lack an evaluation file; report them as unreadable instead.")
     var noEval = false
+    @Option(help: "For a study: the method (its label in the study's cells) that every other method is tested against. (default: pgd_at)")
+    var against: String?
     @OptionGroup var common: CommonOptions
 
     func validate() throws {
@@ -65,6 +68,9 @@ struct Report: ParsableCommand {
         try ClusterSetup.requireOneProcess("report")
         try common.apply()
         if runs.count == 1, StudyReport.isStudy(runs[0]) { return try reportStudy(runs[0]) }
+        if against != nil {
+            throw ValidationError("--against compares the methods of one study; give one study directory (holding study.json), not run directories")
+        }
         let progress = TerminalProgress()
         let selection = RunDirectories(runs, includePrevious: includePrevious)
         var notes = selection.notes, failures = selection.failures
@@ -93,7 +99,12 @@ struct Report: ParsableCommand {
 
     /// A study directory (holding study.json): its aggregate, written beside it unless --out says otherwise.
     func reportStudy(_ directory: String) throws {
-        let report = StudyReport(study: try StudyReport.load(directory: directory), gitCommit: gitCommit())
+        let study = try StudyReport.load(directory: directory)
+        let labels = StudyReport.methodLabels(study)
+        if let against, !labels.contains(against) {
+            throw ValidationError("--against \(against): \(directory) has no cell of that method; its methods: \(labels.joined(separator: ", "))")
+        }
+        let report = StudyReport(study: study, gitCommit: gitCommit(), against: against ?? StudyReportDocument.defaultReference)
         let paths = try report.write(to: out ?? directory)
         print(report.comparisonText)
         for p in paths { print("wrote \(p)") }

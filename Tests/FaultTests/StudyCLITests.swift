@@ -116,6 +116,30 @@ import Glibc
             #expect(!FileManager.default.fileExists(atPath: workspace.sub("study")), "nothing ran")
         }
     }
+
+    /// `report --against` names the method every other one is tested against; a method the study does not have is
+    /// refused naming the study and listing its methods, and the option is refused for run directories.
+    @Test func reportAgainstAnotherMethodAndItsMistakes() throws {
+        let workspace = try Workspace(side: 8, train: 32, test: 8)
+        let study = try writeStudy(workspace, changes: ["grid.methods": [["name": "natural"], ["name": "pgd_at"]],
+                                                        "grid.seeds": [1, 2]])
+        let trained = try workspace.run(["study", "--config", study, "--threads", "1"])
+        try #require(trained.exitStatus == 0, "\(trained.log)")
+        let output = workspace.sub("study")
+
+        let unknown = try workspace.run(["report", output, "--against", "trades"])
+        #expect(unknown.exitStatus == 64, "\(unknown.log)")
+        #expect(unknown.log.contains("--against trades: \(output) has no cell of that method; its methods: natural, pgd_at"), "\(unknown.log)")
+
+        let runs = try workspace.run(["report", output + "/runs/natural-seed1", "--against", "natural"])
+        #expect(runs.exitStatus == 64 && runs.log.contains("give one study directory"), "\(runs.log)")
+
+        let against = try workspace.run(["report", output, "--against", "natural", "--out", workspace.sub("vs-natural")])
+        #expect(against.exitStatus == 0, "\(against.log)")
+        let markdown = try String(contentsOfFile: workspace.sub("vs-natural/report.md"), encoding: .utf8)
+        #expect(markdown.contains("## Differences from natural"), "\(markdown)")
+        #expect(markdown.contains("| pgd_at | natural | Clean |"), "PGD-AT is now the compared cell: \(markdown)")
+    }
 }
 
 /// Every evaluation says which checkpoint it measured, so a number can be traced to its protocol.

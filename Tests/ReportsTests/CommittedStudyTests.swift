@@ -21,9 +21,9 @@ import Testing
         text.split(separator: "\n").map(String.init).filter { $0.hasPrefix("| ") }
     }
 
-    static func rendered(_ name: String) throws -> Set<String> {
+    static func rendered(_ name: String, against reference: String = StudyReportDocument.defaultReference) throws -> Set<String> {
         let study = try StudyReport.load(directory: root.appendingPathComponent("Configs/studies/\(name)").path)
-        return Set(tableRows(StudyReport(study: study).markdown()))
+        return Set(tableRows(StudyReport(study: study, against: reference).markdown()))
     }
 
     @Test func theRepositoryCommitsAStudy() {
@@ -38,15 +38,24 @@ import Testing
         for row in committed { #expect(fresh.contains(row), "\(path): a row that study.json does not give: \(row)") }
     }
 
+    /// A block `<!-- study: <name> -->` holds rows of the default report; `<!-- study: <name> against <method> -->`
+    /// rows of `advdistill report --against <method>`.
     @Test(arguments: studies) func readmeTablesAgreeWithStudyJSON(_ name: String) throws {
         let readme = try String(contentsOfFile: Self.root.appendingPathComponent("README.md").path, encoding: .utf8)
-        let fresh = try Self.rendered(name)
         var rest = Substring(readme)
-        while let open = rest.range(of: "<!-- study: \(name) -->") {
-            let close = try #require(rest[open.upperBound...].range(of: "<!-- /study -->"), "README: unclosed study block \(name)")
-            let rows = Self.tableRows(String(rest[open.upperBound..<close.lowerBound]))
+        while let open = rest.range(of: "<!-- study: \(name)") {
+            let header = try #require(rest[open.upperBound...].range(of: "-->"), "README: unterminated study marker \(name)")
+            let words = rest[open.upperBound..<header.lowerBound].split(separator: " ")
+            guard words.isEmpty || words.first == "against" else { rest = rest[header.upperBound...]; continue }  // another study's name
+            #expect(words.isEmpty || words.count == 2, "README: a study marker reads '<!-- study: \(name) [against <method>] -->'")
+            let reference = words.count == 2 ? String(words[1]) : StudyReportDocument.defaultReference
+            let fresh = try Self.rendered(name, against: reference)
+            let close = try #require(rest[header.upperBound...].range(of: "<!-- /study -->"), "README: unclosed study block \(name)")
+            let rows = Self.tableRows(String(rest[header.upperBound..<close.lowerBound]))
             #expect(!rows.isEmpty, "README: the study block \(name) holds no table")
-            for row in rows { #expect(fresh.contains(row), "README, study \(name): a row that study.json does not give: \(row)") }
+            for row in rows {
+                #expect(fresh.contains(row), "README, study \(name) against \(reference): a row that study.json does not give: \(row)")
+            }
             rest = rest[close.upperBound...]
         }
     }

@@ -66,6 +66,28 @@ func fixtureStudy() throws -> StudyFile {
         #expect(try #require(root.first(id: "differences")).allText.contains("Welch's two-sided t-test"), "the page says how it decides")
     }
 
+    /// `--against bmtard`: the same Welch tests with the roles swapped (Δ and t change sign, ν and p do not), PGD-AT
+    /// is now a compared cell, and every heading names the reference.
+    @Test func anotherMethodCanBeTheReference() throws {
+        let study = try fixtureStudy()
+        #expect(StudyReport.methodLabels(study) == ["pgd_at", "bmtard"])
+        let report = StudyReport(study: study, against: "bmtard")
+        #expect(report.document.reference == "bmtard")
+        let best = try #require(report.document.protocols.first { $0.name == .best })
+        #expect(Set(best.comparisons.map(\.reference)) == ["bmtard-e2", "bmtard-e5"])
+        #expect(Set(best.comparisons.map(\.cell)) == ["pgd_at-e2", "pgd_at-e5"])
+        let clean = try #require(best.comparisons.first { $0.cell == "pgd_at-e2" && $0.metric == "clean" })
+        #expect(abs(clean.difference + 0.025) < 1e-12)
+        #expect(abs(try #require(clean.test).t + 3.8729833462073997) < 1e-9 && abs(clean.test!.p - 0.03156223162567884) < 1e-9)
+        let markdown = report.markdown()
+        #expect(markdown.contains("## Differences from bmtard") && !markdown.contains("Differences from PGD-AT"))
+        #expect(markdown.contains("each method against the bmtard cell"))
+        let root = try #require(XMLTreeBuilder.parse(report.html()).root)
+        #expect(try #require(root.first(id: "differences")).allText.contains("Differences from bmtard"))
+        // The default is PGD-AT, named so.
+        #expect(StudyReport(study: study).markdown().contains("## Differences from PGD-AT"))
+    }
+
     @Test func chartsShowEveryRunEachCellsMeanAndErrorBarsAgainstBudget() throws {
         let report = StudyReport(study: try fixtureStudy())
         let root = try #require(XMLTreeBuilder.parse(report.html()).root)
