@@ -1,6 +1,7 @@
 import ArgumentParser
 import Attacks
 import Datasets
+import Distillation
 import Engine
 import Foundation
 import NN
@@ -16,7 +17,9 @@ struct Eval: ParsableCommand {
         eval-<name>.json for any other <name>.safetensors (checkpoint.safetensors → eval-checkpoint.json). \
         An existing evaluation file is never replaced without --overwrite; the refusal comes before any attack runs.
         While it runs, each finished attack is kept in <file>.partial: an evaluation cut short (a signal, a crash) \
-        resumes after its finished attacks when the same command runs again, and writes what an uninterrupted one would.
+        resumes after its finished attacks when the same command runs again, and writes what an uninterrupted one would. \
+        Ctrl-C (SIGINT) or SIGTERM stops it before its next batch of images (exit 128 + the signal; a second signal \
+        exits at once).
         """)
 
     @Option(help: "Checkpoint (.safetensors): ours, or a PyTorch state_dict with --model.")
@@ -79,8 +82,24 @@ struct Eval: ParsableCommand {
         let progress = TerminalProgress()
         // Finished attacks are kept beside the output while it runs: an interrupted evaluation resumes after them.
         let journal = EvaluationJournal(path: out + ".partial", checkpointIdentity: digest ?? checkpoint)
-        var result = try Evaluator(model: net, options: options, communicator: comm)
-            .evaluate(dataset, checkpoint: checkpoint, progress: progress, journal: journal)
+        // SIGINT or SIGTERM stops it within one batch, keeping the finished attacks; a second signal exits at once.
+        Interruption.install()
+        var stoppedBy: Int32?
+        var result: EvaluationResult
+        do {
+            result = try Evaluator(model: net, options: options, communicator: comm)
+                .evaluate(dataset, checkpoint: checkpoint, progress: progress, journal: journal,
+                          shouldStop: { stoppedBy = Interruption.received; return stoppedBy != nil })
+        } catch is EvaluationInterrupted {
+            let sig = stoppedBy ?? SIGTERM
+            if comm.isRoot {
+                // Under mpirun nothing is kept (the ranks would each need the journal): the evaluation starts over.
+                let kept = comm.size == 1 ? "the attacks it finished are kept in \(journal.path), and the same command resumes after them"
+                    : "under mpirun nothing is kept, and the same command starts it again"
+                progress.note("interrupted by signal \(sig): nothing written to \(out); \(kept): \(shellCommand(CommandLine.arguments))")
+            }
+            throw ExitCode(128 + sig)
+        }
         guard comm.isRoot else { return }
         result.checkpointSha256 = digest
         result.checkpointBytes = bytes

@@ -96,18 +96,21 @@ import Glibc
 }
 
 /// `advdistill eval` keeps its finished attacks beside its output (eval.json.partial) while it runs: killed
-/// outright (SIGKILL: no handler runs) during its second attack, it resumes after the first when run again, says
-/// so, and writes the evaluation an uninterrupted run writes; the journal is then gone.
+/// outright (SIGKILL: no handler runs) or stopped by SIGINT (within one batch, exit 130, saying how to resume) during
+/// its second attack, it resumes after the first when run again, says so, and writes the evaluation an uninterrupted
+/// run writes; the journal is then gone.
 @Suite struct EvaluationJournalThroughTheCLI {
-    @Test func aKilledEvaluationResumesAfterItsFinishedAttacks() throws {
+    @Test(arguments: [SIGKILL, SIGINT])
+    func anInterruptedEvaluationResumesAfterItsFinishedAttacks(_ signal: Int32) throws {
         let workspace = try Workspace(side: 12, train: 32, test: 100)
         let config = try workspace.config(epochs: 1, batchSize: 16, arch: "tinycnn")
         let trained = try workspace.run(["train", "--config", config, "--threads", "1"])
         try #require(trained.exitStatus == 0, "\(trained.log)")
         let checkpoint = try workspace.runDirectory() + "/best.safetensors"
         func eval(_ json: String) -> [String] {
+            // Batches of 10, so that a stop asked during Square is honoured before its last batch.
             ["eval", "--checkpoint", checkpoint, "--data", workspace.data, "--eps", "0.1", "--attacks", "fgsm,square",
-             "--threads", "1", "--json", workspace.sub(json)]
+             "--batch-size", "10", "--threads", "1", "--json", workspace.sub(json)]
         }
         let whole = try workspace.run(eval("whole.json"))
         try #require(whole.exitStatus == 0, "\(whole.log)")
@@ -115,10 +118,17 @@ import Glibc
         let journal = workspace.sub("cut.json.partial")
         let child = try workspace.launch(eval("cut.json"))
         try #require(waitUntil(child) { FileManager.default.fileExists(atPath: journal) }, "\(child.log)")
-        kill(child.pid, SIGKILL)
+        kill(child.pid, signal)
         child.waitForExit()
-        try #require(child.killedBy == SIGKILL && !FileManager.default.fileExists(atPath: workspace.sub("cut.json")),
-                     "killed before it finished: \(child.log)")
+        try #require(!FileManager.default.fileExists(atPath: workspace.sub("cut.json")), "stopped before it finished: \(child.log)")
+        if signal == SIGKILL {
+            #expect(child.killedBy == SIGKILL, "\(child.log)")
+        } else {
+            #expect(child.killedBy == nil && child.exitStatus == 130, "\(child.log)")
+            #expect(child.log.contains("interrupted by signal \(SIGINT): nothing written to \(workspace.sub("cut.json")); the attacks it finished are kept in \(journal)"),
+                    "\(child.log)")
+            #expect(FileManager.default.fileExists(atPath: journal))
+        }
 
         let resumed = try workspace.run(eval("cut.json"))
         #expect(resumed.exitStatus == 0, "\(resumed.log)")
