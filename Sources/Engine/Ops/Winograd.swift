@@ -65,9 +65,10 @@ struct WinogradGeometry {
     }
 
     /// Tiles per chunk: the chunk's transformed input and output (36 × tiles × (Cin4 + Cout4) floats)
-    /// with one blocked plane should stay inside a 1 MB L2 cache (768 KB), but GEMMs below ~32 rows
+    /// with one blocked plane should stay near the L2 cache (a budget of 768 KB), but GEMMs below ~32 rows
     /// waste the BLAS kernels, and every worker should get a chunk. `limit` overrides the cache
-    /// bound (tests use tiny chunks to cover chunk boundaries).
+    /// bound (tests use tiny chunks to cover chunk boundaries). This machine's Zen 3 cores have 512 KB of L2
+    /// each; a 384 KB budget measured no different on tinycnn's evaluation (bench/README.md, 2026-12-07).
     func chunkTiles(workers: Int, limit: Int? = nil) -> Int {
         let fit = limit ?? max(32, (768 << 10) / (points * (cin4 + cout4) * 4))
         return max(1, min(fit, (tiles + workers - 1) / workers))
