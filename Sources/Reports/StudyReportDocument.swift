@@ -90,14 +90,14 @@ public struct StudyReportDocument: Codable, Sendable {
         }
         var out: [Comparison] = []
         for cell in study.cells where cell.methodLabel != reference {
-            guard let reference = study.cells.first(where: {
+            guard let base = study.cells.first(where: {
                 $0.methodLabel == reference && $0.epochs == cell.epochs && $0.trainLimit == cell.trainLimit && $0.eps == cell.eps
             }) else { continue }
             for metric in metrics {
-                let a = values(cell, metric), b = values(reference, metric)
+                let a = values(cell, metric), b = values(base, metric)
                 guard let ma = Summary(a)?.mean, let mb = Summary(b)?.mean else { continue }
                 let test = WelchTest(a, b)
-                out.append(Comparison(cell: cell.cell, reference: reference.cell, metric: metric, difference: ma - mb,
+                out.append(Comparison(cell: cell.cell, reference: base.cell, metric: metric, difference: ma - mb,
                                       test: test, significant: test.map { $0.p < alpha } ?? false))
             }
         }
