@@ -81,17 +81,20 @@ public struct StudyReportDocument: Codable, Sendable {
         }
     }
 
-    /// Each cell of another method against the cell of method label `reference` with the same epochs, training-set
-    /// size and ε.
+    /// Each other cell against the reference cell with the same epochs, training-set size and ε. The reference cells
+    /// are those labelled `reference`; when no cell is, those of the method of that name (the default, pgd_at, then
+    /// still finds PGD-AT cells that carry labels of their own).
     static func comparisons(_ study: StudyFile, _ proto: StudyProtocol, metrics: [String], against reference: String) -> [Comparison] {
         func values(_ cell: StudyFile.Cell, _ metric: String) -> [Double] {
             study.points.filter { $0.cell == cell.cell && $0.status == "done" }
                 .compactMap { (proto == .best ? $0.best : $0.last)?.metrics[metric] }
         }
+        let byLabel = study.cells.contains { $0.methodLabel == reference }
+        func isReference(_ c: StudyFile.Cell) -> Bool { byLabel ? c.methodLabel == reference : c.method == reference }
         var out: [Comparison] = []
-        for cell in study.cells where cell.methodLabel != reference {
+        for cell in study.cells where !isReference(cell) {
             guard let base = study.cells.first(where: {
-                $0.methodLabel == reference && $0.epochs == cell.epochs && $0.trainLimit == cell.trainLimit && $0.eps == cell.eps
+                isReference($0) && $0.epochs == cell.epochs && $0.trainLimit == cell.trainLimit && $0.eps == cell.eps
             }) else { continue }
             for metric in metrics {
                 let a = values(cell, metric), b = values(base, metric)

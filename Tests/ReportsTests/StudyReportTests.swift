@@ -88,6 +88,15 @@ func fixtureStudy() throws -> StudyFile {
         #expect(StudyReport(study: study).markdown().contains("## Differences from PGD-AT"))
     }
 
+    /// By default the PGD-AT cells are the reference whatever their label (a grid may label its PGD-AT entry).
+    @Test func pgdATCellsWithALabelOfTheirOwnAreStillTheDefaultReference() throws {
+        var study = try fixtureStudy()
+        for i in study.cells.indices where study.cells[i].method == "pgd_at" { study.cells[i].methodLabel = "madry" }
+        let best = try #require(StudyReport(study: study).document.protocols.first { $0.name == .best })
+        #expect(Set(best.comparisons.map(\.reference)) == ["pgd_at-e2", "pgd_at-e5"])
+        #expect(Set(best.comparisons.map(\.cell)) == ["bmtard-e2", "bmtard-e5"])
+    }
+
     @Test func chartsShowEveryRunEachCellsMeanAndErrorBarsAgainstBudget() throws {
         let report = StudyReport(study: try fixtureStudy())
         let root = try #require(XMLTreeBuilder.parse(report.html()).root)
