@@ -14,14 +14,16 @@ public func serialGEMM(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c
                 b, Int32(ldb ?? (transB ? k : n)), beta, c, Int32(ldc ?? n))
 }
 
-/// The same GEMM as `serialGEMM`, split over the workers by row blocks of C (when `m` is large) or column
-/// blocks (when `n` is), each block an independent `serialGEMM`; below 4 MFLOP it runs on the calling thread.
+/// The same GEMM as `serialGEMM`, cut into `Compute.parts` row blocks of C (when `m` is the larger side) or
+/// column blocks (when `n` is), each block an independent `serialGEMM`, run in parallel; below 4 MFLOP, or
+/// with fewer than 8 rows (columns) per block, one call. The cut depends on the sizes alone, never on the
+/// worker count, so every `--threads` computes each element in the same call of the same size.
 public func parallelGEMM(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
                          m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0,
                          transA: Bool = false, transB: Bool = false) {
     let flops = 2 * m * n * k
-    let workers = Compute.workers
-    if workers <= 1 || flops < 4_000_000 {
+    let side = max(m, n), parts = min(Compute.parts, max(1, side / 8))
+    if parts <= 1 || flops < 4_000_000 {
         serialGEMM(a, b, c, m: m, n: n, k: k, alpha: alpha, beta: beta, transA: transA, transB: transB)
         return
     }
@@ -29,13 +31,13 @@ public func parallelGEMM(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _
     nonisolated(unsafe) let (pa, pb, pc) = (a, b, c)
     if m >= n {
         // Rows of C ↔ rows of op(A): A's row i starts at a + i*lda (no trans) or column i (trans).
-        parallelFor(m, grain: max(8, m / workers)) { r in
+        parallelSlices(m, slots: parts) { _, r in
             let aOff = transA ? r.lowerBound : r.lowerBound * lda
             serialGEMM(pa + aOff, pb, pc + r.lowerBound * n, m: r.count, n: n, k: k, alpha: alpha, beta: beta,
                        transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: n)
         }
     } else {
-        parallelFor(n, grain: max(8, n / workers)) { r in
+        parallelSlices(n, slots: parts) { _, r in
             let bOff = transB ? r.lowerBound * ldb : r.lowerBound
             serialGEMM(pa, pb + bOff, pc + r.lowerBound, m: m, n: r.count, k: k, alpha: alpha, beta: beta,
                        transA: transA, transB: transB, lda: lda, ldb: ldb, ldc: n)

@@ -4,8 +4,20 @@ import CBLAS
 /// Process-wide compute settings. Set once at start-up (the CLI's `--threads`), read by kernels.
 public enum Compute {
     nonisolated(unsafe) private static var _workers = max(1, ProcessInfoShim.activeProcessorCount)
-    /// Number of workers elementwise kernels and batch-parallel convolutions split into.
+    /// Number of threads the kernels run on (`--threads`). Results never depend on it: see `parts`.
     public static var workers: Int { _workers }
+
+    /// Into how many parts the kernels cut work where the cut reaches a float sum: a convolution's or a
+    /// GEMM's rows (OpenBLAS's value for an element depends on the size of the call that computes it:
+    /// `sgemm` of 200 rows and the same rows as two calls of 100 differ in the last bits) and per-part
+    /// weight-gradient sums. Fixed, not the worker count, so that a run gives the same numbers bit for bit
+    /// with any `--threads` (ThreadCountInvarianceTests): one worker runs the parts one after the other.
+    /// Two: the cores of the machines this was tuned and measured on, so that numbers made there with two
+    /// threads (the demo's, the bench's) stand; runs made with `--threads 1` before parts existed (the
+    /// studies) are reproduced by the builds their READMEs pin. The price: those kernels (convolutions,
+    /// large GEMMs) keep at most two threads busy; elementwise kernels, pooling, batch norm and depthwise
+    /// convolutions split over every worker.
+    public static let parts = 2
 
     /// Sets the worker count. OpenBLAS is pinned to one thread: we parallelise around it
     /// (by image or by row block), one level of parallelism, as the recipe measured equal speed

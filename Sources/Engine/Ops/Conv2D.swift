@@ -14,7 +14,8 @@
 /// - pointwise (1×1, stride 1, unpadded): per image, `y_g = W_g · x_g`, the image is the column matrix;
 /// - general: `y_g = W_g · im2col(x_g)` with one single-threaded `serialGEMM` per chunk of images
 ///   (`imagesPerGEMM`, one image unless its plane is small); chunks are split over
-///   `Compute.workers`, each worker owning its buffers.
+///   `Compute.parts` slots (whatever the worker count, so that the GEMMs' sizes and dW's partial sums are the
+///   same with any `--threads`), each slot owning its buffers.
 ///
 /// A fused ReLU (`relu: true`, the epilogue of a convolution with eval-mode batch norm folded in,
 /// BatchNormFold.swift) is applied where each kernel writes its outputs: Winograd's output transform
@@ -168,9 +169,9 @@ func parallelSlices(_ n: Int, slots: Int, _ body: (_ slot: Int, _ range: Range<I
     }
 }
 
-/// C = op(A)·op(B) (+ beta·C), contiguous row-major. With `split` the GEMM itself is divided over the
-/// workers (a batch of one image leaves nothing else to parallelise); otherwise single-threaded,
-/// since the caller already runs one per worker.
+/// C = op(A)·op(B) (+ beta·C), contiguous row-major. With `split` the GEMM itself is cut into parts
+/// (`parallelGEMM`: a batch of one image leaves nothing else to parallelise); otherwise single-threaded,
+/// since the caller already runs one per part.
 @inline(__always)
 private func matmul(_ split: Bool, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
                     _ c: UnsafeMutablePointer<Float>, m: Int, n: Int, k: Int, beta: Float = 0,
@@ -191,7 +192,7 @@ extension ConvGeometry {
     /// with an inner dimension of 16. One image when the plane alone is wide enough.
     var imagesPerGEMM: Int {
         guard outPlane < 512, !isPointwise else { return 1 }
-        return max(1, min((512 + outPlane - 1) / outPlane, (n + Compute.workers - 1) / max(Compute.workers, 1)))
+        return max(1, min((512 + outPlane - 1) / outPlane, (n + Compute.parts - 1) / Compute.parts))
     }
 }
 
@@ -199,12 +200,12 @@ extension ConvGeometry {
 /// Per chunk of `imagesPerGEMM` images and per group: the images' columns side by side,
 /// `Y[og, images·OH·OW] = W_g · col`, then Y is copied image by image into y (adding the bias, clamping
 /// with the ReLU). One image per chunk: the GEMM writes y_g itself, clamped right after while in cache.
-/// Chunks are split over the workers, each owning its buffers.
+/// Chunks are split into `Compute.parts` slots, each owning its buffers.
 private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
                              _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool) {
     let per = geo.imagesPerGEMM, chunks = (geo.n + per - 1) / per
-    let slots = max(1, min(Compute.workers, chunks))
-    let split = slots == 1 && Compute.workers > 1
+    let slots = max(1, min(Compute.parts, chunks))
+    let split = slots == 1 && Compute.parts > 1
     let width = per * geo.outPlane  // columns of one chunk's GEMM
     let colCount = geo.isPointwise ? 0 : geo.colRows * width
     let outCount = per == 1 ? 0 : geo.coutPerGroup * width
@@ -267,8 +268,8 @@ private func gemmConvForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float
 private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
                               wantX: Bool, wantW: Bool) -> (Tensor?, Tensor?) {
     let per = geo.imagesPerGEMM, chunks = (geo.n + per - 1) / per
-    let slots = max(1, min(Compute.workers, chunks))
-    let split = slots == 1 && Compute.workers > 1
+    let slots = max(1, min(Compute.parts, chunks))
+    let split = slots == 1 && Compute.parts > 1
     let width = per * geo.outPlane
     let colCount = geo.isPointwise ? 0 : geo.colRows * width
     // Per worker: `cols` holds im2col(x_g) for dW, `dcols` holds W_gᵀ·dY before col2im for dX,
@@ -278,7 +279,7 @@ private func gemmConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo
     let dyCount = per == 1 ? 0 : geo.coutPerGroup * width
     let dys = Tensor(uninitializedShape: [slots * dyCount])
     let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
-    // dW is summed per worker, then reduced: no two workers ever write the same floats.
+    // dW is summed per slot, then reduced in slot order: no two slots ever write the same floats.
     let dwParts = wantW ? Tensor(zeros: [slots, weight.count]) : nil
     let wCount = weight.count
     nonisolated(unsafe) let (px, pw, pdy, pcol, pdcol, pdys) = (x.data, weight.data, dy.data, cols.data, dcols.data, dys.data)

@@ -24,7 +24,8 @@
 /// channels of one pixel are one vector load. Transformed data is `[tiles, 36, C4]` per
 /// chunk of tiles (the GEMM for position ξ reads every 36th row) and transformed weights `[36, Cin4, Cout4]`.
 /// Tiles are numbered `(image, tile row, tile column)` over the batch and processed in chunks
-/// small enough for their transformed data to stay in cache; workers take contiguous tile ranges.
+/// small enough for their transformed data to stay in cache; the batch's tiles are cut into `Compute.parts`
+/// contiguous ranges (never by the worker count: the chunks' sizes are the GEMMs' sizes), run in parallel.
 
 typealias Float4 = SIMD4<Float>
 
@@ -66,12 +67,12 @@ struct WinogradGeometry {
 
     /// Tiles per chunk: the chunk's transformed input and output (36 × tiles × (Cin4 + Cout4) floats)
     /// with one blocked plane should stay near the L2 cache (a budget of 768 KB), but GEMMs below ~32 rows
-    /// waste the BLAS kernels, and every worker should get a chunk. `limit` overrides the cache
+    /// waste the BLAS kernels, and each of the `parts` should get a chunk. `limit` overrides the cache
     /// bound (tests use tiny chunks to cover chunk boundaries). This machine's Zen 3 cores have 512 KB of L2
     /// each; a 384 KB budget measured no different on tinycnn's evaluation (bench/README.md, 2026-12-07).
-    func chunkTiles(workers: Int, limit: Int? = nil) -> Int {
+    func chunkTiles(parts: Int, limit: Int? = nil) -> Int {
         let fit = limit ?? max(32, (768 << 10) / (points * (cin4 + cout4) * 4))
-        return max(1, min(fit, (tiles + workers - 1) / workers))
+        return max(1, min(fit, (tiles + parts - 1) / parts))
     }
 
     /// (image, tile row, tile column) of tile `t`.
@@ -129,10 +130,10 @@ func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: Co
 
 // MARK: - Pipelines
 //
-// Two schedules. Chunked: each worker takes a range of tiles and runs transform → 36 GEMMs →
+// Two schedules. Chunked: each part takes a range of tiles and runs transform → 36 GEMMs →
 // transform on chunks small enough to stay in L2; every chunk's GEMMs read all of U again.
 // Phased: transform every tile (parallel over tiles), then the 36 GEMMs over all tiles at once
-// (parallel over ξ: each worker reads only its share of U, and dW needs no per-worker partial
+// (parallel over ξ: each part reads only its share of U, and dW needs no per-part partial
 // sums), then the output transform. Deep layers have few tiles and big weights (ResNet-18's
 // 512-channel 4×4 stage: U is 38 MB for 64 tiles), where re-reading U per chunk dominated;
 // shallow layers have many tiles and small weights, where the chunks' cache residency wins.
@@ -146,12 +147,12 @@ enum WinogradSchedule: Sendable {
 
 extension WinogradGeometry {
     /// The schedule that moves less memory (`prefersPhases`) unless one is given.
-    func schedule(_ requested: WinogradSchedule?, workers: Int) -> (phased: Bool, chunk: Int) {
+    func schedule(_ requested: WinogradSchedule?, parts: Int) -> (phased: Bool, chunk: Int) {
         switch requested {
-        case .phased: return (true, chunkTiles(workers: workers))
-        case .chunked(let limit): return (false, chunkTiles(workers: workers, limit: limit))
+        case .phased: return (true, chunkTiles(parts: parts))
+        case .chunked(let limit): return (false, chunkTiles(parts: parts, limit: limit))
         case nil:
-            let chunk = chunkTiles(workers: workers)
+            let chunk = chunkTiles(parts: parts)
             return (prefersPhases(chunk: chunk), chunk)
         }
     }
@@ -172,8 +173,8 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
                               _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ geo: WinogradGeometry,
                               relu: Bool = false, pool: Bool = false, argmax: UnsafeMutablePointer<UInt8>? = nil,
                               schedule: WinogradSchedule?, kernel: WinogradProductKernel? = nil) {
-    let slots = max(1, min(Compute.workers, geo.tiles))
-    let (phased, chunk) = geo.schedule(schedule, workers: slots)
+    let slots = max(1, min(Compute.parts, geo.tiles))
+    let (phased, chunk) = geo.schedule(schedule, parts: slots)
     let simd = (kernel ?? geo.productKernel) == .simd
     nonisolated(unsafe) let (px, pu, pbias, py, pa) = (x, u, bias, y, argmax)
     // M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4]; rows of V_ξ and M_ξ are 36 positions apart.
@@ -229,19 +230,19 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
 /// dx: [N, Cin, H, W] when `u` (the forward's `[36, Cin4, Cout4]`) and `dx` are given.
 ///
 /// Overlapping patches of neighbouring tiles add into the same dx floats, so the chunked schedule
-/// gives each worker whole images (and accumulates an image's patches in a blocked plane until its
+/// gives each part whole images (and accumulates an image's patches in a blocked plane until its
 /// last tile); the phased one scatters per (image, channel block).
 private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ u: UnsafePointer<Float>?,
                               _ dx: UnsafeMutablePointer<Float>?, _ geo: WinogradGeometry, wantW: Bool,
                               schedule: WinogradSchedule?) -> Tensor? {
     let wantX = u != nil && dx != nil
-    let workers = max(1, Compute.workers)
+    let parts = Compute.parts  // of the work (tile ranges, images, dU sums): never the worker count
     let uCount = points * geo.cin4 * geo.cout4
     guard geo.tiles > 0 else { return wantW ? Tensor(zeros: [uCount]) : nil }  // an empty batch
     let plane4 = geo.hp * geo.wp * 4  // one blocked dx plane (one image, one channel block)
     nonisolated(unsafe) let (px, pdy, pu, pdx) = (x, dy, u, dx)
-    var (phased, chunk) = geo.schedule(schedule, workers: workers)
-    if schedule == nil && geo.n < workers { phased = true }  // whole images per worker would idle some
+    var (phased, chunk) = geo.schedule(schedule, parts: parts)
+    if schedule == nil && geo.n < parts { phased = true }  // whole images per part would leave a part empty
 
     // dU_ξ (+)= V_ξᵀ dM_ξ and dV_ξ = dM_ξ U_ξᵀ for `tiles` tiles of the buffers.
     @inline(__always) func products(_ xi: Int, tiles: Int, v: UnsafeMutablePointer<Float>, dm: UnsafeMutablePointer<Float>,
@@ -259,25 +260,25 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
     if phased {
         let t = geo.tiles
         let vCount = wantW ? points * t * geo.cin4 : 0, dvCount = wantX ? points * t * geo.cin4 : 0
-        let scratch = Tensor(uninitializedShape: [vCount + points * t * geo.cout4 + dvCount + workers * max(geo.planeFloats, 2 * plane4)])
+        let scratch = Tensor(uninitializedShape: [vCount + points * t * geo.cout4 + dvCount + parts * max(geo.planeFloats, 2 * plane4)])
         let du = wantW ? Tensor(uninitializedShape: [uCount]) : nil
         nonisolated(unsafe) let v = scratch.data, pdu = du?.data ?? scratch.data
         nonisolated(unsafe) let dm = v + vCount
         nonisolated(unsafe) let dv = dm + points * t * geo.cout4
         nonisolated(unsafe) let planes = dv + dvCount
         let planeStride = max(geo.planeFloats, 2 * plane4)  // a pair of channel blocks' dx plane fits
-        parallelSlices(t, slots: min(workers, t)) { slot, tiles in
+        parallelSlices(t, slots: min(parts, t)) { slot, tiles in
             let plane = planes + slot * planeStride
             geo.transformOutputGradients(pdy, tiles: tiles, into: dm + tiles.lowerBound * points * geo.cout4, plane: plane)
             if wantW { geo.transformInputs(px, tiles: tiles, into: v + tiles.lowerBound * points * geo.cin4, plane: plane) }
         }
-        parallelSlices(points, slots: min(workers, points)) { _, positions in
+        parallelSlices(points, slots: min(parts, points)) { _, positions in
             for xi in positions { products(xi, tiles: t, v: v, dm: dm, dv: dv, du: pdu, beta: 0) }
         }
         if wantX, let pdx {
             // One job per image and pair of channel blocks (a last odd block alone).
             let blocks = geo.cin4 / 4, pairs = (blocks + 1) / 2
-            parallelSlices(geo.n * pairs, slots: min(workers, geo.n * pairs)) { slot, jobs in
+            parallelSlices(geo.n * pairs, slots: min(parts, geo.n * pairs)) { slot, jobs in
                 let plane = planes + slot * planeStride
                 for job in jobs {
                     let (img, pair) = job.quotientAndRemainder(dividingBy: pairs)
@@ -299,11 +300,11 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
         return du
     }
 
-    // Chunked: whole images per worker; a chunk is several whole images (small planes) or part of one.
+    // Chunked: whole images per part; a chunk is several whole images (small planes) or part of one.
     let tpi = geo.tilesPerImage
     let perChunkImages = max(1, chunk / tpi)
     let chunkTiles = tpi <= chunk ? perChunkImages * tpi : chunk
-    let slots = min(workers, geo.n)
+    let slots = min(parts, geo.n)
     let vCount = wantW ? points * chunkTiles * geo.cin4 : 0, dvCount = wantX ? points * chunkTiles * geo.cin4 : 0
     let accumulators = wantX ? perChunkImages * (geo.cin4 / 4) * plane4 : 0
     let perSlot = vCount + points * chunkTiles * geo.cout4 + dvCount + geo.planeFloats + accumulators
