@@ -7,6 +7,14 @@ let optimisedEvenInDebug: [SwiftSetting] = [
     .unsafeFlags(["-O"], .when(configuration: .debug)),
 ]
 
+// Modules without numeric kernels (the report, the command line, ONNX export, TensorBoard event files, MPI
+// set-up) are compiled without optimisation in release builds too: the whole-module optimiser is most of a fresh
+// build's critical path (Engine → NN → Attacks → Distillation → Reports → advdistill), and these modules spend
+// their time in the optimised ones (bench/README.md, "The build").
+let quickToCompile: [SwiftSetting] = [
+    .unsafeFlags(["-Onone"], .when(configuration: .release)),
+]
+
 let package = Package(
     name: "AdvDistill",
     products: [
@@ -26,7 +34,7 @@ let package = Package(
         // macros), and the `Communicator` over it. Engine declares the protocol and the one-process
         // implementation; only the CLI (which decides whether mpirun started it) builds an MPICommunicator.
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
-        .target(name: "Cluster", dependencies: ["CMPI", "Engine"]),
+        .target(name: "Cluster", dependencies: ["CMPI", "Engine"], swiftSettings: quickToCompile),
         .target(
             name: "CImageCodecs",
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg"), .linkedLibrary("z")]),
@@ -34,22 +42,24 @@ let package = Package(
         .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedEvenInDebug),
         // ONNX export: a model's eval-mode graph as an ONNX file. Sources/Export/onnx.pb.swift is generated
         // once from onnx.proto (`make onnx-schema`), so no protobuf plugin runs at build time.
-        .target(name: "Export", dependencies: ["NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Export", dependencies: ["NN", "Engine", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: quickToCompile),
         // TensorBoard event files (TFRecord framing, CRC-32C, Event/Summary protos): Sources/TensorBoard/event.pb.swift
         // is generated once from the subset schema event.proto beside it (`make tensorboard-schema`).
         .target(name: "TensorBoard", dependencies: ["NN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
-                exclude: ["event.proto"]),
+                exclude: ["event.proto"], swiftSettings: quickToCompile),
         .target(name: "Attacks", dependencies: ["Datasets", "Engine", "NN"], swiftSettings: optimisedEvenInDebug),
         .target(name: "Distillation", dependencies: ["Datasets", "Engine", "NN", "Attacks", "TensorBoard"],
                 swiftSettings: optimisedEvenInDebug),
         .target(name: "Reports", dependencies: ["Attacks", "Distillation", "Datasets", "NN"],
-                swiftSettings: optimisedEvenInDebug),
+                swiftSettings: optimisedEvenInDebug + quickToCompile),
         .executableTarget(
             name: "advdistill",
             dependencies: [
                 "Engine", "Cluster", "NN", "Export", "Datasets", "Attacks", "Distillation", "Reports",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]),
+            ],
+            swiftSettings: quickToCompile),
         // libFuzzer harnesses for every parser of outside files, and their driver (`make fuzz`, `make asan`).
         .target(name: "FuzzHarnesses", dependencies: ["Datasets", "Distillation", "Engine", "NN"]),
         .executableTarget(name: "advdistill-fuzz", dependencies: ["FuzzHarnesses"]),
