@@ -8,6 +8,11 @@
 # --overwrite given twice, the previous demo's student moves to OUTPUT_DIR/<student>/previous/, replacing the
 # one kept there before, so repeated demos keep one earlier run each and no more. An evaluation is redone
 # (--overwrite) only when eval.json is missing or older than the checkpoint it describes.
+# The students' trainings and the evaluations run as jobs in lanes (DEMO_LANES, default 2 on a machine with 2 or
+# more cores), each with its share of the cores (--threads), an evaluation starting once its student is trained;
+# each job's output goes to OUTPUT_DIR/logs/<job>.log, and the evaluations' tables are printed at the end. The
+# numbers are those of one job at a time on every core: results do not depend on --threads (Compute.parts in
+# Sources/Engine/Core/Parallel.swift). DEMO_LANES=1 runs one job at a time, its progress on the terminal.
 # Every number printed comes from a file under OUTPUT_DIR that the report also reads.
 set -euo pipefail
 # An inherited OPENBLAS_CORETYPE (some machines export one) would pin OpenBLAS to those kernels; without it
@@ -50,18 +55,83 @@ for teacher in teacher-natural teacher-pgdat; do
     fi
 done
 
-for student in natural pgdat bmtard; do
-    run_stage "train $student" "$bin" train --config "$conf/$student.json" --overwrite --overwrite
-done
+cores=$(nproc 2>/dev/null || echo 1)
+lanes=${DEMO_LANES:-$(( cores >= 2 ? 2 : 1 ))}
+[[ "$lanes" =~ ^[1-9][0-9]*$ ]] || { echo "DEMO_LANES must be a whole number ≥ 1, got '$lanes'" >&2; exit 2; }
+threads=$(( cores / lanes > 0 ? cores / lanes : 1 ))
 
-for model in teacher-natural teacher-pgdat natural pgdat bmtard; do
-    if [ -f "$out/$model/eval.json" ] && [ "$out/$model/eval.json" -nt "$out/$model/best.safetensors" ]; then
+# The jobs, in the order they start when a lane is free: each trains a student or evaluates a model, once the
+# job named in its `after` finished (- : at once). Students are always retrained; a teacher's evaluation is
+# redone only when its eval.json is missing or older than its checkpoint.
+names=(); afters=(); commands=()
+job() {  # name after command…
+    names+=("$1"); afters+=("$2"); shift 2
+    commands+=("$(printf '%q ' "$@")")
+}
+for student in natural pgdat bmtard; do
+    job "train $student" - "$bin" train --config "$conf/$student.json" --overwrite --overwrite --threads "$threads"
+done
+for model in teacher-natural teacher-pgdat pgdat bmtard natural; do  # the long evaluations first
+    case $model in teacher-*) after=- ;; *) after="train $model" ;; esac
+    if [ "$after" = - ] && [ -f "$out/$model/eval.json" ] && [ "$out/$model/eval.json" -nt "$out/$model/best.safetensors" ]; then
         echo "reusing $out/$model/eval.json"
         continue
     fi
-    run_stage "eval $model" "$bin" eval --checkpoint "$out/$model/best.safetensors" --data "$data" --eps 0.1 \
-        --attacks "$attacks" --limit "$limit" --eps-sweep "$sweep" --json "$out/$model/eval.json" --overwrite
+    job "eval $model" "$after" "$bin" eval --checkpoint "$out/$model/best.safetensors" --data "$data" --eps 0.1 \
+        --attacks "$attacks" --limit "$limit" --eps-sweep "$sweep" --json "$out/$model/eval.json" --overwrite --threads "$threads"
 done
+
+log_of() { echo "$out/logs/${names[$1]// /-}.log"; }
+if [ "$lanes" = 1 ]; then
+    for i in "${!names[@]}"; do
+        eval "run_stage \"\${names[\$i]}\" ${commands[$i]}"
+    done
+else
+    mkdir -p "$out/logs"
+    echo
+    echo "=== ${#names[@]} jobs in $lanes lanes of $threads thread$([ "$threads" = 1 ] || echo s) each (DEMO_LANES=1: one at a time); their output goes to $out/logs/"
+    declare -A pid_of=() state=() started=()
+    trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
+    running=0
+    while :; do
+        for i in "${!names[@]}"; do
+            (( running < lanes )) || break
+            [ -z "${state[$i]:-}" ] || continue
+            if [ "${afters[$i]}" != - ]; then
+                ready=0
+                for j in "${!names[@]}"; do
+                    if [ "${names[$j]}" = "${afters[$i]}" ] && [ "${state[$j]:-}" = done ]; then ready=1; fi
+                done
+                [ "$ready" = 1 ] || continue
+            fi
+            eval "${commands[$i]}" > "$(log_of "$i")" 2>&1 &
+            pid_of[$!]=$i; state[$i]=running; started[$i]=$(date +%s); running=$(( running + 1 ))
+            echo "  started  ${names[$i]}"
+        done
+        (( running > 0 )) || break
+        finished=""
+        set +e; wait -n -p finished; rc=$?; set -e
+        [ -n "$finished" ] || continue
+        i=${pid_of[$finished]}; running=$(( running - 1 )); state[$i]=done
+        if [ "$rc" != 0 ]; then
+            echo "${names[$i]} failed (exit $rc); the end of $(log_of "$i"):" >&2
+            tail -n 30 "$(log_of "$i")" >&2
+            kill $(jobs -p) 2>/dev/null || true
+            exit "$rc"
+        fi
+        took=$(( $(date +%s) - started[$i] ))
+        stages+=("$(printf '%-28s %6ss' "${names[$i]}" "$took")")
+        echo "  finished ${names[$i]} (${took}s)"
+    done
+    trap - INT TERM
+    for i in "${!names[@]}"; do
+        case ${names[$i]} in eval*)
+            echo
+            echo "=== ${names[$i]}"
+            sed -n '/^model:/,$p' "$(log_of "$i")" ;;
+        esac
+    done
+fi
 
 run_stage "report" "$bin" report "$out/teacher-natural" "$out/teacher-pgdat" "$out/natural" "$out/pgdat" "$out/bmtard" --out "$out"
 
