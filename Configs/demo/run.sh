@@ -89,7 +89,7 @@ if [ "$lanes" = 1 ]; then
 else
     mkdir -p "$out/logs"
     echo
-    echo "=== ${#names[@]} jobs in $lanes lanes of $threads thread$([ "$threads" = 1 ] || echo s) each (DEMO_LANES=1: one at a time); their output goes to $out/logs/"
+    echo "=== ${#names[@]} jobs in $lanes lanes of $threads thread$([ "$threads" = 1 ] || echo s) each (DEMO_LANES=1: one at a time); their output goes to $out/logs/ (tail -f to follow one)"
     declare -A pid_of=() state=() started=()
     trap 'kill $(jobs -p) 2>/dev/null; exit 130' INT TERM
     running=0

@@ -74,7 +74,7 @@ private func relaunchWithFasterBLASIfBeneficial() {
 
 /// Options every command shares.
 struct CommonOptions: ParsableArguments {
-    @Option(help: "Worker threads for the compute kernels (default: all cores).")
+    @Option(help: "Worker threads for the compute kernels (default: all cores). Speed only: results are the same bit for bit with any count (convolutions and large GEMMs use at most 2 threads).")
     var threads: Int?
 
     func apply() throws {
