@@ -5,11 +5,11 @@ import Testing
 /// (the sizes of its BLAS calls, per-part partial sums of dW) cuts it into `Compute.parts`, never by
 /// `Compute.workers`. Each case runs forward and backward (dx, dW, db) with 1, 2 and 3 workers and asks
 /// for the same bits. OpenBLAS alone would not give them: an `sgemm` of 200 rows and the same rows as two
-/// calls of 100 differ in the last bits of most elements (checked first, so that this test keeps
-/// meaning something if a later OpenBLAS stops doing so).
+/// calls of 100 differ in the last bits of many elements (`openBLASResultsDependOnTheSizeOfTheCall` checks
+/// that this still holds, so that these cases keep meaning something with a later OpenBLAS).
 ///
-/// The worker count is process-wide, so other tests running meanwhile see it change; they cannot tell,
-/// which is what this test checks.
+/// The worker count is process-wide, so tests running meanwhile see it change; with kernels invariant, as
+/// checked here, that changes their speed only.
 
 struct InvarianceCase: CustomTestStringConvertible, Sendable {
     let name: String

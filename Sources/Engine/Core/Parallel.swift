@@ -57,5 +57,17 @@ public func parallelFor(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) 
     }
 }
 
+/// Splits `0..<n` into `slots` contiguous ranges run in parallel, and tells each body which slot it
+/// is: slot `k` owns the `k`-th scratch buffer. The ranges depend on `n` and `slots` alone; with fewer workers than
+/// slots a worker runs several, one after the other.
+@inline(__always)
+func parallelSlices(_ n: Int, slots: Int, _ body: (_ slot: Int, _ range: Range<Int>) -> Void) {
+    guard n > 0 && slots > 0 else { return }
+    let size = (n + slots - 1) / slots
+    parallelFor(slots, grain: 1) { r in
+        for slot in r where slot * size < n { body(slot, slot * size..<min(n, (slot + 1) * size)) }
+    }
+}
+
 /// Elementwise work is worth splitting above this many floats (below, thread wake-up dominates).
 public let elementwiseGrain = 32_768

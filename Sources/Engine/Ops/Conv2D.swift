@@ -158,17 +158,6 @@ private func convGeometry(x: [Int], weight w: [Int], bias: [Int]?, stride: Int, 
                         oh: (ph - kh) / stride + 1, ow: (pw - kw) / stride + 1)
 }
 
-/// Splits `0..<n` into `slots` contiguous ranges run in parallel, and tells each body which slot it
-/// is: slot `k` owns the `k`-th per-worker scratch buffer.
-@inline(__always)
-func parallelSlices(_ n: Int, slots: Int, _ body: (_ slot: Int, _ range: Range<Int>) -> Void) {
-    guard n > 0 && slots > 0 else { return }
-    let size = (n + slots - 1) / slots
-    parallelFor(slots, grain: 1) { r in
-        for slot in r where slot * size < n { body(slot, slot * size..<min(n, (slot + 1) * size)) }
-    }
-}
-
 /// C = op(A)·op(B) (+ beta·C), contiguous row-major. With `split` the GEMM itself is cut into parts
 /// (`parallelGEMM`: a batch of one image leaves nothing else to parallelise); otherwise single-threaded,
 /// since the caller already runs one per part.
