@@ -104,14 +104,30 @@ else
                 done
                 [ "$ready" = 1 ] || continue
             fi
-            eval "${commands[$i]}" > "$(log_of "$i")" 2>&1 &
+            # exec: the job's process is the command itself, so its status is the command's (an eval'd command
+            # failing under errexit would end the job with 1) and a kill reaches it.
+            ( eval "exec ${commands[$i]}" ) > "$(log_of "$i")" 2>&1 &
             pid_of[$!]=$i; state[$i]=running; started[$i]=$(date +%s); running=$(( running + 1 ))
             echo "  started  ${names[$i]}"
         done
         (( running > 0 )) || break
-        finished=""
-        set +e; wait -n -p finished; rc=$?; set -e
-        [ -n "$finished" ] || continue
+        # Wait for a job to end; every minute, say where the running ones are (their logs' last lines).
+        finished=""; waited=0
+        while [ -z "$finished" ]; do
+            for pid in "${!pid_of[@]}"; do
+                if [ "${state[${pid_of[$pid]}]}" = running ] && ! kill -0 "$pid" 2>/dev/null; then finished=$pid; break; fi
+            done
+            [ -z "$finished" ] || break
+            sleep 1; waited=$(( waited + 1 ))
+            if (( waited % 60 == 0 )); then
+                for pid in "${!pid_of[@]}"; do
+                    i=${pid_of[$pid]}
+                    [ "${state[$i]}" = running ] || continue
+                    echo "  … ${names[$i]}, $(( $(date +%s) - started[$i] ))s: $(tail -n 1 "$(log_of "$i")" | sed 's/^ *//' | cut -c1-90)"
+                done
+            fi
+        done
+        set +e; wait "$finished"; rc=$?; set -e
         i=${pid_of[$finished]}; running=$(( running - 1 )); state[$i]=done
         if [ "$rc" != 0 ]; then
             echo "${names[$i]} failed (exit $rc); the end of $(log_of "$i"):" >&2
