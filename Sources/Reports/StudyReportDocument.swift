@@ -81,6 +81,12 @@ public struct StudyReportDocument: Codable, Sendable {
         }
     }
 
+    /// Whether `study` has cells `reference` names, by the rule `comparisons` matches them with: their label, or else
+    /// their method (what `advdistill report --against` accepts).
+    public static func names(_ reference: String, in study: StudyFile) -> Bool {
+        study.cells.contains { $0.methodLabel == reference || $0.method == reference }
+    }
+
     /// Each other cell against the reference cell with the same epochs, training-set size and ε. The reference cells
     /// are those labelled `reference`; when no cell is, those of the method of that name (the default, pgd_at, then
     /// still finds PGD-AT cells that carry labels of their own).

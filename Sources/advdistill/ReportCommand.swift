@@ -100,9 +100,8 @@ struct Report: ParsableCommand {
     /// A study directory (holding study.json): its aggregate, written beside it unless --out says otherwise.
     func reportStudy(_ directory: String) throws {
         let study = try StudyReport.load(directory: directory)
-        let labels = StudyReport.methodLabels(study)
-        if let against, !labels.contains(against) {
-            throw ValidationError("--against \(against): \(directory) has no cell of that method; its methods: \(labels.joined(separator: ", "))")
+        if let against, !StudyReportDocument.names(against, in: study) {
+            throw ValidationError("--against \(against): \(directory) has no cell of that method; its methods: \(StudyReport.methodLabels(study).joined(separator: ", "))")
         }
         let report = StudyReport(study: study, gitCommit: gitCommit(), against: against ?? StudyReportDocument.defaultReference)
         let paths = try report.write(to: out ?? directory)

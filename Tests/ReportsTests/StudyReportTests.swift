@@ -95,6 +95,9 @@ func fixtureStudy() throws -> StudyFile {
         let best = try #require(StudyReport(study: study).document.protocols.first { $0.name == .best })
         #expect(Set(best.comparisons.map(\.reference)) == ["pgd_at-e2", "pgd_at-e5"])
         #expect(Set(best.comparisons.map(\.cell)) == ["bmtard-e2", "bmtard-e5"])
+        // So `--against pgd_at`, which names that default, is accepted as well as the label; an unknown name is not.
+        #expect(StudyReportDocument.names("pgd_at", in: study) && StudyReportDocument.names("madry", in: study))
+        #expect(!StudyReportDocument.names("trades", in: study))
     }
 
     @Test func chartsShowEveryRunEachCellsMeanAndErrorBarsAgainstBudget() throws {
