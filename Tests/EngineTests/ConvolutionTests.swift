@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 import Testing
 
 /// conv2d against an independent reference: the definition as seven nested loops in Double, with
@@ -94,6 +94,10 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
         ConvCase(name: "1×1 pointwise, groups 2, no bias", cin: 6, h: 3, w: 5, cout: 4, kh: 1, kw: 1, groups: 2,
                  bias: false),
         ConvCase(name: "1×1 stride 2 (shortcut)", cin: 4, h: 7, w: 6, cout: 6, kh: 1, kw: 1, stride: 2, bias: false),
+        ConvCase(name: "stride 2, padding 1, width 37 (vector gather, its tails and the plane's end)", cin: 3, h: 5, w: 37,
+                 stride: 2, padding: .symmetric(1)),
+        ConvCase(name: "1×1 stride 2, width 34 (vector gather up to the plane's end)", cin: 2, h: 3, w: 34, cout: 3,
+                 kh: 1, kw: 1, stride: 2, bias: false),
         ConvCase(name: "5×5, padding 2, batch 3, no bias", n: 3, h: 9, w: 8, kh: 5, kw: 5,
                  padding: .symmetric(2), bias: false),
         ConvCase(name: "non-square input and 3×2 kernel, batch 3", n: 3, cin: 2, h: 5, w: 9, cout: 3, kh: 3, kw: 2,
@@ -264,6 +268,64 @@ func convolutionWithFusedReLUEqualsConvolutionThenReLU(_ c: ConvCase) {
     }
 }
 
+// MARK: - Fused residual
+
+/// `conv2d(…, adding: r, relu:)` is `conv2d(…) + r` (then `.relu()`) exactly, for every kernel: the output, the
+/// gradients of x, weight, bias and r of a full backward, and the input-only gradient of an attack, bit for bit
+/// (Winograd adds r in its output transform, on four- and eight-channel blocks and clipped tiles; the other kernels
+/// in a pass after their own); with NaNs in x, the outputs too.
+@Test(arguments: ConvCase.all + WinogradCase.all.map(\.conv) + [
+    ConvCase(name: "Winograd 8 → 16, batch 3, padding 1", n: 3, cin: 8, h: 9, w: 6, cout: 16, padding: .symmetric(1)),
+    ConvCase(name: "Winograd 8 → 12 (a pair of blocks and one alone), 7×9", n: 2, cin: 8, h: 7, w: 9, cout: 12,
+             padding: .symmetric(1)),
+])
+func convolutionWithFusedResidualEqualsConvolutionPlusResidual(_ c: ConvCase) {
+    func run(fused: Bool, relu: Bool, nan: Bool) -> (y: [Float], grads: [[Float]], dxOnly: [Float]) {
+        let inputs = [smoothInput(c.xShape, seed: 91), smoothInput(c.wShape, seed: 92, scale: 0.5)]
+            + (c.bias ? [smoothInput([c.cout], seed: 93, scale: 0.5)] : [])
+        let shape = withNoGrad { c.apply(inputs, relu: false) }.shape
+        let residual = smoothInput(shape, seed: 94)
+        if nan { inputs[0].data[c.xShape[1...].reduce(1, *) / 2] = .nan }
+        for t in inputs + [residual] { t.requiresGrad = true }
+        func forward() -> Tensor {
+            let (x, w, b) = (inputs[0], inputs[1], inputs.count > 2 ? inputs[2] : nil)
+            if fused {
+                return conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups, adding: residual,
+                              relu: relu)
+            }
+            let sum = conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups) + residual
+            return relu ? sum.relu() : sum
+        }
+        let y = forward()
+        guard !nan else { return (y.scalars, [], []) }
+        var rng = SeededGenerator(seed: 95)
+        let r = Tensor.uniform(y.shape, -1, 1, using: &rng)
+        (y * r).sum().backward()
+        let dxOnly = (forward() * r).sum().gradients(wrt: [inputs[0]])[0]
+        return (y.scalars, (inputs + [residual]).map { $0.grad?.scalars ?? [] }, dxOnly.scalars)
+    }
+    for relu in [false, true] {
+        for nan in [false, true] {
+            let (fused, separate) = (run(fused: true, relu: relu, nan: nan), run(fused: false, relu: relu, nan: nan))
+            #expect(fused.y.map(\.bitPattern) == separate.y.map(\.bitPattern), "output, relu: \(relu), nan: \(nan)")
+            #expect(fused.grads == separate.grads, "x, weight, bias, residual gradients, relu: \(relu)")
+            #expect(fused.dxOnly == separate.dxOnly, "input-only gradient, relu: \(relu)")
+            if relu && !nan { #expect(fused.y.contains(0), "the ReLU must cut something") }
+            if !nan { #expect(fused.grads.last?.isEmpty == false, "the residual gets a gradient") }
+        }
+    }
+}
+
+@Test func residualOfAnotherShapeStopsWithBothShapesInTheMessage() async {
+    await #expect(processExitsWith: .failure, observing: [\.standardErrorContent]) {
+        _ = conv2d(Tensor(zeros: [1, 8, 6, 6]), weight: Tensor(zeros: [8, 8, 3, 3]), bias: nil, padding: .symmetric(1),
+                   adding: Tensor(zeros: [1, 8, 4, 4]))
+    }.map { result in
+        let message = String(decoding: result.standardErrorContent, as: UTF8.self)
+        #expect(message.contains("[1, 8, 4, 4]") && message.contains("[1, 8, 6, 6]"), "\(message)")
+    }
+}
+
 // MARK: - Hand-computed
 
 // x = [[1, 2, 3], [4, 5, 6], [7, 8, 9]], w = [[1, 2], [3, 4]].
@@ -349,5 +411,39 @@ private let handW: [Float] = [1, 2, 3, 4]
     }.map { result in
         let message = String(decoding: result.standardErrorContent, as: UTF8.self)
         #expect(message.contains("[1, 3, 8, 8]") && message.contains("[4, 2, 3, 3]"), "\(message)")
+    }
+}
+
+/// The stride-2 row copy of im2col (`gatherEven`) is the scalar loop's copy for every start, length and end of the
+/// plane, and reads nothing at or past `limit`: the floats from there on are NaN, and no NaN reaches the output.
+/// Its adjoint (`scatterAddEven`, col2im's) adds onto exactly the floats the copy reads, and leaves the NaNs past
+/// `limit` bit for bit as they were.
+@Test func evenGatherCopiesTheScalarLoopAndStopsAtThePlanesEnd() {
+    for limit in [17, 31, 48] {
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: limit + 32)
+        defer { buffer.deallocate() }
+        for k in 0..<(limit + 32) { buffer[k] = k < limit ? Float(k) * 0.5 - 3 : .nan }
+        for base in -1...2 {
+            let first = base < 0 ? 1 : 0, end = (limit - base + 1) / 2  // outputs whose input lies in 0..<limit
+            for lower in first...min(first + 3, end) {
+                for upper in lower...end {
+                    var out = [Float](repeating: -99, count: end + 1)
+                    out.withUnsafeMutableBufferPointer { gatherEven(from: buffer, base: base, lower..<upper, limit: limit, into: $0.baseAddress!) }
+                    let expected = (0...end).map { (lower..<upper).contains($0) ? buffer[base + 2 * $0] : -99 }
+                    #expect(out == expected, "limit \(limit), base \(base), outputs \(lower)..<\(upper)")
+                    // The adjoint: adds onto the even floats of the range, leaves every other float as it was.
+                    let target = UnsafeMutablePointer<Float>.allocate(capacity: limit + 32)
+                    defer { target.deallocate() }
+                    target.update(from: buffer, count: limit + 32)
+                    let d = (0...end).map { Float($0) + 0.25 }
+                    d.withUnsafeBufferPointer { scatterAddEven($0.baseAddress!, lower..<upper, into: target, base: base, limit: limit) }
+                    let added = Set((lower..<upper).map { base + 2 * $0 })
+                    let want = (0..<(limit + 32)).map { added.contains($0) ? buffer[$0] + d[($0 - base) / 2] : buffer[$0] }
+                    let got = (0..<(limit + 32)).map { target[$0] }
+                    #expect(zip(got, want).allSatisfy { $0.bitPattern == $1.bitPattern },
+                            "scatter: limit \(limit), base \(base), outputs \(lower)..<\(upper)")
+                }
+            }
+        }
     }
 }

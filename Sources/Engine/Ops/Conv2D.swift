@@ -42,24 +42,39 @@ public struct Padding: Equatable, Sendable {
 /// usual backward on g = dy·[y > 0]: the depthwise input gradient masks dy as it pads dy's planes, the other
 /// kernels read g from one SIMD pass; dBias = Σ g, masked as it sums. (Masking inside Winograd's blocked-plane
 /// copy of dy instead measured 6–28 % slower on smallcnn's 32→64 layer than this pass, 2026-12-06.)
+///
+/// `adding: residual` (y's shape) fuses a residual connection too: y = conv(x) + bias + residual (then the ReLU),
+/// exactly `(conv2d(…) + residual).relu()`, the sums rounded in that order; on a Winograd layer the output transform
+/// adds it as it stores, with no pass of its own (a ResNet block's second convolution in eval mode, its batch norm
+/// folded in; bench/README.md). The residual's gradient is g, as the addition's backward gives it.
 /// Complexity: 2·N·Cout·OH·OW·cg·kH·kW flops forward; dX and dW cost as much again each.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
-                   padding: Padding = .symmetric(0), groups: Int = 1, relu: Bool = false) -> Tensor {
+                   padding: Padding = .symmetric(0), groups: Int = 1, adding residual: Tensor? = nil,
+                   relu: Bool = false) -> Tensor {
     let geo = convGeometry(x: x.shape, weight: weight.shape, bias: bias?.shape,
                            stride: stride, padding: padding, groups: groups)
-    let y = Tensor(uninitializedShape: [geo.n, geo.cout, geo.oh, geo.ow])
-    let name = OpProfile.isRecording ? geo.profileName + (relu ? "+relu" : "") : relu ? "conv2d+relu" : "conv2d"
+    let shape = [geo.n, geo.cout, geo.oh, geo.ow]
+    if let residual {
+        require(residual.shape == shape, "conv2d: the residual has shape \(residual.shape), expected the output's \(shape)")
+    }
+    let y = Tensor(uninitializedShape: shape)
+    let epilogue = (residual == nil ? "" : "+add") + (relu ? "+relu" : "")
+    let name = OpProfile.isRecording ? geo.profileName + epilogue : "conv2d" + epilogue
     OpProfile.measure(name) {
+        // The Winograd output transform adds the residual itself; the other kernels store conv + bias, then one pass adds it.
+        let reluInKernel = relu && residual == nil
         if geo.isDepthwise {
-            depthwiseForward(x.data, weight.data, bias?.data, y.data, geo, relu: relu)
+            depthwiseForward(x.data, weight.data, bias?.data, y.data, geo, relu: reluInKernel)
         } else if geo.usesWinograd {
-            winogradConvForward(x.data, weight.storage, bias?.data, y.data, geo, relu: relu)
+            winogradConvForward(x.data, weight.storage, bias?.data, y.data, geo, relu: relu, residual: residual?.data)
+            return
         } else {
-            gemmConvForward(x.data, weight.data, bias?.data, y.data, geo, relu: relu)
+            gemmConvForward(x.data, weight.data, bias?.data, y.data, geo, relu: reluInKernel)
         }
+        if let residual { addResidual(residual, into: y, relu: relu) }
     }
     FLOPCounter.add(geo.directFLOPs)
-    let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+    let inputs = [x, weight] + [bias, residual].compactMap { $0 }
     // With the ReLU fused, backward masks dy by the output (a plain alias: no node ↔ output cycle).
     let output = relu ? y.savedForBackward : nil
     record(y, name, inputs) { dy, needs in
@@ -67,11 +82,27 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: Int = 1,
         // g = dy·[y > 0]: masked as the depthwise dx pads dy and as dBias sums it (`mask`), else here.
         var (g, mask) = (dy, nil as Tensor?)
         if let output {
-            if geo.isDepthwise && !needs[1] { mask = output } else { g = zipMap(dy, output, ReLUBackward()) }
+            if geo.isDepthwise && !needs[1] && residual == nil { mask = output } else { g = zipMap(dy, output, ReLUBackward()) }
         }
-        return convGradients(g, mask: mask, x, weight, geo, needs: needs)
+        guard residual != nil else { return convGradients(g, mask: mask, x, weight, geo, needs: needs) }
+        // [x, weight, bias?] as without a residual, then the residual's: g itself.
+        return convGradients(g, mask: mask, x, weight, geo, needs: Array(needs.dropLast())) + [needs.last! ? g : nil]
     }
     return y
+}
+
+/// y = y + residual, then max(·, 0) with `relu`, in place: the residual connection of `conv2d(…, adding:)` for the
+/// kernels that do not add it as they store.
+private func addResidual(_ residual: Tensor, into y: Tensor, relu: Bool) {
+    nonisolated(unsafe) let (pr, py) = (UnsafePointer(residual.data), y.data)
+    parallelFor(y.count, grain: elementwiseGrain) { r in
+        if relu {
+            simdMap(r.count, base: r.lowerBound, to: py, { positivePart(load8(py, $0) + load8(pr, $0)) },
+                    { let v = py[$0] + pr[$0]; return v > 0 ? v : 0 })
+        } else {
+            simdMap(r.count, base: r.lowerBound, to: py, { load8(py, $0) + load8(pr, $0) }, { py[$0] + pr[$0] })
+        }
+    }
 }
 
 /// The gradients of conv2d's inputs [x, weight, bias?] (as many as `needs`) from g = ∂L/∂y, each only when needed;

@@ -101,6 +101,8 @@ func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ geo
             d.update(repeating: 0, count: cols.lowerBound)
             if s == 1 {
                 (d + cols.lowerBound).update(from: xc + base + cols.lowerBound, count: cols.count)
+            } else if s == 2 {
+                gatherEven(from: xc, base: base, cols, limit: geo.inPlane, into: d)
             } else {
                 for o in cols { d[o] = xc[base + o * s] }
             }
@@ -108,6 +110,21 @@ func im2col(_ x: UnsafePointer<Float>, _ col: UnsafeMutablePointer<Float>, _ geo
         }
         (dst + rows.upperBound * ow).update(repeating: 0, count: (geo.oh - rows.upperBound) * ow)
     }
+}
+
+/// d[o] = x[base + 2·o] for o in `cols`: a stride-2 row of `im2col` (ResNets' downsampling layers), eight outputs
+/// per step from two vector loads whose even lanes it keeps, while those 16 floats lie below `limit` (the
+/// channel plane's end: no read past the input), the rest one by one. A copy: the same floats as the scalar loop.
+@inline(__always)
+func gatherEven(from x: UnsafePointer<Float>, base: Int, _ cols: Range<Int>, limit: Int,
+                into d: UnsafeMutablePointer<Float>) {
+    var o = cols.lowerBound
+    while o + 8 <= cols.upperBound && base + 2 * o + 16 <= limit {
+        let p = x + base + 2 * o
+        store8(SIMD16(lowHalf: load8(p), highHalf: load8(p, 8)).evenHalf, d, o)
+        o += 8
+    }
+    while o < cols.upperBound { d[o] = x[base + 2 * o]; o += 1 }
 }
 
 /// The adjoint of `im2col`: col: [cg·kH·kW, OH·OW] (rows `ld` apart) → dx: [cg, H, W],
@@ -121,9 +138,28 @@ func col2im(_ col: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>, _ ge
             if s == 1 {
                 let (dst, from) = (dxc + base + cols.lowerBound, d + cols.lowerBound)
                 for o in 0..<cols.count { dst[o] += from[o] }
+            } else if s == 2 {
+                scatterAddEven(d, cols, into: dxc, base: base, limit: geo.inPlane)
             } else {
                 for o in cols { dxc[base + o * s] += d[o] }
             }
         }
     }
+}
+
+/// x[base + 2·o] += d[o] for o in `cols`: the adjoint of `gatherEven` (a stride-2 row of `col2im`), eight
+/// outputs per step (two vector loads, the even lanes added to, both stored back unchanged elsewhere) while those 16
+/// floats lie below `limit`, the rest one by one. Each float gets the scalar loop's one addition.
+@inline(__always)
+func scatterAddEven(_ d: UnsafePointer<Float>, _ cols: Range<Int>, into x: UnsafeMutablePointer<Float>, base: Int,
+                    limit: Int) {
+    var o = cols.lowerBound
+    while o + 8 <= cols.upperBound && base + 2 * o + 16 <= limit {
+        let p = x + base + 2 * o
+        var v = SIMD16(lowHalf: load8(p), highHalf: load8(p, 8))
+        v.evenHalf += load8(d, o)
+        store8(v.lowHalf, p); store8(v.highHalf, p, 8)
+        o += 8
+    }
+    while o < cols.upperBound { x[base + 2 * o] += d[o]; o += 1 }
 }

@@ -86,17 +86,19 @@ struct WinogradGeometry {
 // MARK: - conv2d entry points
 
 /// x: [N, Cin, H, W], w: [Cout, Cin, 3, 3], bias: [Cout]? → y: [N, Cout, OH, OW] (relu: max(·, 0), in the
-/// output transform; relu and pool: y is its 2×2 max-pool, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]). `schedule` forces a
+/// output transform; `residual` (y's shape, no pooling): added before the ReLU; relu and pool: y is its 2×2 max-pool,
+/// [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋]). `schedule` forces a
 /// schedule (tests cover both, and chunk boundaries with tiny chunks). `argmax` (with `pool`): which output of each
 /// window is its maximum, one byte per pooled output (`WindowArgmax`), for the backward pass.
 func winogradConvForward(_ x: UnsafePointer<Float>, _ w: Storage, _ bias: UnsafePointer<Float>?,
                          _ y: UnsafeMutablePointer<Float>, _ geo: ConvGeometry, relu: Bool = false, pool: Bool = false,
-                         argmax: UnsafeMutablePointer<UInt8>? = nil, schedule: WinogradSchedule? = nil,
-                         kernel: WinogradProductKernel? = nil) {
+                         residual: UnsafePointer<Float>? = nil, argmax: UnsafeMutablePointer<UInt8>? = nil,
+                         schedule: WinogradSchedule? = nil, kernel: WinogradProductKernel? = nil) {
     let winograd = WinogradGeometry(n: geo.n, cin: geo.cin, cout: geo.cout, h: geo.h, w: geo.w, top: geo.padding.top,
                                     bottom: geo.padding.bottom, left: geo.padding.left, right: geo.padding.right)
     let u = WinogradWeightCache.shared.transformed(w, cout: geo.cout, cin: geo.cin, flipped: false)
-    winogradProducts(x, u.data, bias, y, winograd, relu: relu, pool: pool, argmax: argmax, schedule: schedule, kernel: kernel)
+    winogradProducts(x, u.data, bias, y, winograd, relu: relu, pool: pool, residual: residual, argmax: argmax,
+                     schedule: schedule, kernel: kernel)
 }
 
 /// dy: [N, Cout, OH, OW], x: [N, Cin, H, W], weight: [Cout, Cin, 3, 3] → (dx, dW), each only when wanted.
@@ -167,16 +169,17 @@ extension WinogradGeometry {
 }
 
 /// y = conv(x, weights) from x: [N, Cin, H, W] and the transformed weights `[36, Cin4, Cout4]`:
-/// input transform → 36 GEMMs → output transform (+ bias, then max(·, 0) with `relu`) into y: [N, Cout, OH, OW].
+/// input transform → 36 GEMMs → output transform (+ bias, + `residual`, then max(·, 0) with `relu`) into y: [N, Cout, OH, OW].
 /// The GEMMs run on `kernel` (nil: the geometry's `productKernel`; tests cover both).
 private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Float>,
                               _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ geo: WinogradGeometry,
-                              relu: Bool = false, pool: Bool = false, argmax: UnsafeMutablePointer<UInt8>? = nil,
-                              schedule: WinogradSchedule?, kernel: WinogradProductKernel? = nil) {
+                              relu: Bool = false, pool: Bool = false, residual: UnsafePointer<Float>? = nil,
+                              argmax: UnsafeMutablePointer<UInt8>? = nil, schedule: WinogradSchedule?,
+                              kernel: WinogradProductKernel? = nil) {
     let slots = max(1, min(Compute.parts, geo.tiles))
     let (phased, chunk) = geo.schedule(schedule, parts: slots)
     let simd = (kernel ?? geo.productKernel) == .simd
-    nonisolated(unsafe) let (px, pu, pbias, py, pa) = (x, u, bias, y, argmax)
+    nonisolated(unsafe) let (px, pu, pbias, py, pa, pr) = (x, u, bias, y, argmax, residual)
     // M_ξ[tiles × Cout4] = V_ξ[tiles × Cin4] · U_ξ[Cin4 × Cout4]; rows of V_ξ and M_ξ are 36 positions apart.
     @inline(__always) func products(_ v: UnsafeMutablePointer<Float>, _ m: UnsafeMutablePointer<Float>, tiles: Int,
                                     _ positions: Range<Int>) {
@@ -199,7 +202,7 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
         parallelSlices(points, slots: slots) { _, positions in products(v, m, tiles: geo.tiles, positions) }
         parallelSlices(geo.tiles, slots: slots) { _, tiles in
             outputTransform(m + tiles.lowerBound * points * geo.cout4, geo, tiles: tiles, bias: pbias, relu: relu,
-                            pool: pool, into: py, argmax: pa)
+                            pool: pool, residual: pr, into: py, argmax: pa)
         }
         withExtendedLifetime(scratch) {}
         return
@@ -214,7 +217,8 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
             let count = min(chunk, tiles.upperBound - t0)
             geo.transformInputs(px, tiles: t0..<t0 + count, into: v, plane: plane)
             products(v, m, tiles: count, 0..<points)
-            outputTransform(m, geo, tiles: t0..<t0 + count, bias: pbias, relu: relu, pool: pool, into: py, argmax: pa)
+            outputTransform(m, geo, tiles: t0..<t0 + count, bias: pbias, relu: relu, pool: pool, residual: pr, into: py,
+                            argmax: pa)
             t0 += count
         }
     }

@@ -226,8 +226,8 @@ func unblock(_ plane: UnsafePointer<Float>, _ geo: WinogradGeometry, block: Int,
 /// of scratch. `outputTransform` (WinogradTransformsSIMD8.swift) calls it for a last odd block.
 @inline(__always)
 func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
-                bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, tmp: UnsafeMutablePointer<Float4>,
-                into y: UnsafeMutablePointer<Float>, argmax: PooledArgmax? = nil) {
+                bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, residual: UnsafePointer<Float>? = nil,
+                tmp: UnsafeMutablePointer<Float4>, into y: UnsafeMutablePointer<Float>, argmax: PooledArgmax? = nil) {
     let slice = geo.cout4, plane = geo.oh * geo.ow
     let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     // tmp[0..<24]: Aᵀ M (4 rows × 6); tmp[24..<40]: the 4×4 outputs, lanes = channels.
@@ -243,7 +243,7 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
     if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
     for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
         let o = outputRows(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
-        if relu {
+        if relu && residual == nil {  // with a residual, the ReLU comes after the addition (`storeTileAddingResidual`)
             out[4 * r] = positivePart(o.0 + b); out[4 * r + 1] = positivePart(o.1 + b)
             out[4 * r + 2] = positivePart(o.2 + b); out[4 * r + 3] = positivePart(o.3 + b)
         } else {
@@ -265,6 +265,10 @@ func outputTile(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, 
     // Keeping the outputs in memory until here matters: transposing them straight from
     // registers made the compiler compute the second pass one lane at a time (2× slower).
     let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
+    if let residual {
+        return storeTileAddingResidual(UnsafeRawPointer(out).assumingMemoryBound(to: Float.self), width: 4, lanes: lanes,
+                                       rows: rows, cols: cols, geo, residual + (dst - y), relu: relu, into: dst)
+    }
     if lanes == 4 && cols == 4 {
         for r in 0..<rows {  // pixels c = 0…3 with lanes = channels → one vector per channel
             let t = transpose4x4(out[4 * r], out[4 * r + 1], out[4 * r + 2], out[4 * r + 3])

@@ -267,8 +267,8 @@ func inputTransformAdjoint8(_ dv: UnsafePointer<Float>, _ geo: WinogradGeometry,
 /// eight channels per vector. `src`: the tile's 36 × Cout4 products; `tmp`: 40 vectors of scratch.
 @inline(__always)
 func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int, ty: Int, tx: Int, block cb: Int,
-                 bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, tmp: UnsafeMutablePointer<Float8>,
-                 into y: UnsafeMutablePointer<Float>, argmax: PooledArgmax? = nil) {
+                 bias: UnsafePointer<Float>?, relu: Bool, pool: Bool = false, residual: UnsafePointer<Float>? = nil,
+                 tmp: UnsafeMutablePointer<Float8>, into y: UnsafeMutablePointer<Float>, argmax: PooledArgmax? = nil) {
     let slice = geo.cout4, plane = geo.oh * geo.ow
     let (rows, cols) = (min(4, geo.oh - 4 * ty), min(4, geo.ow - 4 * tx))
     let out = tmp + 24
@@ -283,7 +283,7 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
     if let bias { for l in 0..<lanes { b[l] = bias[cb * 4 + l] } }
     for r in 0..<4 {  // rows: (Aᵀ M) A, all four even where the tile is clipped
         let o = outputRows8(tmp[6 * r], tmp[6 * r + 1], tmp[6 * r + 2], tmp[6 * r + 3], tmp[6 * r + 4], tmp[6 * r + 5])
-        if relu {
+        if relu && residual == nil {  // with a residual, the ReLU comes after the addition, as it is stored
             out[4 * r] = positivePart(o.0 + b); out[4 * r + 1] = positivePart(o.1 + b)
             out[4 * r + 2] = positivePart(o.2 + b); out[4 * r + 3] = positivePart(o.3 + b)
         } else {
@@ -304,6 +304,10 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
     }
     // As in `outputTile`: the outputs go through memory before the transposes.
     let dst = y + (img * geo.cout + cb * 4) * plane + 4 * ty * geo.ow + 4 * tx
+    if let residual {
+        return storeTileAddingResidual(UnsafeRawPointer(out).assumingMemoryBound(to: Float.self), width: 8, lanes: lanes,
+                                       rows: rows, cols: cols, geo, residual + (dst - y), relu: relu, into: dst)
+    }
     if lanes == 8 && cols == 4 {
         let dst4 = dst + 4 * plane
         for r in 0..<rows {  // pixels c = 0…3 with lanes = channels → one vector per channel
@@ -323,14 +327,16 @@ func outputTile8(_ src: UnsafePointer<Float>, _ geo: WinogradGeometry, img: Int,
 }
 
 /// y[n, co, 4·ty + r, 4·tx + c] = (Aᵀ M A)[r, c] (+ bias) for every tile t and output channel,
-/// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored. M is [tiles, 36, Cout4].
+/// clipped at the right and bottom edges; `relu`: max(·, 0) of that, as it is stored; `residual` (y's shape): added
+/// before the ReLU, y = max((Aᵀ M A + bias) + residual, 0), the sums of `conv2d(…) + residual` then `.relu()`. M is [tiles, 36, Cout4].
 /// Channel blocks in pairs (`outputTile8`), a last odd one alone (`outputTile`). `pool` (with `relu`): y is
 /// instead the 2×2 max-pool of those outputs, [N, Cout, ⌊OH/2⌋, ⌊OW/2⌋] (`storePooledTile`), and `argmax` (with `pool`)
 /// receives which output of each window that is (`WindowArgmax`).
 func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: Range<Int>,
-                     bias: UnsafePointer<Float>?, relu: Bool = false, pool: Bool = false, into y: UnsafeMutablePointer<Float>,
-                     argmax codes: UnsafeMutablePointer<UInt8>? = nil) {
+                     bias: UnsafePointer<Float>?, relu: Bool = false, pool: Bool = false, residual: UnsafePointer<Float>? = nil,
+                     into y: UnsafeMutablePointer<Float>, argmax codes: UnsafeMutablePointer<UInt8>? = nil) {
     require(!pool || relu, "outputTransform: pooling is fused only after the ReLU")
+    require(residual == nil || !pool, "outputTransform: a residual is added only without pooling")
     require(codes == nil || pool, "outputTransform: an argmax is kept only with pooling")
     let blocks = geo.cout4 / 4
     // Scratch: 40 vectors for a tile's transform, eight and four channels wide, and its window codes.
@@ -345,12 +351,12 @@ func outputTransform(_ m: UnsafePointer<Float>, _ geo: WinogradGeometry, tiles: 
             var cb = 0
             while cb + 2 <= blocks {
                 outputTile8(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
-                            tmp: tmp8.baseAddress!, into: y, argmax: argmax)
+                            residual: residual, tmp: tmp8.baseAddress!, into: y, argmax: argmax)
                 cb += 2
             }
             if cb < blocks {
                 outputTile(src, geo, img: img, ty: ty, tx: tx, block: cb, bias: bias, relu: relu, pool: pool,
-                           tmp: tmp4.baseAddress!, into: y, argmax: argmax)
+                           residual: residual, tmp: tmp4.baseAddress!, into: y, argmax: argmax)
             }
         }
     }
@@ -380,6 +386,41 @@ func outputTransformAdjoint8(_ plane: UnsafePointer<Float>, wp: Int, _ geo: Wino
                 let o = out + 6 * k * slice
                 store8(r.0, o, 0); store8(r.1, o, slice); store8(r.2, o, 2 * slice)
                 store8(r.3, o, 3 * slice); store8(r.4, o, 4 * slice); store8(r.5, o, 5 * slice)
+            }
+        }
+    }
+}
+
+/// Stores one tile's 4×4 outputs `out` (16 vectors of `width` = 4 or 8 floats: rows of four pixels, lanes =
+/// channels, of which `lanes` are real) at `dst` in y's [N, C, OH, OW] layout, each plus the residual float at the
+/// same place of `residual`, then max(·, 0) with `relu`: (conv + bias) + residual, rounded as an addition of the two
+/// tensors is, and the ReLU of that sum. `rows` × `cols` is the part of the tile inside the output.
+@inline(__always)
+func storeTileAddingResidual(_ out: UnsafePointer<Float>, width: Int, lanes: Int, rows: Int, cols: Int,
+                             _ geo: WinogradGeometry, _ residual: UnsafePointer<Float>, relu: Bool,
+                             into dst: UnsafeMutablePointer<Float>) {
+    let plane = geo.oh * geo.ow
+    @inline(__always) func put(_ v: Float4, _ offset: Int) {
+        let sum = v + load4(residual, offset)
+        store4(relu ? positivePart(sum) : sum, dst, offset)
+    }
+    if lanes == width && cols == 4 {
+        for r in 0..<rows {
+            for half in stride(from: 0, to: width, by: 4) {  // four channels: pixels c = 0…3 → one vector per channel
+                @inline(__always) func pixel(_ c: Int) -> Float4 { load4(out, (4 * r + c) * width + half) }
+                let t = transpose4x4(pixel(0), pixel(1), pixel(2), pixel(3))
+                let d = half * plane + r * geo.ow
+                put(t.0, d); put(t.1, d + plane); put(t.2, d + 2 * plane); put(t.3, d + 3 * plane)
+            }
+        }
+    } else {
+        for r in 0..<rows {
+            for l in 0..<lanes {
+                for c in 0..<cols {
+                    let i = l * plane + r * geo.ow + c
+                    let sum = out[(4 * r + c) * width + l] + residual[i]
+                    dst[i] = relu ? (sum > 0 ? sum : 0) : sum
+                }
             }
         }
     }

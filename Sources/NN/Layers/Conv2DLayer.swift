@@ -36,6 +36,11 @@ final class Conv2DLayer: StateProviding {
         conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups)
     }
 
+    /// `self(x) + residual`, bit for bit, as one op (the residual added as the outputs are stored).
+    func callAsFunction(_ x: Tensor, adding residual: Tensor) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, adding: residual)
+    }
+
     func collect(_ prefix: String, into c: inout StateCollector) {
         c.add(prefix + "weight", weight)
         if let bias { c.add(prefix + "bias", bias) }

@@ -18,6 +18,19 @@ extension Conv2DLayer {
         return conv2d(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups, relu: relu)
     }
 
+    /// A residual block's end, `(bn(self(x), training:) + residual)` and its ReLU with `relu`, bit for bit: in eval
+    /// mode one op, the folded convolution adding the residual (and clamping) as it stores (`conv2d(…, adding:)`); in
+    /// training mode the ops themselves.
+    func callAsFunction(_ x: Tensor, then bn: BatchNormLayer, training: Bool, adding residual: Tensor,
+                        relu: Bool) -> Tensor {
+        guard !training else {
+            let sum = bn(self(x), training: true) + residual
+            return relu ? sum.relu() : sum
+        }
+        let (w, b) = folded(into: bn)
+        return conv2d(x, weight: w, bias: b, stride: stride, padding: padding, groups: groups, adding: residual, relu: relu)
+    }
+
     /// W′ and b′ of this convolution with `bn`'s eval-mode normalisation folded in (`foldBatchNorm`).
     private func folded(into bn: BatchNormLayer) -> (Tensor, Tensor) {
         foldBatchNorm(convWeight: weight, convBias: bias, weight: bn.weight, bias: bn.bias,

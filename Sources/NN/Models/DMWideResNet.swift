@@ -28,8 +28,8 @@ final class DMBlock: StateProviding {
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
         let pre = batchnorm0(x, training: training).swish()
-        let out = conv1(conv0(pre, then: batchnorm1, training: training).swish())
-        return out + (shortcut.map { $0(pre) } ?? x)
+        let sc = shortcut.map { $0(pre) } ?? x
+        return conv1(conv0(pre, then: batchnorm1, training: training).swish(), adding: sc)  // conv1(…) + sc
     }
 
     /// `callAsFunction(_:training:)` in eval mode, written down for export.

@@ -31,8 +31,7 @@ final class PreActBlock: StateProviding {
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
         let pre = bn1(x, training: training, relu: true)
         let sc = shortcut.map { $0(pre) } ?? x
-        let out = conv2(conv1(pre, then: bn2, training: training, relu: true))
-        return out + sc
+        return conv2(conv1(pre, then: bn2, training: training, relu: true), adding: sc)  // conv2(…) + sc
     }
 
     /// `callAsFunction(_:training:)` in eval mode, written down for export.

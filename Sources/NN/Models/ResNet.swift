@@ -25,10 +25,9 @@ final class BasicBlock: StateProviding {
     }
 
     func callAsFunction(_ x: Tensor, training: Bool) -> Tensor {
-        var out = conv1(x, then: bn1, training: training, relu: true)
-        out = conv2(out, then: bn2, training: training)
+        let out = conv1(x, then: bn1, training: training, relu: true)
         let sc = shortcut.map { $0.0(x, then: $0.1, training: training) } ?? x
-        return (out + sc).relu()
+        return conv2(out, then: bn2, training: training, adding: sc, relu: true)  // (bn2(conv2(out)) + sc).relu()
     }
 
     /// `callAsFunction(_:training:)` in eval mode, written down for export.
