@@ -81,22 +81,25 @@ public struct StudyReportDocument: Codable, Sendable {
         }
     }
 
-    /// Whether `study` has cells `reference` names, by the rule `comparisons` matches them with: their label, or else
-    /// their method (what `advdistill report --against` accepts).
+    /// Whether `study` has cells `reference` names (`referenceCells`): what `advdistill report --against` accepts.
     public static func names(_ reference: String, in study: StudyFile) -> Bool {
-        study.cells.contains { $0.methodLabel == reference || $0.method == reference }
+        study.cells.contains(where: referenceCells(reference, in: study))
     }
 
-    /// Each other cell against the reference cell with the same epochs, training-set size and ε. The reference cells
-    /// are those labelled `reference`; when no cell is, those of the method of that name (the default, pgd_at, then
-    /// still finds PGD-AT cells that carry labels of their own).
+    /// Which of `study`'s cells `reference` names: those labelled `reference`; when no cell is, those of the method of
+    /// that name (the default, pgd_at, then still finds PGD-AT cells that carry labels of their own).
+    static func referenceCells(_ reference: String, in study: StudyFile) -> (StudyFile.Cell) -> Bool {
+        let byLabel = study.cells.contains { $0.methodLabel == reference }
+        return { byLabel ? $0.methodLabel == reference : $0.method == reference }
+    }
+
+    /// Each other cell against the reference cell (`referenceCells`) with the same epochs, training-set size and ε.
     static func comparisons(_ study: StudyFile, _ proto: StudyProtocol, metrics: [String], against reference: String) -> [Comparison] {
         func values(_ cell: StudyFile.Cell, _ metric: String) -> [Double] {
             study.points.filter { $0.cell == cell.cell && $0.status == "done" }
                 .compactMap { (proto == .best ? $0.best : $0.last)?.metrics[metric] }
         }
-        let byLabel = study.cells.contains { $0.methodLabel == reference }
-        func isReference(_ c: StudyFile.Cell) -> Bool { byLabel ? c.methodLabel == reference : c.method == reference }
+        let isReference = referenceCells(reference, in: study)
         var out: [Comparison] = []
         for cell in study.cells where !isReference(cell) {
             guard let base = study.cells.first(where: {

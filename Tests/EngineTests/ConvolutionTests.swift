@@ -222,9 +222,24 @@ enum ConvReLUGradientCase: String, CaseIterable, CustomTestStringConvertible {
 
 extension ConvCase {
     /// conv2d of this case on [x, weight, bias?].
-    func apply(_ t: [Tensor], relu: Bool) -> Tensor {
-        conv2d(t[0], weight: t[1], bias: t.count > 2 ? t[2] : nil, stride: stride, padding: padding, groups: groups, relu: relu)
+    func apply(_ t: [Tensor], adding residual: Tensor? = nil, relu: Bool) -> Tensor {
+        conv2d(t[0], weight: t[1], bias: t.count > 2 ? t[2] : nil, stride: stride, padding: padding, groups: groups,
+               adding: residual, relu: relu)
     }
+}
+
+/// One side of a fused-op equality test: y = `forward()`, then the gradients of Σ y·r (r uniform in [−1, 1], drawn
+/// from `seed`) into every one of `inputs` by a full backward, and into `inputs[0]` (x) alone, as an attack takes it;
+/// with `nan` (x holds a NaN), the output alone.
+func outputAndGradients(_ forward: () -> Tensor, inputs: [Tensor], seed: UInt64,
+                        nan: Bool) -> (y: [Float], grads: [[Float]], dxOnly: [Float]) {
+    let y = forward()
+    guard !nan else { return (y.scalars, [], []) }
+    var rng = SeededGenerator(seed: seed)
+    let r = Tensor.uniform(y.shape, -1, 1, using: &rng)
+    (y * r).sum().backward()
+    let dxOnly = (forward() * r).sum().gradients(wrt: [inputs[0]])[0]
+    return (y.scalars, inputs.map { $0.grad?.scalars ?? [] }, dxOnly.scalars)
 }
 
 /// The fused ReLU against finite differences w.r.t. x, weight and bias. A step h moves an output by at most
@@ -251,13 +266,7 @@ func convolutionWithFusedReLUEqualsConvolutionThenReLU(_ c: ConvCase) {
         if nan { inputs[0].data[c.xShape[1...].reduce(1, *) / 2] = .nan }
         for t in inputs { t.requiresGrad = true }
         func forward() -> Tensor { fused ? c.apply(inputs, relu: true) : c.apply(inputs, relu: false).relu() }
-        let y = forward()
-        guard !nan else { return (y.scalars, [], []) }
-        var rng = SeededGenerator(seed: 84)
-        let r = Tensor.uniform(y.shape, -1, 1, using: &rng)
-        (y * r).sum().backward()
-        let dxOnly = (forward() * r).sum().gradients(wrt: [inputs[0]])[0]
-        return (y.scalars, inputs.map { $0.grad?.scalars ?? [] }, dxOnly.scalars)
+        return outputAndGradients(forward, inputs: inputs, seed: 84, nan: nan)
     }
     for nan in [false, true] {
         let (fused, separate) = (run(fused: true, nan: nan), run(fused: false, nan: nan))
@@ -288,21 +297,11 @@ func convolutionWithFusedResidualEqualsConvolutionPlusResidual(_ c: ConvCase) {
         if nan { inputs[0].data[c.xShape[1...].reduce(1, *) / 2] = .nan }
         for t in inputs + [residual] { t.requiresGrad = true }
         func forward() -> Tensor {
-            let (x, w, b) = (inputs[0], inputs[1], inputs.count > 2 ? inputs[2] : nil)
-            if fused {
-                return conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups, adding: residual,
-                              relu: relu)
-            }
-            let sum = conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, groups: c.groups) + residual
+            if fused { return c.apply(inputs, adding: residual, relu: relu) }
+            let sum = c.apply(inputs, relu: false) + residual
             return relu ? sum.relu() : sum
         }
-        let y = forward()
-        guard !nan else { return (y.scalars, [], []) }
-        var rng = SeededGenerator(seed: 95)
-        let r = Tensor.uniform(y.shape, -1, 1, using: &rng)
-        (y * r).sum().backward()
-        let dxOnly = (forward() * r).sum().gradients(wrt: [inputs[0]])[0]
-        return (y.scalars, (inputs + [residual]).map { $0.grad?.scalars ?? [] }, dxOnly.scalars)
+        return outputAndGradients(forward, inputs: inputs + [residual], seed: 95, nan: nan)
     }
     for relu in [false, true] {
         for nan in [false, true] {
