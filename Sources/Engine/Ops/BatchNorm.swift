@@ -342,7 +342,11 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
 /// One plane of `batchNorm2d(…, relu: true, pool: true)`'s forward: v = max(((x − hi) − lo)·scale + shift, 0) over
 /// the plane x: [h, w], exactly as the unpooled pass computes each value, 2×2 max-pooled into p: [⌊h/2⌋, ⌊w/2⌋] with
 /// each window's `WindowArgmax` code in `codes`. Eight windows per step: the even and odd lanes of sixteen values of
-/// a row are the windows' left and right columns.
+/// a row are the windows' left and right columns. A row of windows that is not a multiple of eight ends with one more
+/// step over its last eight windows (four, in rows of four to seven windows), which recomputes the windows it shares
+/// with the step before it from the same values, so they get the same maxima and codes again; only rows of fewer than
+/// four windows run lane by lane. (The scalar tail this replaces took 6 of the 14 windows of a 28-wide row and all 7
+/// of a 14-wide one: the most of smallcnn's training batch norm, perf, 2026-12-07.)
 @inline(__always)
 private func normalizedReLUMaxPool2(_ x: UnsafePointer<Float>, h: Int, w: Int, hi: Float, lo: Float, scale: Float,
                                     shift: Float, into p: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<UInt8>) {
@@ -353,21 +357,35 @@ private func normalizedReLUMaxPool2(_ x: UnsafePointer<Float>, h: Int, w: Int, h
     @inline(__always) func value(_ i: Int) -> Float { let v = ((x[i] - hi) - lo) * scale + shift; return v > 0 ? v : 0 }
     for i in 0..<ph {
         let (top, bottom, out) = (2 * i * w, (2 * i + 1) * w, i * pw)
-        var j = 0
-        while j + 8 <= pw {
+        // Windows j..<j + 8 of this row.
+        @inline(__always) func eight(_ j: Int) {
             let (t0, t1, b0, b1) = (values(top + 2 * j), values(top + 2 * j + 8), values(bottom + 2 * j), values(bottom + 2 * j + 8))
             let (m, code) = windowMaximum(SIMD8(lowHalf: t0.evenHalf, highHalf: t1.evenHalf),
                                           SIMD8(lowHalf: t0.oddHalf, highHalf: t1.oddHalf),
                                           SIMD8(lowHalf: b0.evenHalf, highHalf: b1.evenHalf),
                                           SIMD8(lowHalf: b0.oddHalf, highHalf: b1.oddHalf))
             store8(m, p + out, j)
-            for l in 0..<8 { codes[out + j + l] = UInt8(truncatingIfNeeded: code[l]) }
-            j += 8
+            storeCodes(code, codes + out + j)
         }
-        while j < pw {
-            let (a, b) = (top + 2 * j, bottom + 2 * j)
-            (p[out + j], codes[out + j]) = windowMaximum(value(a), value(a + 1), value(b), value(b + 1))
-            j += 1
+        // Windows j..<j + 4 of this row.
+        @inline(__always) func four(_ j: Int) {
+            let (t, b) = (values(top + 2 * j), values(bottom + 2 * j))
+            let (m, code) = windowMaximum(t.evenHalf, t.oddHalf, b.evenHalf, b.oddHalf)
+            store4(m, p + out, j)
+            storeCodes(code, codes + out + j)
+        }
+        if pw >= 8 {
+            var j = 0
+            while j + 8 <= pw { eight(j); j += 8 }
+            if j < pw { eight(pw - 8) }
+        } else if pw >= 4 {
+            four(0)
+            if pw > 4 { four(pw - 4) }
+        } else {
+            for j in 0..<pw {
+                let (a, b) = (top + 2 * j, bottom + 2 * j)
+                (p[out + j], codes[out + j]) = windowMaximum(value(a), value(a + 1), value(b), value(b + 1))
+            }
         }
     }
 }

@@ -333,6 +333,18 @@ func windowMaximum(_ a: SIMD4<Float>, _ b: SIMD4<Float>, _ c: SIMD4<Float>, _ d:
     return (m, code)
 }
 
+/// `code`'s lanes as bytes at `p` on, one vector store (the codes, 0…3 or `WindowArgmax.none`, fit in a byte).
+@inline(__always)
+func storeCodes(_ code: SIMD8<Int32>, _ p: UnsafeMutablePointer<UInt8>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: code), as: SIMD8<UInt8>.self)
+}
+
+/// `storeCodes` for four lanes.
+@inline(__always)
+func storeCodes(_ code: SIMD4<Int32>, _ p: UnsafeMutablePointer<UInt8>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: SIMD4<UInt8>(truncatingIfNeeded: code), as: SIMD4<UInt8>.self)
+}
+
 /// `windowMaximum` of one window of scalars.
 @inline(__always)
 func windowMaximum(_ a: Float, _ b: Float, _ c: Float, _ d: Float) -> (Float, UInt8) {
@@ -345,7 +357,9 @@ func windowMaximum(_ a: Float, _ b: Float, _ c: Float, _ d: Float) -> (Float, UI
 /// g[p, 2·i + a, 2·j + b] = dy[p, i, j] where `codes` (`WindowArgmax`) names output (a, b) of window (i, j), and 0
 /// everywhere else (the other outputs of the window, windows whose maximum is 0, and the last row and column of an
 /// odd-sized plane, which no window covers): what `maxPool2d`'s backward and then the ReLU's mask give, in one pass.
-/// dy: [N, C, ⌊H/2⌋, ⌊W/2⌋] → g: `shape` [N, C, H, W]. Four windows at a time make eight floats of each of their two rows.
+/// dy: [N, C, ⌊H/2⌋, ⌊W/2⌋] → g: `shape` [N, C, H, W]. Four windows at a time make eight floats of each of their two rows;
+/// a row of windows that is not a multiple of four ends with one more step over its last four (rewriting the outputs it
+/// shares with the step before it with the same floats), so only rows of fewer than four windows run one at a time.
 func unpooledGradient(_ dy: Tensor, codes: UnsafePointer<UInt8>, shape: [Int]) -> Tensor {
     let (planes, h, w) = (shape[0] * shape[1], shape[2], shape[3])
     require(dy.shape == [shape[0], shape[1], h / 2, w / 2], "unpooledGradient: dy \(dy.shape) is not the pooled \(shape)")
@@ -364,13 +378,17 @@ func unpooledGradient(_ dy: Tensor, codes: UnsafePointer<UInt8>, shape: [Int]) -
             for i in 0..<ph {
                 let (d, c) = (pdy + (plane * ph + i) * pw, pc + (plane * ph + i) * pw)
                 let (top, bottom) = (gp + 2 * i * w, gp + (2 * i + 1) * w)
-                var j = 0
-                while j + 4 <= pw {
+                @inline(__always) func four(_ j: Int) {  // windows j..<j + 4
                     let dj = load4(d, j)
                     let code = SIMD4<Int32>(Int32(c[j]), Int32(c[j + 1]), Int32(c[j + 2]), Int32(c[j + 3]))
                     store8(interleaved(picked(dj, code, 0), picked(dj, code, 1)), top, 2 * j)
                     store8(interleaved(picked(dj, code, 2), picked(dj, code, 3)), bottom, 2 * j)
-                    j += 4
+                }
+                var j = 0
+                while j + 4 <= pw { four(j); j += 4 }
+                if j < pw && pw >= 4 {  // the last four windows again: the shared ones get the same floats
+                    four(pw - 4)
+                    j = pw
                 }
                 while j < pw {
                     let code = c[j]
