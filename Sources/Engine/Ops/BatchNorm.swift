@@ -345,8 +345,7 @@ public func batchNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, runningMean
 /// a row are the windows' left and right columns. A row of windows that is not a multiple of eight ends with one more
 /// step over its last eight windows (four, in rows of four to seven windows), which recomputes the windows it shares
 /// with the step before it from the same values, so they get the same maxima and codes again; only rows of fewer than
-/// four windows run lane by lane. (The scalar tail this replaces took 6 of the 14 windows of a 28-wide row and all 7
-/// of a 14-wide one: the most of smallcnn's training batch norm, perf, 2026-12-07.)
+/// four windows run lane by lane (a scalar tail took 6 of the 14 windows of a 28-wide row and all 7 of a 14-wide one).
 @inline(__always)
 private func normalizedReLUMaxPool2(_ x: UnsafePointer<Float>, h: Int, w: Int, hi: Float, lo: Float, scale: Float,
                                     shift: Float, into p: UnsafeMutablePointer<Float>, codes: UnsafeMutablePointer<UInt8>) {

@@ -163,8 +163,7 @@ private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: Uns
                             kh: Int, kw: Int, stride s: Int, adding out: UnsafeMutablePointer<Float>,
                             oh: Int, ow: Int, relu: Bool = false) {
     if kh == 3 && kw == 3 && s == 1 && ow >= 8 {
-        return correlatePlane3x3(left: src, middle: src + 1, right: src + 2, width: sw, k, adding: out, oh: oh, ow: ow,
-                                 relu: relu)
+        return correlatePlane3x3(src, width: sw, k, adding: out, oh: oh, ow: ow, relu: relu)
     }
     let vectorEnd = s == 1 ? ow - ow % 8 : 0
     let overlappingTail = s == 1 && ow > 8 && ow % 8 != 0
@@ -204,41 +203,41 @@ private func correlatePlane(_ src: UnsafePointer<Float>, width sw: Int, _ k: Uns
 /// `correlatePlane` for a 3×3 kernel at stride 1 on rows of at least 8 outputs (the first layers of
 /// smallcnn and tinycnn, and their input gradients): the nine taps stay in registers for the whole
 /// plane and each vector's sum is unrolled, in the same order (taps row by row) from the same start,
-/// so the floats are those of the general loop. `left`, `middle`, `right`: the padded plane from its
-/// first, second and third column on (src, src + 1, src + 2), as separate arguments of a function
-/// that is never inlined, and the ReLU chosen outside the loop (`correlateRows3x3`): with three vector
-/// loads one float apart in view, or a ReLU chosen per vector, the optimiser rebuilt the sums from
-/// partial loads, blends and scalar multiplies (perf and the assembly, 2026-12-07: the layer ran at
-/// 13 GFLOP/s), where nine plain unaligned loads and multiply-adds are what the core does best.
+/// so the floats are those of the general loop. The ReLU is chosen once, outside the loop
+/// (`correlateRows3x3`): chosen per vector, as `correlatePlane` does, the optimiser rebuilt the sums
+/// from partial loads, blends and scalar multiplies (perf and the assembly, 2026-12-07: the layer ran at
+/// 13 GFLOP/s), where nine plain unaligned loads and multiply-adds per vector are what the core does
+/// best. Called once per plane and never inlined, so its loop is compiled as the assembly was checked.
 @inline(never)
-private func correlatePlane3x3(left: UnsafePointer<Float>, middle: UnsafePointer<Float>, right: UnsafePointer<Float>,
-                               width sw: Int, _ k: UnsafePointer<Float>, adding out: UnsafeMutablePointer<Float>,
-                               oh: Int, ow: Int, relu: Bool) {
+private func correlatePlane3x3(_ src: UnsafePointer<Float>, width sw: Int, _ k: UnsafePointer<Float>,
+                               adding out: UnsafeMutablePointer<Float>, oh: Int, ow: Int, relu: Bool) {
     if relu {
-        correlateRows3x3(left, middle, right, width: sw, k, adding: out, oh: oh, ow: ow, finish: positivePart)
+        correlateRows3x3(src, width: sw, k, adding: out, oh: oh, ow: ow, finish: positivePart)
     } else {
-        correlateRows3x3(left, middle, right, width: sw, k, adding: out, oh: oh, ow: ow, finish: { $0 })
+        correlateRows3x3(src, width: sw, k, adding: out, oh: oh, ow: ow, finish: { $0 })
     }
 }
 
 /// The rows of `correlatePlane3x3`, each output vector passed through `finish` as it is stored.
 @inline(__always)
-private func correlateRows3x3(_ left: UnsafePointer<Float>, _ middle: UnsafePointer<Float>, _ right: UnsafePointer<Float>,
-                              width sw: Int, _ k: UnsafePointer<Float>, adding out: UnsafeMutablePointer<Float>,
-                              oh: Int, ow: Int, finish: (SIMD8<Float>) -> SIMD8<Float>) {
+private func correlateRows3x3(_ src: UnsafePointer<Float>, width sw: Int, _ k: UnsafePointer<Float>,
+                              adding out: UnsafeMutablePointer<Float>, oh: Int, ow: Int,
+                              finish: (SIMD8<Float>) -> SIMD8<Float>) {
     let (k0, k1, k2) = (SIMD8<Float>(repeating: k[0]), SIMD8<Float>(repeating: k[1]), SIMD8<Float>(repeating: k[2]))
     let (k3, k4, k5) = (SIMD8<Float>(repeating: k[3]), SIMD8<Float>(repeating: k[4]), SIMD8<Float>(repeating: k[5]))
     let (k6, k7, k8) = (SIMD8<Float>(repeating: k[6]), SIMD8<Float>(repeating: k[7]), SIMD8<Float>(repeating: k[8]))
-    @inline(__always) func vector(_ acc: SIMD8<Float>, _ at: Int) -> SIMD8<Float> {
+    @inline(__always) func vector(_ acc: SIMD8<Float>, _ p: UnsafePointer<Float>) -> SIMD8<Float> {
         var acc = acc
-        acc += k0 * load8(left, at); acc += k1 * load8(middle, at); acc += k2 * load8(right, at)
-        acc += k3 * load8(left, at + sw); acc += k4 * load8(middle, at + sw); acc += k5 * load8(right, at + sw)
-        acc += k6 * load8(left, at + 2 * sw); acc += k7 * load8(middle, at + 2 * sw); acc += k8 * load8(right, at + 2 * sw)
+        acc += k0 * load8(p); acc += k1 * load8(p + 1); acc += k2 * load8(p + 2)
+        let q = p + sw
+        acc += k3 * load8(q); acc += k4 * load8(q + 1); acc += k5 * load8(q + 2)
+        let u = q + sw
+        acc += k6 * load8(u); acc += k7 * load8(u + 1); acc += k8 * load8(u + 2)
         return finish(acc)
     }
     let tail = ow - 8, vectorEnd = ow - ow % 8
     for r in 0..<oh {
-        let (o, base) = (out + r * ow, r * sw)
+        let (o, base) = (out + r * ow, src + r * sw)
         // The last vector overlaps the one before it when ow % 8 ≠ 0 (see `correlatePlane`): it starts
         // from the outputs' values before this row's stores.
         let tailBefore = load8(o + tail)
