@@ -199,8 +199,9 @@ func expectClose(_ actual: [Float], _ expected: [Float], tolerance: Float, relat
 /// output, the gradients of x, γ and β and the running statistics, bit for bit, in training and eval mode. Shapes
 /// with odd sides (the last row or column in no window), rows of fewer than 4 windows (one at a time), of 4 to 7
 /// (four at a time, the last four overlapping), of exactly 8 and of more than 8 that are not a multiple of 8 (the
-/// last eight overlapping); ties: channel 0 is constant (training: every value normalises to β, a positive one, so every window ties),
-/// channel 1 is constant with a negative β (every window is 0 after the ReLU and passes no gradient).
+/// last eight overlapping); ties: channel 0 is constant (training: every value normalises to β, a positive one, so
+/// every window ties), channel 1 is constant with a negative β (every window is 0 after the ReLU and passes no
+/// gradient).
 @Test(arguments: [[2, 3, 6, 5], [2, 3, 28, 28], [1, 3, 5, 35], [2, 3, 14, 14], [1, 3, 9, 8], [1, 3, 4, 16]],
       [true, false])
 func batchNormWithFusedReLUAndMaxPoolEqualsTheThreeOps(_ shape: [Int], _ training: Bool) {
