@@ -55,6 +55,17 @@ func simdMap(_ n: Int, base: Int, to out: UnsafeMutablePointer<Float>,
     while i < end { out[i] = f1(i); i += 1 }
 }
 
+/// Calls `step(j)` at j = 0, width, 2·width, … while a whole step fits in 0..<n, then once more at n − width when
+/// n is not a multiple of `width`: a vector loop with no scalar tail, whose last step overlaps the one before it.
+/// Only for steps that overwrite their outputs with values computed from their inputs alone (never accumulate):
+/// the outputs covered twice then get the same floats twice. Requires n ≥ width.
+@inline(__always)
+func overlappingSteps(_ n: Int, width: Int, _ step: (Int) -> Void) {
+    var j = 0
+    while j + width <= n { step(j); j += width }
+    if j < n { step(n - width) }
+}
+
 /// Σ p[0..<count]: `simdSum` over whole rounds of 16, then the last 0–15 floats one by one (kept so, bit
 /// for bit as before, for the planes whose sums the conv bias gradient and global average pooling take).
 @inline(__always)

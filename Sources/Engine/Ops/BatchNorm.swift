@@ -374,12 +374,9 @@ private func normalizedReLUMaxPool2(_ x: UnsafePointer<Float>, h: Int, w: Int, h
             storeCodes(code, codes + out + j)
         }
         if pw >= 8 {
-            var j = 0
-            while j + 8 <= pw { eight(j); j += 8 }
-            if j < pw { eight(pw - 8) }
+            overlappingSteps(pw, width: 8, eight)
         } else if pw >= 4 {
-            four(0)
-            if pw > 4 { four(pw - 4) }
+            overlappingSteps(pw, width: 4, four)
         } else {
             for j in 0..<pw {
                 let (a, b) = (top + 2 * j, bottom + 2 * j)

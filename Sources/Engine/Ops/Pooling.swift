@@ -384,17 +384,14 @@ func unpooledGradient(_ dy: Tensor, codes: UnsafePointer<UInt8>, shape: [Int]) -
                     store8(interleaved(picked(dj, code, 0), picked(dj, code, 1)), top, 2 * j)
                     store8(interleaved(picked(dj, code, 2), picked(dj, code, 3)), bottom, 2 * j)
                 }
-                var j = 0
-                while j + 4 <= pw { four(j); j += 4 }
-                if j < pw && pw >= 4 {  // the last four windows again: the shared ones get the same floats
-                    four(pw - 4)
-                    j = pw
-                }
-                while j < pw {
-                    let code = c[j]
-                    top[2 * j] = code == 0 ? d[j] : 0; top[2 * j + 1] = code == 1 ? d[j] : 0
-                    bottom[2 * j] = code == 2 ? d[j] : 0; bottom[2 * j + 1] = code == 3 ? d[j] : 0
-                    j += 1
+                if pw >= 4 {
+                    overlappingSteps(pw, width: 4, four)
+                } else {
+                    for j in 0..<pw {
+                        let code = c[j]
+                        top[2 * j] = code == 0 ? d[j] : 0; top[2 * j + 1] = code == 1 ? d[j] : 0
+                        bottom[2 * j] = code == 2 ? d[j] : 0; bottom[2 * j + 1] = code == 3 ? d[j] : 0
+                    }
                 }
                 if w % 2 == 1 { top[w - 1] = 0; bottom[w - 1] = 0 }
             }
