@@ -43,6 +43,14 @@ func relativeError(_ a: [Float], _ r: [Float]) -> Double {
 
 /// Every architecture whose convolutions feed batch norms (PreActResNet's conv1 → bn2 inside its blocks, the
 /// DeepMind WRN's conv_0 → batchnorm_1 before a Swish).
+///
+/// Three inputs of one image each, and each gradient held to the median of its three errors: folding rounds
+/// differently from the reference, so a near-tie (two values of a max-pool window, or a pre-activation at 0)
+/// can go the other way in one of them and send that image's gradient down another path. Measured (2026-12-07) on
+/// eight two-image inputs per model: mobilenetv2 and resnet18 each had one that moved a gradient by 9e-3 and 1e-4,
+/// every other input at most 1.7e-6; this test's single input then (seed 5's) was one of the lucky ones, and with
+/// the Winograd products as fused multiply-adds (an experiment) it moved smallcnn's by 4e-3. A wrong fold moves
+/// every input's gradients, and fails the median.
 @Test(arguments: ["smallcnn", "resnet18", "mobilenetv2", "preactresnet18", "dm-wrn-10-2"])
 func foldedEvalForwardMatchesTheUnfoldedReferenceInOutputsAndEveryGradient(_ arch: String) throws {
     let cifar = arch != "smallcnn"
@@ -51,25 +59,31 @@ func foldedEvalForwardMatchesTheUnfoldedReferenceInOutputsAndEveryGradient(_ arc
     let model = try ModelZoo.make(spec, rng: &rng)
     fillWithFormula(model)  // running statistics away from (0, 1), γ and β away from (1, 0)
     let graph = try #require(model.inferenceGraph())
-    let x = Tensor.uniform([2, spec.inChannels, spec.inputSize, spec.inputSize], 0, 1, using: &rng)
-    let labels = [3, 7]
-
-    func run(_ forward: (Tensor) -> Tensor) -> (logits: [Float], grads: [[Float]]) {
-        let probe = x.detachedCopy()
-        probe.requiresGrad = true
-        for p in model.parameters { p.grad = nil }
-        let logits = forward(probe)
-        crossEntropy(logits, labels: labels).backward()
-        return (logits.scalars, [probe.grad!.scalars] + model.parameters.map { $0.grad?.scalars ?? [] })
-    }
-    let folded = run { model.forward($0, training: false) }
-    let reference = run { runUnfolded(graph, $0) }
-
-    // Measured (2026-12-06): at most 3e-7 for the logits and 1.6e-6 for any gradient.
-    #expect(relativeError(folded.logits, reference.logits) < 5e-6, "logits")
     let names = ["∂L/∂x"] + model.state.filter(\.isParameter).map(\.key)
-    for (name, (a, r)) in zip(names, zip(folded.grads, reference.grads)) {
-        #expect(a.count == r.count && relativeError(a, r) < 2e-5, "\(name): relative error \(relativeError(a, r))")
+    var errors = [[Double]](repeating: [], count: names.count)  // per gradient, one per input
+
+    for label in [3, 7, 1] {
+        let x = Tensor.uniform([1, spec.inChannels, spec.inputSize, spec.inputSize], 0, 1, using: &rng)
+        func run(_ forward: (Tensor) -> Tensor) -> (logits: [Float], grads: [[Float]]) {
+            let probe = x.detachedCopy()
+            probe.requiresGrad = true
+            for p in model.parameters { p.grad = nil }
+            let logits = forward(probe)
+            crossEntropy(logits, labels: [label]).backward()
+            return (logits.scalars, [probe.grad!.scalars] + model.parameters.map { $0.grad?.scalars ?? [] })
+        }
+        let folded = run { model.forward($0, training: false) }
+        let reference = run { runUnfolded(graph, $0) }
+
+        // Measured (2026-12-06): at most 3e-7 for the logits (a near-tie decided the other way does not move them).
+        #expect(relativeError(folded.logits, reference.logits) < 5e-6, "logits")
+        for (g, (a, r)) in zip(folded.grads, reference.grads).enumerated() {
+            #expect(a.count == r.count, "\(names[g])")
+            errors[g].append(relativeError(a, r))
+        }
+    }
+    for (name, e) in zip(names, errors) {
+        #expect(e.sorted()[1] < 2e-5, "\(name): relative errors \(e)")
     }
 }
 
