@@ -28,7 +28,9 @@ data: deps
 # AVX2 code generation when, and only when, this machine has it: given the features of a Haswell
 # (AVX2, FMA, BMI1/2, F16C, MOVBE, LZCNT), LLVM emits 256-bit code for the Swift kernels (the Winograd
 # transforms run eight channels per vector); otherwise the build targets baseline x86-64 as before. The
-# results are bit for bit the same either way: Swift does not contract a·b + c into FMA. The binary then
+# results are bit for bit the same either way: Swift does not contract a·b + c into FMA, and the one fused
+# multiply-add the kernels ask for (the Winograd SIMD products' `addProduct`) rounds once on every CPU, as one
+# instruction here and as a libm `fmaf` call per lane without CPU_FLAGS (slower, same bits). The binary then
 # needs such a CPU, so build on the machine that runs it; CPU_FLAGS= (empty) builds for any x86-64.
 HASWELL_FEATURES := avx2 fma bmi1 bmi2 f16c movbe abm
 CPU_FLAGS ?= $(shell f=$$(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null); \

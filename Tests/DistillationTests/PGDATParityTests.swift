@@ -8,10 +8,22 @@ import Testing
 /// attack with BN in eval mode, the train-mode cross-entropy, the backward pass and the SGD step with momentum
 /// and weight decay. The fixture (Tests/Fixtures/pgdat, written by make_pgdat_step_fixture.py) runs the attack
 /// without a random start, so that both sides are deterministic; the start itself is tested with the attacks.
+///
+/// Each number is held to 1e-4 of its scale, or to twice its `spread` when that is larger: how far PyTorch's own
+/// result moves when only the rounding changes (twelve reruns from weights with 1e-5 relative noise, the size of
+/// the Winograd convolutions' difference from direct ones). The batch has ReLU and max-pool decisions within a few
+/// 1e-6 of a tie, as every batch of 16 tried had, and one decided the other way moves the small batch-norm biases'
+/// sums by up to a few 1e-3 of their Σ|·|; a wrong step (batch norm in the wrong mode, another momentum, step size
+/// or step count) fails 18 to 32 of the checks by 37× to 10,000× their bound (measured in PyTorch when the fixture
+/// was made). Weight decay is below every bound: three steps of it move a weight by 3e-5 of itself.
 @Suite struct PGDATParity {
     struct Fixture: Decodable {
-        struct Step: Decodable { let loss: Double; let x_adv_sum: Double; let delta_abs_sum: Double; let on_boundary: Int }
-        struct Summary: Decodable { let sum: Double; let abs_sum: Double; let samples: [[Double]] }
+        struct Step: Decodable {
+            let loss: Double, loss_spread: Double
+            let x_adv_sum: Double, delta_abs_sum: Double, on_boundary: Int
+        }
+        struct Spread: Decodable { let sum: Double; let abs_sum: Double; let samples: [Double] }
+        struct Summary: Decodable { let sum: Double; let abs_sum: Double; let samples: [[Double]]; let spread: Spread }
         let x: [Float]
         let labels: [Int]
         let steps: [Step]
@@ -50,7 +62,8 @@ import Testing
             #expect(abs(delta.filter { $0 > 0.1 - 1e-6 }.count - expected.on_boundary) <= 2, "step \(i + 1): pixels on the ε boundary")
             sgd.zeroGrad()
             let out = method.step(student: student, x: x, labels: fixture.labels, context: &context)
-            #expect(abs(Double(out.loss.item) - expected.loss) <= 1e-4 * max(1, abs(expected.loss)), "step \(i + 1): loss \(out.loss.item) vs \(expected.loss)")
+            let lossBound = max(1e-4 * max(1, abs(expected.loss)), 2 * expected.loss_spread)
+            #expect(abs(Double(out.loss.item) - expected.loss) <= lossBound, "step \(i + 1): loss \(out.loss.item) vs \(expected.loss)")
             out.loss.backward()
             sgd.step()
         }
@@ -59,10 +72,13 @@ import Testing
             let t = try #require(state[key], "\(key) is in the model")
             let values = (0..<t.count).map { Double(t.data[$0]) }
             let scale = max(expected.abs_sum, 1e-3)
-            #expect(abs(values.reduce(0, +) - expected.sum) <= 1e-4 * scale, "\(key): Σ after three steps")
-            #expect(abs(values.map(abs).reduce(0, +) - expected.abs_sum) <= 1e-4 * scale, "\(key): Σ|·| after three steps")
-            for s in expected.samples {
-                #expect(abs(values[Int(s[0])] - s[1]) <= 1e-4 * max(1, abs(s[1])), "\(key)[\(Int(s[0]))]")
+            let sum = values.reduce(0, +), absSum = values.map(abs).reduce(0, +)
+            #expect(abs(sum - expected.sum) <= max(1e-4 * scale, 2 * expected.spread.sum),
+                    "\(key): Σ after three steps \(sum) vs \(expected.sum)")
+            #expect(abs(absSum - expected.abs_sum) <= max(1e-4 * scale, 2 * expected.spread.abs_sum),
+                    "\(key): Σ|·| after three steps \(absSum) vs \(expected.abs_sum)")
+            for (s, spread) in zip(expected.samples, expected.spread.samples) {
+                #expect(abs(values[Int(s[0])] - s[1]) <= max(1e-4 * max(1, abs(s[1])), 2 * spread), "\(key)[\(Int(s[0]))]")
             }
         }
     }

@@ -10,24 +10,30 @@ import Testing
     }
 
     /// The largest difference between the model tensors (weights and BN statistics, not optimizer
-    /// buffers) of two checkpoints, relative to each tensor's largest magnitude.
-    func modelDifference(_ a: String, _ b: String) throws -> Float {
+    /// buffers) of two checkpoints, relative to each tensor's largest magnitude: over the batch-norm shifts
+    /// (`bn*.bias`) and over every other tensor.
+    func modelDifference(_ a: String, _ b: String) throws -> (shifts: Float, others: Float) {
         let (x, y) = (try tensors(a), try tensors(b))
         #expect(Set(x.keys) == Set(y.keys))
-        var worst: Float = 0
+        var shifts: Float = 0, others: Float = 0
         for (key, u) in x where !key.hasPrefix("advdistill.") && !key.hasSuffix("num_batches_tracked") {
             let v = try #require(y[key])
             let scale = max(u.map(abs).max() ?? 0, 1e-12)
-            for (p, q) in zip(u, v) { worst = max(worst, abs(p - q) / scale) }
+            let worst = zip(u, v).map { abs($0 - $1) / scale }.max() ?? 0
+            if key.hasPrefix("bn") && key.hasSuffix(".bias") { shifts = max(shifts, worst) } else { others = max(others, worst) }
         }
-        return worst
+        return (shifts, others)
     }
 
     /// Two steps of smallcnn with `sync_bn` on 2 ranks (global batch 63: slices of 32 and 31, so the share
-    /// weighting matters) against the same steps in one process. Tolerance 2e-3 of each tensor's largest
-    /// value: Float sums in another order (per-rank partial sums) grow over steps; the same run in one
-    /// process on 1 and on 2 threads differs by as much. Per-rank BN statistics (no sync_bn), the control,
-    /// must differ far more: the test would notice synchronised BN not being synchronised.
+    /// weighting matters) against the same steps in one process. Float sums in another order (per-rank partial
+    /// sums, OpenBLAS calls of other sizes) differ in the last bits, and a ReLU or max-pool decision within that of
+    /// a tie can go the other way and send one gradient down another path. The batch-norm shifts start at zero and
+    /// take two small steps, so such a flip moves them most: measured when the Winograd products became fused
+    /// multiply-adds, `bn1.bias` by 4.2e-3 of its largest value and `bn2.bias` by 2.3e-3, every other tensor by
+    /// at most 4.9e-4 (`conv3.weight`); before, with no flip, 1.3e-6 in all. Tolerances: 2e-2 for the shifts,
+    /// 2e-3 for the rest. Per-rank BN statistics (no sync_bn), the control, must differ far more (measured: 0.18
+    /// in the shifts, 0.017 in `fc1.weight`): the test would notice synchronised BN not being synchronised.
     @Test func syncBNStepsOnTwoRanksEqualOneRankWithTheSameGlobalBatch() throws {
         let w = try Workspace(side: 16, train: 126, test: 32)
         let settings: [String: Any] = ["batch_size": 63, "optimizer.lr": 0.02, "sync_bn": true, "eval.limit": 16]
@@ -43,8 +49,8 @@ import Testing
         #expect(c.exitStatus == 0, "\(c.log)")
         let synced = try modelDifference(w.sub("one/run/checkpoint.safetensors"), w.sub("two/run/checkpoint.safetensors"))
         let unsynced = try modelDifference(w.sub("one/run/checkpoint.safetensors"), w.sub("per-rank/run/checkpoint.safetensors"))
-        #expect(synced < 2e-3, "sync_bn on 2 ranks differs from 1 rank by \(synced)")
-        #expect(unsynced > 10 * 2e-3, "per-rank BN differs from 1 rank by only \(unsynced)")
+        #expect(synced.shifts < 2e-2 && synced.others < 2e-3, "sync_bn on 2 ranks differs from 1 rank by \(synced)")
+        #expect(unsynced.shifts > 5 * 2e-2 && unsynced.others > 5 * 2e-3, "per-rank BN differs from 1 rank by only \(unsynced)")
         // The epoch's loss (the mean over the global batches) agrees too; only rank 0 wrote metrics.
         let (l1, l2) = (try #require(try metricsLines(w.sub("one/run")).first?["train_loss"] as? Double),
                         try #require(try metricsLines(w.sub("two/run")).first?["train_loss"] as? Double))

@@ -11,10 +11,13 @@
 /// Blocks of four tiles × sixteen output channels (eight accumulators, two loads of U and four
 /// broadcasts per input channel), then eight and four channels for the last columns. A block that
 /// runs past the last tile recomputes the last tile for the missing rows and stores only the real ones.
-/// Each M entry is Σ_k V[t, ξ, k]·U[ξ, k, j] summed in ascending k from zero, multiply then add (Swift
-/// does not contract them into FMA): the same bits in every build and on every run; OpenBLAS's kernels
-/// sum in another order with FMA, so the two differ in the last bits (the tests hold both to the naive
-/// definition).
+/// Each M entry is Σ_k V[t, ξ, k]·U[ξ, k, j] summed in ascending k from zero, each term a fused
+/// multiply-add (`addProduct`, rounded once): one instruction with `CPU_FLAGS` (the Makefile's Haswell
+/// target), a call to libm's `fmaf` per lane without it, which is slower but rounds the same, so the bits
+/// are the same in every build and on every run. Fused, one instruction replaces a multiply and an add:
+/// APGD-T on the demo's tinycnn student took 1.09–1.15× less CPU than with the separate multiply and add
+/// (bench/README.md), whose outputs differ from these in the last bits. OpenBLAS's kernels sum in another
+/// order, so they differ too (the tests hold both kernels to the naive definition).
 
 /// Which kernel computes a Winograd layer's products.
 enum WinogradProductKernel: Sendable {
@@ -78,10 +81,10 @@ private func productBlock16(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Floa
         let lo = load8(b, k * cout4), hi = load8(b, k * cout4 + 8)
         let s0 = SIMD8<Float>(repeating: v0[k]), s1 = SIMD8<Float>(repeating: v1[k])
         let s2 = SIMD8<Float>(repeating: v2[k]), s3 = SIMD8<Float>(repeating: v3[k])
-        a0 += s0 * lo; c0 += s0 * hi
-        a1 += s1 * lo; c1 += s1 * hi
-        a2 += s2 * lo; c2 += s2 * hi
-        a3 += s3 * lo; c3 += s3 * hi
+        a0.addProduct(s0, lo); c0.addProduct(s0, hi)
+        a1.addProduct(s1, lo); c1.addProduct(s1, hi)
+        a2.addProduct(s2, lo); c2.addProduct(s2, hi)
+        a3.addProduct(s3, lo); c3.addProduct(s3, hi)
     }
     store8(a0, out); store8(c0, out, 8)
     if rows > 1 { store8(a1, out, rowStride); store8(c1, out, rowStride + 8) }
@@ -97,10 +100,10 @@ private func productBlock8(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
     for k in 0..<cin4 {
         let lo = load8(b, k * cout4)
-        a0 += SIMD8<Float>(repeating: v0[k]) * lo
-        a1 += SIMD8<Float>(repeating: v1[k]) * lo
-        a2 += SIMD8<Float>(repeating: v2[k]) * lo
-        a3 += SIMD8<Float>(repeating: v3[k]) * lo
+        a0.addProduct(SIMD8<Float>(repeating: v0[k]), lo)
+        a1.addProduct(SIMD8<Float>(repeating: v1[k]), lo)
+        a2.addProduct(SIMD8<Float>(repeating: v2[k]), lo)
+        a3.addProduct(SIMD8<Float>(repeating: v3[k]), lo)
     }
     store8(a0, out)
     if rows > 1 { store8(a1, out, rowStride) }
@@ -116,10 +119,10 @@ private func productBlock4(_ v0: UnsafePointer<Float>, _ v1: UnsafePointer<Float
     var a0 = SIMD4<Float>(), a1 = SIMD4<Float>(), a2 = SIMD4<Float>(), a3 = SIMD4<Float>()
     for k in 0..<cin4 {
         let lo = load4(b, k * cout4)
-        a0 += SIMD4<Float>(repeating: v0[k]) * lo
-        a1 += SIMD4<Float>(repeating: v1[k]) * lo
-        a2 += SIMD4<Float>(repeating: v2[k]) * lo
-        a3 += SIMD4<Float>(repeating: v3[k]) * lo
+        a0.addProduct(SIMD4<Float>(repeating: v0[k]), lo)
+        a1.addProduct(SIMD4<Float>(repeating: v1[k]), lo)
+        a2.addProduct(SIMD4<Float>(repeating: v2[k]), lo)
+        a3.addProduct(SIMD4<Float>(repeating: v3[k]), lo)
     }
     store4(a0, out)
     if rows > 1 { store4(a1, out, rowStride) }

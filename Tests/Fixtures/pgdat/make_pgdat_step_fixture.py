@@ -13,6 +13,18 @@ AdvDistill's `pgd_at` step three times, in float32 as a run does:
 Writes pgdat_step_weights.safetensors (the initial state_dict) and pgdat_step.json: the batch, and per step the
 loss, Σx', Σ|x' − x| and how many pixels sit on the ε boundary; after the three steps, per state tensor its sum,
 sum of |·| and 4 elements at floor(k·count/4).
+
+Each of those final numbers also gets `spread`: how far it moves when only the rounding changes. The three steps
+run again VARIANTS times, each from the initial weights with relative noise of NOISE (× the tensor's RMS) added, about
+the error by which our Winograd convolutions differ from PyTorch's direct ones (1e-5 of a tile's mean |y|,
+Sources/Engine/Ops/Winograd.swift); `spread` is the largest |variant − reference|. A ReLU, max-pool or gradient-sign
+decision nearer a tie than that goes either way in float32 on either side, and no batch of 16 avoids every such
+tie (none of 110 random batches did: their smallest margins were 5e-8 to 3e-6); one decided the other way sends
+a gradient down another path or moves a pixel by 2 × STEP. The reruns move the sums of the small batch-norm
+biases by up to 7e-3 of their Σ|·|, the weights' by 1e-4 at most. The test holds each number to max(1e-4 of its
+scale, 2 × spread): a flipped near-tie passes, while a wrong step (batch norm in the wrong mode in the attack or the
+update, momentum 0.85, step size 0.02, four attack steps, batch-norm momentum 0.2) fails 18 to 32 of the checks,
+by 37× to 10,000× the bound. Weight decay is below every bound (three steps move a weight by 3e-5 of itself).
 """
 import json
 import os
@@ -27,6 +39,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "bench"))
 from models import SmallCNN  # noqa: E402
 
 EPS, STEP, STEPS = 0.1, 0.025, 5
+VARIANTS, NOISE = 12, 1e-5
 
 
 def save(state, path):
@@ -44,18 +57,16 @@ def save(state, path):
         f.write(struct.pack("<Q", len(blob)) + blob + b"".join(chunks))
 
 
-def main():
-    torch.manual_seed(0)
+def three_steps(initial, x, y, noise_seed=None):
+    """The three steps from `initial` (plus rounding-scale noise when `noise_seed` is given): (steps, final state)."""
     model = SmallCNN(1, 10, widths=(16, 32, 64), hidden=128, size=8)
-    g = torch.Generator().manual_seed(2)
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
-            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
-    save(model.state_dict(), os.path.join(HERE, "pgdat_step_weights.safetensors"))
-    g = torch.Generator().manual_seed(1)
-    x = torch.rand(16, 1, 8, 8, generator=g)
-    y = torch.randint(0, 10, (16,), generator=g)
+    model.load_state_dict(initial)
+    if noise_seed is not None:
+        g = torch.Generator().manual_seed(noise_seed)
+        with torch.no_grad():
+            for p in model.parameters():
+                rms = p.pow(2).mean().sqrt()
+                p.add_(NOISE * rms * torch.randn(p.shape, generator=g))
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=2e-4)
     steps = []
     for _ in range(3):
@@ -73,19 +84,57 @@ def main():
         d = (xa - x).abs()
         steps.append({"loss": loss.item(), "x_adv_sum": xa.double().sum().item(), "delta_abs_sum": d.double().sum().item(),
                       "on_boundary": int((d > EPS - 1e-6).sum().item())})
-    final = {}
-    for key, t in model.state_dict().items():
-        if t.dtype == torch.int64:
-            continue
+    return steps, {k: t for k, t in model.state_dict().items() if t.dtype != torch.int64}
+
+
+def main():
+    torch.manual_seed(0)
+    model = SmallCNN(1, 10, widths=(16, 32, 64), hidden=128, size=8)
+    g = torch.Generator().manual_seed(2)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(0.2 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    save(initial, os.path.join(HERE, "pgdat_step_weights.safetensors"))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(16, 1, 8, 8, generator=g)
+    y = torch.randint(0, 10, (16,), generator=g)
+    steps, state = three_steps(initial, x, y)
+
+    def summary(t):
         flat = t.double().flatten()
         n = flat.numel()
-        final[key] = {"sum": flat.sum().item(), "abs_sum": flat.abs().sum().item(),
-                      "samples": [[k * n // 4, flat[k * n // 4].item()] for k in range(4)]}
+        return flat.sum().item(), flat.abs().sum().item(), [flat[k * n // 4].item() for k in range(4)]
+
+    reference = {k: summary(t) for k, t in state.items()}
+    spread = {k: [0.0] * 6 for k in state}
+    loss_spread = [0.0] * 3
+    for v in range(VARIANTS):
+        v_steps, v_state = three_steps(initial, x, y, noise_seed=100 + v)
+        for i in range(3):
+            loss_spread[i] = max(loss_spread[i], abs(v_steps[i]["loss"] - steps[i]["loss"]))
+        for k, t in v_state.items():
+            s, a, samples = summary(t)
+            r = reference[k]
+            moved = [abs(s - r[0]), abs(a - r[1])] + [abs(e - f) for e, f in zip(samples, r[2])]
+            spread[k] = [max(p, q) for p, q in zip(spread[k], moved)]
+    for i in range(3):
+        steps[i]["loss_spread"] = loss_spread[i]
+    final = {}
+    for key, t in state.items():
+        n = t.numel()
+        s, a, samples = reference[key]
+        final[key] = {"sum": s, "abs_sum": a, "samples": [[k * n // 4, samples[k]] for k in range(4)],
+                      "spread": {"sum": spread[key][0], "abs_sum": spread[key][1], "samples": spread[key][2:]}}
     out = {"x": x.flatten().tolist(), "labels": y.tolist(), "steps": steps, "final_state": final,
-           "torch": torch.__version__}
+           "variants": VARIANTS, "noise": NOISE, "torch": torch.__version__}
     with open(os.path.join(HERE, "pgdat_step.json"), "w") as f:
         json.dump(out, f, indent=1)
     print("wrote pgdat_step.json and pgdat_step_weights.safetensors")
+    for key, e in final.items():
+        scale = max(e["abs_sum"], 1e-3)
+        print(f"  {key:22s} spread/scale: sum {e['spread']['sum'] / scale:.2e}  abs_sum {e['spread']['abs_sum'] / scale:.2e}")
 
 
 if __name__ == "__main__":
