@@ -30,12 +30,14 @@ enum WinogradProductKernel: Sendable {
 }
 
 extension WinogradGeometry {
-    /// The SIMD products for a small inner dimension (Cin4 ≤ 32) with the transformed weights of one
-    /// position in L1 (Cin4·Cout4 ≤ 32·64 floats, 8 KB); BLAS otherwise. Measured one thread, images/s,
-    /// alternating pairs (bench/README.md): smallcnn's 32 → 64 layer gains, ResNet-18's 64-channel layers
-    /// lose 8–13 % (an inner dimension of 64 already suits the BLAS kernel).
+    /// The SIMD products when the transformed weights of one position fit in L1 (Cin4·Cout4 ≤ 32·64
+    /// floats, 8 KB); BLAS otherwise. Measured one thread, alternating pairs (bench/README.md): smallcnn's
+    /// 32 → 64 layer gains, ResNet-18's 64 → 64 layers (16 KB) lose 8–13 %. With fused multiply-adds and
+    /// six-row blocks the SIMD products also beat BLAS at an inner dimension of 64 when the weights fit:
+    /// the dX convolutions 64 → 32 of tinycnn's and smallcnn's middle layers, APGD-T 1.05–1.11× less CPU
+    /// (median 1.09, four pairs); until then they went to BLAS (Cin4 ≤ 32 was also required).
     var productKernel: WinogradProductKernel {
-        cin4 <= 32 && cin4 * cout4 <= 32 * 64 ? .simd : .blas
+        cin4 * cout4 <= 32 * 64 ? .simd : .blas
     }
 }
 
