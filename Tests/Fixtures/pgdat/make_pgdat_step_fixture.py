@@ -2,6 +2,8 @@
 """Writes the PyTorch fixture of three PGD-AT training steps (issue 22), for Tests/DistillationTests/PGDATParityTests.swift.
 
 Run from the repository root:  python3 Tests/Fixtures/pgdat/make_pgdat_step_fixture.py   (needs torch)
+With --power it writes nothing and shows what the test's bounds catch: each wrong step of WRONG_STEPS, run in PyTorch
+from the fixture's weights and batch, and how many of the test's final-state checks it fails.
 
 The model is `tinycnn` at 8×8 input (so the weight file stays small: 59 k values) with PyTorch's own
 initialisation (seed 0) and running statistics set away from (0, 1) so that eval-mode and train-mode batch norm
@@ -21,10 +23,10 @@ Sources/Engine/Ops/Winograd.swift); `spread` is the largest |variant − referen
 decision nearer a tie than that goes either way in float32 on either side, and no batch of 16 avoids every such
 tie (none of 110 random batches did: their smallest margins were 5e-8 to 3e-6); one decided the other way sends
 a gradient down another path or moves a pixel by 2 × STEP. The reruns move the sums of the small batch-norm
-biases by up to 7e-3 of their Σ|·|, the weights' by 1e-4 at most. The test holds each number to max(1e-4 of its
+biases by up to 7e-3 of their Σ|·|, the weights' by 1.5e-4 at most. The test holds each number to max(1e-4 of its
 scale, 2 × spread): a flipped near-tie passes, while a wrong step (batch norm in the wrong mode in the attack or the
-update, momentum 0.85, step size 0.02, four attack steps, batch-norm momentum 0.2) fails 18 to 32 of the checks,
-by 37× to 10,000× the bound. Weight decay is below every bound (three steps move a weight by 3e-5 of itself).
+update, momentum 0.85, step size 0.02, four attack steps, batch-norm momentum 0.2) fails 53 to 105 of the 114
+final-state checks, the worst by 55× to 10,000× its bound (--power). Weight decay is below every bound (three steps move a weight by 3e-5 of itself).
 """
 import json
 import os
@@ -57,26 +59,31 @@ def save(state, path):
         f.write(struct.pack("<Q", len(blob)) + blob + b"".join(chunks))
 
 
-def three_steps(initial, x, y, noise_seed=None):
-    """The three steps from `initial` (plus rounding-scale noise when `noise_seed` is given): (steps, final state)."""
+def three_steps(initial, x, y, noise_seed=None, attack_mode="eval", update_mode="train", momentum=0.9, step=STEP,
+                steps_per_attack=STEPS, bn_momentum=0.1, weight_decay=2e-4):
+    """The three steps from `initial` (plus rounding-scale noise when `noise_seed` is given): (steps, final state).
+    The other arguments make a wrong step, for --power."""
     model = SmallCNN(1, 10, widths=(16, 32, 64), hidden=128, size=8)
     model.load_state_dict(initial)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = bn_momentum
     if noise_seed is not None:
         g = torch.Generator().manual_seed(noise_seed)
         with torch.no_grad():
             for p in model.parameters():
                 rms = p.pow(2).mean().sqrt()
                 p.add_(NOISE * rms * torch.randn(p.shape, generator=g))
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=2e-4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=momentum, weight_decay=weight_decay)
     steps = []
     for _ in range(3):
-        model.eval()
+        model.train(attack_mode == "train")
         xa = x.clone()
-        for _ in range(STEPS):
+        for _ in range(steps_per_attack):
             xa.requires_grad_(True)
             grad, = torch.autograd.grad(F.cross_entropy(model(xa), y), xa)
-            xa = torch.min(torch.max(xa.detach() + STEP * grad.sign(), x - EPS), x + EPS).clamp(0, 1)
-        model.train()
+            xa = torch.min(torch.max(xa.detach() + step * grad.sign(), x - EPS), x + EPS).clamp(0, 1)
+        model.train(update_mode == "train")
         loss = F.cross_entropy(model(xa), y)
         opt.zero_grad()
         loss.backward()
@@ -87,7 +94,57 @@ def three_steps(initial, x, y, noise_seed=None):
     return steps, {k: t for k, t in model.state_dict().items() if t.dtype != torch.int64}
 
 
+WRONG_STEPS = {
+    "batch norm in train mode in the attack": dict(attack_mode="train"),
+    "batch norm in eval mode in the update": dict(update_mode="eval"),
+    "momentum 0.85": dict(momentum=0.85),
+    "step size 0.02": dict(step=0.02),
+    "four attack steps": dict(steps_per_attack=4),
+    "batch-norm momentum 0.2": dict(bn_momentum=0.2),
+    "no weight decay (below every bound)": dict(weight_decay=0),
+}
+
+
+def load(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for key, e in header.items():
+        lo, hi = e["data_offsets"]
+        dtype = torch.int64 if e["dtype"] == "I64" else torch.float32
+        out[key] = torch.frombuffer(bytearray(raw[8 + n + lo:8 + n + hi]), dtype=dtype).reshape(e["shape"])
+    return out
+
+
+def power():
+    """Runs each wrong step in PyTorch from the fixture's weights and batch, and says how many of the test's final-state
+    checks it fails and by how much (the test's bounds: max(1e-4 of the scale, 2 × spread))."""
+    fixture = json.load(open(os.path.join(HERE, "pgdat_step.json")))
+    initial = load(os.path.join(HERE, "pgdat_step_weights.safetensors"))
+    x = torch.tensor(fixture["x"]).reshape(16, 1, 8, 8)
+    y = torch.tensor(fixture["labels"])
+    for name, wrong in WRONG_STEPS.items():
+        _, state = three_steps(initial, x, y, **wrong)
+        failed, worst = 0, 0.0
+        for key, e in fixture["final_state"].items():
+            flat = state[key].double().flatten()
+            scale = max(e["abs_sum"], 1e-3)
+            checks = [(flat.sum().item(), e["sum"], max(1e-4 * scale, 2 * e["spread"]["sum"])),
+                      (flat.abs().sum().item(), e["abs_sum"], max(1e-4 * scale, 2 * e["spread"]["abs_sum"]))]
+            checks += [(flat[int(i)].item(), v, max(1e-4 * max(1, abs(v)), 2 * sp))
+                       for (i, v), sp in zip(e["samples"], e["spread"]["samples"])]
+            for got, want, bound in checks:
+                ratio = abs(got - want) / bound
+                worst = max(worst, ratio)
+                failed += ratio > 1
+        print(f"  {name:40s} fails {failed:3d} checks, the worst by {worst:8.1f}x its bound")
+
+
 def main():
+    if "--power" in sys.argv:
+        power()
+        return
     torch.manual_seed(0)
     model = SmallCNN(1, 10, widths=(16, 32, 64), hidden=128, size=8)
     g = torch.Generator().manual_seed(2)
