@@ -15,8 +15,8 @@ import Testing
 /// within a few 1e-6 of a tie, as every batch of 16 tried had; decided the other way, they move the small batch-norm
 /// biases' sums by up to 7e-3 of their Σ|·| in those reruns (the weights' by 1.5e-4 at most). A wrong step (batch
 /// norm in the wrong mode, another momentum, step size or step count) fails 53 to 105 of the 114 final-state checks,
-/// the worst by 55× to 10,000× its bound (in PyTorch: `make_pgdat_step_fixture.py --power`). Weight decay is below every bound: three
-/// steps of it move a weight by 3e-5 of itself.
+/// the worst by 55× to 10,000× its bound (in PyTorch: `make_pgdat_step_fixture.py --power`). Weight decay is below
+/// every bound: three steps of it move a weight by 3e-5 of itself.
 @Suite struct PGDATParity {
     struct Fixture: Decodable {
         struct Step: Decodable {
