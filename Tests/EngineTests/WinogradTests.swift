@@ -58,13 +58,13 @@ func winogradMatchesNaiveDefinitionForwardAndBackward(_ wc: WinogradCase) {
             let (dxOnly, noDW) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: false, schedule: schedule, kernel: kernel)
             #expect(noDW == nil)
             expectClose(dxOnly?.scalars ?? [], ref.dx, "dx alone, \(schedule), \(kernel)")
-        }
 
-        let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, schedule: schedule)
-        expectClose(dx?.scalars ?? [], ref.dx, "dx, \(schedule)")
-        expectClose(dw?.scalars ?? [], ref.dw, "dw, \(schedule)")
-        let (noDX, dwOnly) = winogradConvBackward(dy, x, w, g, wantX: false, wantW: true, schedule: schedule)
-        #expect(noDX == nil && dwOnly?.scalars == dw?.scalars, "dW alone is the same computation")
+            let (dx, dw) = winogradConvBackward(dy, x, w, g, wantX: true, wantW: true, schedule: schedule, kernel: kernel)
+            expectClose(dx?.scalars ?? [], ref.dx, "dx, \(schedule), \(kernel)")
+            expectClose(dw?.scalars ?? [], ref.dw, "dw, \(schedule), \(kernel)")
+            let (noDX, dwOnly) = winogradConvBackward(dy, x, w, g, wantX: false, wantW: true, schedule: schedule, kernel: kernel)
+            #expect(noDX == nil && dwOnly?.scalars == dw?.scalars, "dW alone is the same computation, \(schedule), \(kernel)")
+        }
     }
 }
 

@@ -109,6 +109,7 @@ func winogradConvForward(_ x: UnsafePointer<Float>, _ w: Storage, _ bias: Unsafe
 ///   rotated by 180° and its channel axes swapped, through the forward pipeline. Its transformed
 ///   weights differ from the forward's, but stay cached over an attack's steps, and its transforms
 ///   are cheaper than the adjoint's patch scatter (measured 30 % less time on smallcnn's layers).
+/// Both routes' products run on `kernel` (nil: the geometry's `productKernel`; tests cover both).
 func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: ConvGeometry,
                           wantX: Bool, wantW: Bool, schedule: WinogradSchedule? = nil,
                           kernel: WinogradProductKernel? = nil) -> (Tensor?, Tensor?) {
@@ -125,7 +126,7 @@ func winogradConvBackward(_ dy: Tensor, _ x: Tensor, _ weight: Tensor, _ geo: Co
                                    left: p.left, right: p.right)
     let u = wantX ? WinogradWeightCache.shared.transformed(weight.storage, cout: geo.cout, cin: geo.cin, flipped: false) : nil
     let dx = wantX ? Tensor(uninitializedShape: x.shape) : nil
-    let du = winogradBackward(x.data, dy.data, u?.data, dx?.data, forward, wantW: wantW, schedule: schedule)
+    let du = winogradBackward(x.data, dy.data, u?.data, dx?.data, forward, wantW: wantW, schedule: schedule, kernel: kernel)
     let dw = du.map { weightTransformAdjoint($0.data, parts: $0.count / (points * forward.cin4 * forward.cout4), cout: geo.cout, cin: geo.cin) }
     return (dx, dw)
 }
@@ -235,27 +236,36 @@ private func winogradProducts(_ x: UnsafePointer<Float>, _ u: UnsafePointer<Floa
 ///
 /// Overlapping patches of neighbouring tiles add into the same dx floats, so the chunked schedule
 /// gives each part whole images (and accumulates an image's patches in a blocked plane until its
-/// last tile); the phased one scatters per (image, channel block).
+/// last tile); the phased one scatters per (image, channel block). The products run on `kernel` (nil: the
+/// geometry's `productKernel`): BLAS GEMMs, or WinogradProducts.swift's SIMD blocks, dV reading Uᵀ.
 private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ u: UnsafePointer<Float>?,
                               _ dx: UnsafeMutablePointer<Float>?, _ geo: WinogradGeometry, wantW: Bool,
-                              schedule: WinogradSchedule?) -> Tensor? {
+                              schedule: WinogradSchedule?, kernel: WinogradProductKernel?) -> Tensor? {
     let wantX = u != nil && dx != nil
+    let simd = (kernel ?? geo.productKernel) == .simd
     let parts = Compute.parts  // of the work (tile ranges, images, dU sums): never the worker count
     let uCount = points * geo.cin4 * geo.cout4
     guard geo.tiles > 0 else { return wantW ? Tensor(zeros: [uCount]) : nil }  // an empty batch
     let plane4 = geo.hp * geo.wp * 4  // one blocked dx plane (one image, one channel block)
-    nonisolated(unsafe) let (px, pdy, pu, pdx) = (x, dy, u, dx)
+    // The SIMD kernel's dV = dM Uᵀ reads Uᵀ row by row.
+    let transposed = wantX && simd ? u.map { transposedPositions($0, cin4: geo.cin4, cout4: geo.cout4) } : nil
+    nonisolated(unsafe) let (px, pdy, pu, pdx, put) = (x, dy, u, dx, transposed?.data)
     var (phased, chunk) = geo.schedule(schedule, parts: parts)
     if schedule == nil && geo.n < parts { phased = true }  // whole images per part would leave a part empty
 
     // dU_ξ (+)= V_ξᵀ dM_ξ and dV_ξ = dM_ξ U_ξᵀ for `tiles` tiles of the buffers.
     @inline(__always) func products(_ xi: Int, tiles: Int, v: UnsafeMutablePointer<Float>, dm: UnsafeMutablePointer<Float>,
                                     dv: UnsafeMutablePointer<Float>, du: UnsafeMutablePointer<Float>, beta: Float) {
-        if wantW {
+        if wantW && simd {
+            simdWinogradWeightProducts(v, dm, du, tiles: tiles, cin4: geo.cin4, cout4: geo.cout4, positions: xi..<xi + 1,
+                                       adding: beta != 0)
+        } else if wantW {
             serialGEMM(v + xi * geo.cin4, dm + xi * geo.cout4, du + xi * geo.cin4 * geo.cout4, m: geo.cin4, n: geo.cout4, k: tiles,
                        beta: beta, transA: true, lda: points * geo.cin4, ldb: points * geo.cout4)
         }
-        if wantX, let pu {
+        if wantX, let put {
+            simdWinogradProducts(dm, put, dv, tiles: tiles, cin4: geo.cout4, cout4: geo.cin4, positions: xi..<xi + 1)
+        } else if wantX, let pu {
             serialGEMM(dm + xi * geo.cout4, pu + xi * geo.cin4 * geo.cout4, dv + xi * geo.cin4, m: tiles, n: geo.cin4, k: geo.cout4,
                        transB: true, lda: points * geo.cout4, ldb: geo.cout4, ldc: points * geo.cin4)
         }
@@ -300,7 +310,7 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
                 }
             }
         }
-        withExtendedLifetime(scratch) {}
+        withExtendedLifetime((scratch, transposed)) {}
         return du
     }
 
@@ -352,7 +362,7 @@ private func winogradBackward(_ x: UnsafePointer<Float>, _ dy: UnsafePointer<Flo
             img += count
         }
     }
-    withExtendedLifetime(scratch) {}
+    withExtendedLifetime((scratch, transposed)) {}
     return du
 }
 

@@ -37,43 +37,74 @@ extension WinogradGeometry {
     /// the dX convolutions 64 → 32 of tinycnn's and smallcnn's middle layers, APGD-T 1.05–1.11× less CPU
     /// (median 1.09, four pairs); until then they went to BLAS (Cin4 ≤ 32 was also required).
     var productKernel: WinogradProductKernel {
-        cin4 * cout4 <= 32 * 64 ? .simd : .blas
+        cin4 * cout4 <= 128 * 128 ? .simd : .blas
     }
 }
 
 /// M_ξ = V_ξ · U_ξ for ξ in `positions` and tiles 0..<`tiles` of the chunk: V is `[tiles, 36, Cin4]`,
-/// U `[36, Cin4, Cout4]`, M `[tiles, 36, Cout4]` (the layouts of Winograd.swift).
+/// U `[36, Cin4, Cout4]`, M `[tiles, 36, Cout4]` (the layouts of Winograd.swift). The backward pass's
+/// dV_ξ = dM_ξ · U_ξᵀ is this with dM for V, Uᵀ (`transposedPositions`) for U and the channel counts swapped.
 func simdWinogradProducts(_ v: UnsafePointer<Float>, _ u: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
                           tiles: Int, cin4: Int, cout4: Int, positions: Range<Int>) {
-    guard tiles > 0 else { return }
     let vRow = 36 * cin4, mRow = 36 * cout4
+    let red = Reduction(count: cin4, aStride: 1, bStride: cout4, adding: false)
     for xi in positions {
-        let ux = u + xi * cin4 * cout4
-        var t = 0
-        while t < tiles {
-            let rows = min(6, tiles - t)
-            // Rows past the last tile read the last tile again (their results are not stored).
-            @inline(__always) func row(_ r: Int) -> UnsafePointer<Float> { v + (t + r < tiles ? t + r : tiles - 1) * vRow + xi * cin4 }
-            let vs = Rows6(row(0), row(1), row(2), row(3), row(4), row(5))
-            let m0 = m + t * mRow + xi * cout4
-            var j = 0
-            while j + 16 <= cout4 {
-                productBlock16(vs, ux + j, cin4: cin4, cout4: cout4, rows: rows, into: m0 + j, rowStride: mRow)
-                j += 16
-            }
-            if j + 8 <= cout4 {
-                productBlock8(vs, ux + j, cin4: cin4, cout4: cout4, rows: rows, into: m0 + j, rowStride: mRow)
-                j += 8
-            }
-            if j < cout4 {  // Cout4 is a multiple of 4: one block of four is left
-                productBlock4(vs, ux + j, cin4: cin4, cout4: cout4, rows: rows, into: m0 + j, rowStride: mRow)
-            }
-            t += 6
-        }
+        productRows(tiles, { v + $0 * vRow + xi * cin4 }, u + xi * cin4 * cout4, columns: cout4, red,
+                    into: m + xi * cout4, rowStride: mRow)
     }
 }
 
-/// The six rows of V a block reads.
+/// dU_ξ = V_ξᵀ · dM_ξ for ξ in `positions` (`adding`: dU_ξ += that), summed over tiles 0..<`tiles` of
+/// the chunk in ascending order: V is `[tiles, 36, Cin4]`, dM `[tiles, 36, Cout4]`, dU `[36, Cin4, Cout4]`.
+func simdWinogradWeightProducts(_ v: UnsafePointer<Float>, _ dm: UnsafePointer<Float>, _ du: UnsafeMutablePointer<Float>,
+                                tiles: Int, cin4: Int, cout4: Int, positions: Range<Int>, adding: Bool) {
+    let red = Reduction(count: tiles, aStride: 36 * cin4, bStride: 36 * cout4, adding: adding)
+    for xi in positions {
+        productRows(cin4, { v + xi * cin4 + $0 }, dm + xi * cout4, columns: cout4, red,
+                    into: du + xi * cin4 * cout4, rowStride: cout4)
+    }
+}
+
+/// U_ξᵀ for every position: `[36, Cout4, Cin4]` from U `[36, Cin4, Cout4]`.
+func transposedPositions(_ u: UnsafePointer<Float>, cin4: Int, cout4: Int) -> Tensor {
+    let t = Tensor(uninitializedShape: [36, cout4, cin4])
+    for xi in 0..<36 {
+        let src = u + xi * cin4 * cout4, dst = t.data + xi * cin4 * cout4
+        for i in 0..<cin4 { for j in 0..<cout4 { dst[j * cin4 + i] = src[i * cout4 + j] } }
+    }
+    return t
+}
+
+/// out[r, 0..<columns] (+)= Σ_k A[r, k]·b[k·bStride + 0..<columns] for rows r in 0..<`rowCount` (out's rows
+/// `rowStride` apart, `columns` a multiple of 4), where row r of A reads `row(r)[k·aStride]`: blocks of six
+/// rows by sixteen, eight and four columns. A block that runs past the last row recomputes the last row for
+/// the missing ones and stores only the real ones.
+@inline(__always)
+private func productRows(_ rowCount: Int, _ row: (Int) -> UnsafePointer<Float>, _ b: UnsafePointer<Float>, columns: Int,
+                         _ red: Reduction, into out: UnsafeMutablePointer<Float>, rowStride: Int) {
+    var t = 0
+    while t < rowCount {
+        let rows = min(6, rowCount - t)
+        @inline(__always) func a(_ r: Int) -> UnsafePointer<Float> { row(t + r < rowCount ? t + r : rowCount - 1) }
+        let vs = Rows6(a(0), a(1), a(2), a(3), a(4), a(5))
+        let o = out + t * rowStride
+        var j = 0
+        while j + 16 <= columns {
+            productBlock16(vs, b + j, red, rows: rows, into: o + j, rowStride: rowStride)
+            j += 16
+        }
+        if j + 8 <= columns {
+            productBlock8(vs, b + j, red, rows: rows, into: o + j, rowStride: rowStride)
+            j += 8
+        }
+        if j < columns {  // columns is a multiple of 4: one block of four is left
+            productBlock4(vs, b + j, red, rows: rows, into: o + j, rowStride: rowStride)
+        }
+        t += 6
+    }
+}
+
+/// The six rows of A a block reads.
 private struct Rows6 {
     let r0, r1, r2, r3, r4, r5: UnsafePointer<Float>
     @inline(__always) init(_ r0: UnsafePointer<Float>, _ r1: UnsafePointer<Float>, _ r2: UnsafePointer<Float>,
@@ -82,75 +113,96 @@ private struct Rows6 {
     }
 }
 
-/// Six rows × sixteen columns: out[r, 0..<16] = Σ_k v_r[k]·b[k·cout4 + 0..<16], stored for r < `rows`.
+/// The reduction a block runs: `count` terms, the k-th reading row r's scalar at `r_r + k·aStride` and
+/// the columns at `b + k·bStride`; `adding`: the block's sums are added to what `out` holds (one more
+/// rounding) instead of replacing it.
+private struct Reduction {
+    let count: Int, aStride: Int, bStride: Int
+    let adding: Bool
+}
+
+/// Six rows × sixteen columns: out[r, 0..<16] (+)= Σ_k v_r[k·aStride]·b[k·bStride + 0..<16], in ascending k
+/// from zero, stored for r < `rows`.
 @inline(__always)
-private func productBlock16(_ v: Rows6, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,
+private func productBlock16(_ v: Rows6, _ b: UnsafePointer<Float>, _ red: Reduction, rows: Int,
                             into out: UnsafeMutablePointer<Float>, rowStride: Int) {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>(), a4 = SIMD8<Float>(), a5 = SIMD8<Float>()
     var c0 = SIMD8<Float>(), c1 = SIMD8<Float>(), c2 = SIMD8<Float>(), c3 = SIMD8<Float>(), c4 = SIMD8<Float>(), c5 = SIMD8<Float>()
-    var bk = b
-    for k in 0..<cin4 {
+    var bk = b, k = 0
+    for _ in 0..<red.count {
         let lo = load8(bk), hi = load8(bk, 8)
-        bk += cout4
+        bk += red.bStride
         var s = SIMD8<Float>(repeating: v.r0[k]); a0.addProduct(s, lo); c0.addProduct(s, hi)
         s = SIMD8<Float>(repeating: v.r1[k]); a1.addProduct(s, lo); c1.addProduct(s, hi)
         s = SIMD8<Float>(repeating: v.r2[k]); a2.addProduct(s, lo); c2.addProduct(s, hi)
         s = SIMD8<Float>(repeating: v.r3[k]); a3.addProduct(s, lo); c3.addProduct(s, hi)
         s = SIMD8<Float>(repeating: v.r4[k]); a4.addProduct(s, lo); c4.addProduct(s, hi)
         s = SIMD8<Float>(repeating: v.r5[k]); a5.addProduct(s, lo); c5.addProduct(s, hi)
+        k += red.aStride
     }
-    store8(a0, out); store8(c0, out, 8)
-    if rows > 1 { store8(a1, out, rowStride); store8(c1, out, rowStride + 8) }
-    if rows > 2 { store8(a2, out, 2 * rowStride); store8(c2, out, 2 * rowStride + 8) }
-    if rows > 3 { store8(a3, out, 3 * rowStride); store8(c3, out, 3 * rowStride + 8) }
-    if rows > 4 { store8(a4, out, 4 * rowStride); store8(c4, out, 4 * rowStride + 8) }
-    if rows > 5 { store8(a5, out, 5 * rowStride); store8(c5, out, 5 * rowStride + 8) }
+    @inline(__always) func put(_ a: SIMD8<Float>, _ offset: Int) {
+        store8(red.adding ? a + load8(out, offset) : a, out, offset)
+    }
+    put(a0, 0); put(c0, 8)
+    if rows > 1 { put(a1, rowStride); put(c1, rowStride + 8) }
+    if rows > 2 { put(a2, 2 * rowStride); put(c2, 2 * rowStride + 8) }
+    if rows > 3 { put(a3, 3 * rowStride); put(c3, 3 * rowStride + 8) }
+    if rows > 4 { put(a4, 4 * rowStride); put(c4, 4 * rowStride + 8) }
+    if rows > 5 { put(a5, 5 * rowStride); put(c5, 5 * rowStride + 8) }
 }
 
 /// Six rows × eight columns (as `productBlock16`).
 @inline(__always)
-private func productBlock8(_ v: Rows6, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,
+private func productBlock8(_ v: Rows6, _ b: UnsafePointer<Float>, _ red: Reduction, rows: Int,
                            into out: UnsafeMutablePointer<Float>, rowStride: Int) {
     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>(), a4 = SIMD8<Float>(), a5 = SIMD8<Float>()
-    var bk = b
-    for k in 0..<cin4 {
+    var bk = b, k = 0
+    for _ in 0..<red.count {
         let lo = load8(bk)
-        bk += cout4
+        bk += red.bStride
         a0.addProduct(SIMD8<Float>(repeating: v.r0[k]), lo)
         a1.addProduct(SIMD8<Float>(repeating: v.r1[k]), lo)
         a2.addProduct(SIMD8<Float>(repeating: v.r2[k]), lo)
         a3.addProduct(SIMD8<Float>(repeating: v.r3[k]), lo)
         a4.addProduct(SIMD8<Float>(repeating: v.r4[k]), lo)
         a5.addProduct(SIMD8<Float>(repeating: v.r5[k]), lo)
+        k += red.aStride
     }
-    store8(a0, out)
-    if rows > 1 { store8(a1, out, rowStride) }
-    if rows > 2 { store8(a2, out, 2 * rowStride) }
-    if rows > 3 { store8(a3, out, 3 * rowStride) }
-    if rows > 4 { store8(a4, out, 4 * rowStride) }
-    if rows > 5 { store8(a5, out, 5 * rowStride) }
+    @inline(__always) func put(_ a: SIMD8<Float>, _ offset: Int) {
+        store8(red.adding ? a + load8(out, offset) : a, out, offset)
+    }
+    put(a0, 0)
+    if rows > 1 { put(a1, rowStride) }
+    if rows > 2 { put(a2, 2 * rowStride) }
+    if rows > 3 { put(a3, 3 * rowStride) }
+    if rows > 4 { put(a4, 4 * rowStride) }
+    if rows > 5 { put(a5, 5 * rowStride) }
 }
 
 /// Six rows × four columns (as `productBlock16`; one function per vector width, see `positivePart` in SIMD.swift).
 @inline(__always)
-private func productBlock4(_ v: Rows6, _ b: UnsafePointer<Float>, cin4: Int, cout4: Int, rows: Int,
+private func productBlock4(_ v: Rows6, _ b: UnsafePointer<Float>, _ red: Reduction, rows: Int,
                            into out: UnsafeMutablePointer<Float>, rowStride: Int) {
     var a0 = SIMD4<Float>(), a1 = SIMD4<Float>(), a2 = SIMD4<Float>(), a3 = SIMD4<Float>(), a4 = SIMD4<Float>(), a5 = SIMD4<Float>()
-    var bk = b
-    for k in 0..<cin4 {
+    var bk = b, k = 0
+    for _ in 0..<red.count {
         let lo = load4(bk)
-        bk += cout4
+        bk += red.bStride
         a0.addProduct(SIMD4<Float>(repeating: v.r0[k]), lo)
         a1.addProduct(SIMD4<Float>(repeating: v.r1[k]), lo)
         a2.addProduct(SIMD4<Float>(repeating: v.r2[k]), lo)
         a3.addProduct(SIMD4<Float>(repeating: v.r3[k]), lo)
         a4.addProduct(SIMD4<Float>(repeating: v.r4[k]), lo)
         a5.addProduct(SIMD4<Float>(repeating: v.r5[k]), lo)
+        k += red.aStride
     }
-    store4(a0, out)
-    if rows > 1 { store4(a1, out, rowStride) }
-    if rows > 2 { store4(a2, out, 2 * rowStride) }
-    if rows > 3 { store4(a3, out, 3 * rowStride) }
-    if rows > 4 { store4(a4, out, 4 * rowStride) }
-    if rows > 5 { store4(a5, out, 5 * rowStride) }
+    @inline(__always) func put(_ a: SIMD4<Float>, _ offset: Int) {
+        store4(red.adding ? a + load4(out, offset) : a, out, offset)
+    }
+    put(a0, 0)
+    if rows > 1 { put(a1, rowStride) }
+    if rows > 2 { put(a2, 2 * rowStride) }
+    if rows > 3 { put(a3, 3 * rowStride) }
+    if rows > 4 { put(a4, 4 * rowStride) }
+    if rows > 5 { put(a5, 5 * rowStride) }
 }
