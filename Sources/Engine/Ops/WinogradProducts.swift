@@ -5,8 +5,9 @@
 /// With Cin4 = 16 (tinycnn's 16 → 32 layer) each of a chunk's 36 GEMMs has an inner dimension of 16:
 /// OpenBLAS then spends about as long zeroing C (beta = 0 is a pass of its own over the strided M) and
 /// packing A and B as in its kernel (perf, APGD-T and Square on tinycnn, 2026-12-06: sgemm_beta 10–13 %,
-/// the copies 10 %, the kernel 25–26 % of all samples). Here U_ξ (at most 8 KB for the layers routed here)
-/// stays in L1 while every tile's row of V_ξ is read in place, and each block of outputs is written once.
+/// the copies 10 %, the kernel 25–26 % of all samples). Here U_ξ is read from L1 or L2 (at most 64 KB for the
+/// layers routed here) while every tile's row of V_ξ is read in place, and each block of outputs is written once.
+/// The backward pass's two products, dU_ξ = V_ξᵀ dM_ξ and dV_ξ = dM_ξ U_ξᵀ, run on the same blocks.
 ///
 /// Blocks of six tiles × sixteen output channels (twelve accumulators, two loads of U and six
 /// broadcasts per input channel: fifteen of the sixteen AVX registers), then eight and four channels for
@@ -30,12 +31,13 @@ enum WinogradProductKernel: Sendable {
 }
 
 extension WinogradGeometry {
-    /// The SIMD products when the transformed weights of one position fit in L1 (Cin4·Cout4 ≤ 32·64
-    /// floats, 8 KB); BLAS otherwise. Measured one thread, alternating pairs (bench/README.md): smallcnn's
-    /// 32 → 64 layer gains, ResNet-18's 64 → 64 layers (16 KB) lose 8–13 %. With fused multiply-adds and
-    /// six-row blocks the SIMD products also beat BLAS at an inner dimension of 64 when the weights fit:
-    /// the dX convolutions 64 → 32 of tinycnn's and smallcnn's middle layers, APGD-T 1.05–1.11× less CPU
-    /// (median 1.09, four pairs); until then they went to BLAS (Cin4 ≤ 32 was also required).
+    /// The SIMD products when the transformed weights of one position are at most 64 KB (Cin4·Cout4 ≤ 128·128
+    /// floats); BLAS otherwise. History (bench/README.md, one thread, alternating pairs): at first only layers
+    /// with Cin4 ≤ 32 and 8 KB of weights, as ResNet-18's 64 → 64 layers (16 KB) then lost 8–13 %; with fused
+    /// multiply-adds and six-row blocks, the 64 → 32 dX convolutions (Cin4 = 64, 8 KB) gained (APGD-T 1.05–1.11×
+    /// less CPU); and then the SIMD products beat BLAS up to 128 × 128 channels, forward and backward: ResNet-18's
+    /// 64 → 64 layers 1.6×, 128 → 128 1.4×, smallcnn's 64 → 128 1.2–1.25×. At 256 × 256 (256 KB) the two were
+    /// level, and at 512 × 512 (1 MB a position, ResNet-18's last stage: one tile per image) BLAS was 1.6× faster.
     var productKernel: WinogradProductKernel {
         cin4 * cout4 <= 128 * 128 ? .simd : .blas
     }
