@@ -9,16 +9,18 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure engine throughput (images/s) on this machine: forward, training step, PGD-10, B-MTARD step.",
         discussion: """
-        The workloads match bench/torch_reference.py, so `make bench-compare` can put PyTorch beside us
-        (bench/README.md). Each workload runs for --seconds, split into --windows windows; the best
-        window is reported (other processes on a shared machine only ever slow a window down).
-        GFLOP/s counts the FLOPs of direct convolution and of linear layers (2 per multiply-add, forward
-        and every backward product), whatever kernel ran: a layer computed with Winograd's fewer
-        multiplications can exceed 100 % of the peak, which is this machine's sgemm rate over all
-        workers (1024³, best of 10). Peak RSS is the process's high-water mark during that workload
-        alone (reset before it, pooled buffers released); (tensors) is the most tensor storage in use
-        at once, the part the workload needs (RSS adds pooled idle buffers, code and libraries). CPU img/s = images per CPU-second × workers:
-        the rate on otherwise idle cores, steadier than wall time on a loaded machine.
+        The workloads match bench/torch_reference.py, so `make bench-compare` can put PyTorch beside us \
+        (bench/README.md). Each workload runs for --seconds, split into --windows windows; the best window is \
+        reported (other processes on a shared machine only ever slow a window down).
+
+        GFLOP/s counts the FLOPs of direct convolution and of linear layers (2 per multiply-add, forward and every \
+        backward product), whatever kernel ran: a layer computed with Winograd's fewer multiplications can exceed \
+        100 % of the peak, which is this machine's sgemm rate over all workers (1024³, best of 10).
+
+        Peak RSS is the process's high-water mark during that workload alone (reset before it, pooled buffers \
+        released); (tensors) is the most tensor storage in use at once, the part the workload needs (RSS adds \
+        pooled idle buffers, code and libraries). CPU img/s = images per CPU-second × workers: the rate on \
+        otherwise idle cores, steadier than wall time on a loaded machine.
         """)
 
     @Option(help: "Seconds per workload (at least 2 iterations per window).")

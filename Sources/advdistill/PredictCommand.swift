@@ -13,9 +13,11 @@ struct Predict: ParsableCommand {
         (float32 [N, C, H, W] in [0, 1]: the images classified, adversarial ones with --attack) and labels.npy \
         (int64 [N]), and prints the accuracy. The files load with numpy.load, so an exported model can be run \
         on the very same inputs (Tests/Interop/check_onnx.py compares ONNX Runtime with these logits).
-          advdistill predict --checkpoint runs/x/best.safetensors --inputs batch.npy --out preds
-          advdistill predict --checkpoint runs/x/best.safetensors --data /usr/share/datasets/fashion-mnist \\
-              --limit 500 --attack pgd20 --eps 0.1 --out preds-pgd20
+          advdistill predict --checkpoint runs/x/best.safetensors --inputs batch.npy \\
+              --out preds
+          advdistill predict --checkpoint runs/x/best.safetensors \\
+              --data /usr/share/datasets/fashion-mnist --limit 500 \\
+              --attack pgd20 --eps 0.1 --out preds-pgd20
         Existing files in --out are not replaced without --overwrite.
         """)
 

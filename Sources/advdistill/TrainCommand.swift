@@ -14,9 +14,9 @@ struct Train: ParsableCommand {
 
         Methods (method.name; parameters and defaults: Configs/README.md):
 
-        """ + MethodRegistry.standard.methods.map { "  \($0.name): \($0.summary)" }.joined(separator: "\n")
+        """ + HelpText.list(MethodRegistry.standard.methods.map { ($0.name, $0.summary) })
             + "\n\nModifiers (an object under their key in the method object):\n\n"
-            + MethodRegistry.standard.modifiers.map { "  \($0.key) (for \($0.appliesTo.description)): \($0.summary)" }.joined(separator: "\n"))
+            + HelpText.list(MethodRegistry.standard.modifiers.map { ("\($0.key) (for \($0.appliesTo.description))", $0.summary) }))
 
     @Option(help: "The run's JSON config (see Configs/ and README's config table).")
     var config: String
