@@ -36,7 +36,7 @@ extension WinogradGeometry {
     /// with Cin4 ≤ 32 and 8 KB of weights, as ResNet-18's 64 → 64 layers (16 KB) then lost 8–13 %; with fused
     /// multiply-adds and six-row blocks, the 64 → 32 dX convolutions (Cin4 = 64, 8 KB) gained (APGD-T 1.05–1.11×
     /// less CPU); and then the SIMD products beat BLAS up to 128 × 128 channels, forward and backward: ResNet-18's
-    /// 64 → 64 layers 1.6×, 128 → 128 1.4×, smallcnn's 64 → 128 1.2–1.25×. At 256 × 256 (256 KB) the two were
+    /// 64 → 64 layers 1.6×, 128 → 128 1.2–1.4×, smallcnn's 64 → 128 1.1–1.25×. At 256 × 256 (256 KB) the two were
     /// level, and at 512 × 512 (1 MB a position, ResNet-18's last stage: one tile per image) BLAS was 1.6× faster.
     var productKernel: WinogradProductKernel {
         cin4 * cout4 <= 128 * 128 ? .simd : .blas
