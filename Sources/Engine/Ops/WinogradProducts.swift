@@ -142,15 +142,8 @@ private func productBlock16(_ v: Rows6, _ b: UnsafePointer<Float>, _ red: Reduct
         s = SIMD8<Float>(repeating: v.r5[k]); a5.addProduct(s, lo); c5.addProduct(s, hi)
         k += red.aStride
     }
-    @inline(__always) func put(_ a: SIMD8<Float>, _ offset: Int) {
-        store8(red.adding ? a + load8(out, offset) : a, out, offset)
-    }
-    put(a0, 0); put(c0, 8)
-    if rows > 1 { put(a1, rowStride); put(c1, rowStride + 8) }
-    if rows > 2 { put(a2, 2 * rowStride); put(c2, 2 * rowStride + 8) }
-    if rows > 3 { put(a3, 3 * rowStride); put(c3, 3 * rowStride + 8) }
-    if rows > 4 { put(a4, 4 * rowStride); put(c4, 4 * rowStride + 8) }
-    if rows > 5 { put(a5, 5 * rowStride); put(c5, 5 * rowStride + 8) }
+    storeRows((a0, a1, a2, a3, a4, a5), rows: rows, red, into: out, rowStride: rowStride)
+    storeRows((c0, c1, c2, c3, c4, c5), rows: rows, red, into: out + 8, rowStride: rowStride)
 }
 
 /// Six rows × eight columns (as `productBlock16`).
@@ -170,15 +163,7 @@ private func productBlock8(_ v: Rows6, _ b: UnsafePointer<Float>, _ red: Reducti
         a5.addProduct(SIMD8<Float>(repeating: v.r5[k]), lo)
         k += red.aStride
     }
-    @inline(__always) func put(_ a: SIMD8<Float>, _ offset: Int) {
-        store8(red.adding ? a + load8(out, offset) : a, out, offset)
-    }
-    put(a0, 0)
-    if rows > 1 { put(a1, rowStride) }
-    if rows > 2 { put(a2, 2 * rowStride) }
-    if rows > 3 { put(a3, 3 * rowStride) }
-    if rows > 4 { put(a4, 4 * rowStride) }
-    if rows > 5 { put(a5, 5 * rowStride) }
+    storeRows((a0, a1, a2, a3, a4, a5), rows: rows, red, into: out, rowStride: rowStride)
 }
 
 /// Six rows × four columns (as `productBlock16`; one function per vector width, see `positivePart` in SIMD.swift).
@@ -198,13 +183,22 @@ private func productBlock4(_ v: Rows6, _ b: UnsafePointer<Float>, _ red: Reducti
         a5.addProduct(SIMD4<Float>(repeating: v.r5[k]), lo)
         k += red.aStride
     }
-    @inline(__always) func put(_ a: SIMD4<Float>, _ offset: Int) {
-        store4(red.adding ? a + load4(out, offset) : a, out, offset)
+    storeRows((a0, a1, a2, a3, a4, a5), rows: rows, red, into: out, rowStride: rowStride)
+}
+
+/// A block's six rows of sums, `rowStride` apart from `out` on, the first `rows` of them stored (the others are a
+/// repeated last row); with `red.adding`, each added to what `out` holds there. Generic over the vector width
+/// because it runs once per block, after the reduction (the reductions stay one function per width).
+@inline(__always)
+private func storeRows<V: SIMD>(_ a: (V, V, V, V, V, V), rows: Int, _ red: Reduction, into out: UnsafeMutablePointer<Float>,
+                                rowStride: Int) where V.Scalar == Float {
+    @inline(__always) func put(_ v: V, _ r: Int) {
+        storeVector(red.adding ? v + loadVector(out, r * rowStride) : v, out, r * rowStride)
     }
-    put(a0, 0)
-    if rows > 1 { put(a1, rowStride) }
-    if rows > 2 { put(a2, 2 * rowStride) }
-    if rows > 3 { put(a3, 3 * rowStride) }
-    if rows > 4 { put(a4, 4 * rowStride) }
-    if rows > 5 { put(a5, 5 * rowStride) }
+    put(a.0, 0)
+    if rows > 1 { put(a.1, 1) }
+    if rows > 2 { put(a.2, 2) }
+    if rows > 3 { put(a.3, 3) }
+    if rows > 4 { put(a.4, 4) }
+    if rows > 5 { put(a.5, 5) }
 }
