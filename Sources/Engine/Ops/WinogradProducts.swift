@@ -71,8 +71,7 @@ func simdWinogradWeightProducts(_ v: UnsafePointer<Float>, _ dm: UnsafePointer<F
 func transposedPositions(_ u: UnsafePointer<Float>, cin4: Int, cout4: Int) -> Tensor {
     let t = Tensor(uninitializedShape: [36, cout4, cin4])
     for xi in 0..<36 {
-        let src = u + xi * cin4 * cout4, dst = t.data + xi * cin4 * cout4
-        for i in 0..<cin4 { for j in 0..<cout4 { dst[j * cin4 + i] = src[i * cout4 + j] } }
+        transposeMatrix(u + xi * cin4 * cout4, rows: cin4, cols: cout4, into: t.data + xi * cin4 * cout4, ld: cin4)
     }
     return t
 }
